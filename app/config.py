@@ -1,0 +1,172 @@
+"""Settings from the environment (and an optional `.env` file).
+
+Every setting is documented in `.env.example`. A missing or malformed setting raises
+`SettingsError` carrying one readable paragraph; the CLI prints it and exits 2. Secrets are
+kept in `SecretStr`-like wrappers so that a stray `repr()` or log line never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is meant for a human, verbatim."""
+
+
+class Secret:
+    """A string that never shows itself in repr/str, so it cannot leak into a log line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token: Secret
+    signing_secret: Secret
+    app_token: Secret
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    port: int = 3000
+    host: str = "0.0.0.0"
+    database_path: Path = Path("ladder.db")
+    catalog_path: Path = Path("manifests/catalog.yaml")
+    admin_channel: str = ""
+    tick_seconds: float = 1.0
+    http_threads: int = 16
+    delivery_threads: int = 4
+    log_level: str = "INFO"
+    extra: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def socket_mode(self) -> bool:
+        """Socket Mode whenever an app-level token is configured (no public URL needed)."""
+        return bool(self.app_token)
+
+
+def _read_env(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
+    """The process environment wins over `.env`, as with every twelve-factor tool."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update({k: v for k, v in environ.items()})
+    return values
+
+
+def _require(values: dict[str, str], name: str, prefix: str, how: str) -> Secret:
+    raw = values.get(name, "").strip()
+    if not raw:
+        raise SettingsError(
+            f"{name} is not set. {how} Put it in the environment or in a .env file next to "
+            f"where you run Ladder (see .env.example)."
+        )
+    if prefix and not raw.startswith(prefix):
+        raise SettingsError(
+            f"{name} does not look right: it should start with '{prefix}'. {how}"
+        )
+    return Secret(raw)
+
+
+def _int(values: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = values.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        number = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number between {lo} and {hi}; got {raw!r}.") from None
+    if not lo <= number <= hi:
+        raise SettingsError(f"{name} must be between {lo} and {hi}; got {number}.")
+    return number
+
+
+def _float(values: dict[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = values.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        number = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds between {lo} and {hi}; got {raw!r}.") from None
+    if not lo <= number <= hi:
+        raise SettingsError(f"{name} must be between {lo} and {hi} seconds; got {number}.")
+    return number
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
+    """Read and validate every setting, or raise SettingsError naming the first bad one."""
+    values = _read_env(os.environ if environ is None else environ, env_file)
+    bot_token = _require(
+        values,
+        "SLACK_BOT_TOKEN",
+        "xoxb-",
+        "It is the Bot User OAuth Token from your Slack app's 'OAuth & Permissions' page "
+        "(create the app from manifests/slack-app.yaml, then 'Install to Workspace').",
+    )
+    app_token_raw = values.get("SLACK_APP_TOKEN", "").strip()
+    if app_token_raw and not app_token_raw.startswith("xapp-"):
+        raise SettingsError(
+            "SLACK_APP_TOKEN does not look right: it should start with 'xapp-'. It is an app-level "
+            "token with the connections:write scope, from your app's 'Basic Information' page. "
+            "Leave it unset to serve Slack over HTTP instead of Socket Mode."
+        )
+    app_token = Secret(app_token_raw)
+    signing_how = (
+        "It is the Signing Secret on your Slack app's 'Basic Information' page; Ladder uses it "
+        "to prove that requests really come from Slack."
+    )
+    if app_token:
+        signing_secret = Secret(values.get("SLACK_SIGNING_SECRET", "").strip())
+    else:
+        signing_secret = _require(values, "SLACK_SIGNING_SECRET", "", signing_how + " It is required in HTTP mode (SLACK_APP_TOKEN unset).")
+
+    api_url = values.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
+    parsed = urlparse(api_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise SettingsError(
+            f"SLACK_API_URL must be an http(s) URL such as {DEFAULT_SLACK_API_URL} "
+            f"(GovSlack: https://slack-gov.com/api/); got {api_url!r}."
+        )
+    if not api_url.endswith("/"):
+        api_url += "/"
+
+    level = values.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise SettingsError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR; got {level!r}.")
+
+    return Settings(
+        bot_token=bot_token,
+        signing_secret=signing_secret,
+        app_token=app_token,
+        slack_api_url=api_url,
+        port=_int(values, "PORT", 3000, 1, 65535),
+        host=values.get("HOST", "").strip() or "0.0.0.0",
+        database_path=Path(values.get("DATABASE_PATH", "").strip() or "ladder.db"),
+        catalog_path=Path(values.get("CATALOG_PATH", "").strip() or "manifests/catalog.yaml"),
+        admin_channel=values.get("ADMIN_CHANNEL", "").strip(),
+        tick_seconds=_float(values, "TICK_SECONDS", 1.0, 0.05, 60.0),
+        http_threads=_int(values, "HTTP_THREADS", 16, 1, 256),
+        delivery_threads=_int(values, "DELIVERY_THREADS", 4, 2, 64),
+        log_level=level,
+    )

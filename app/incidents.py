@@ -1,0 +1,365 @@
+"""Use cases: declare, acknowledge, escalate, change severity, resolve.
+
+Each use case is one SQLite transaction that writes the new state, the timeline entries and the
+outbox rows for the Slack side effects it implies; delivery happens later, outside it. State
+changes are compare-and-swap (a status or version in the WHERE clause), so a double click or a
+retried request changes nothing the second time and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from app.catalog import Catalog
+from app.escalation import level_count, plan_level, snapshot_policy
+from app.store import Store, iso
+from app.text import escape_mrkdwn
+
+TITLE_MAX = 120
+DESCRIPTION_MAX = 2900
+CHANNEL_NAME_MAX = 80
+
+# Outbox priorities: lower goes first. Pages never wait behind channel housekeeping.
+PRIORITY_PAGE = 0
+PRIORITY_CHANNEL = 1
+PRIORITY_MESSAGE = 3
+PRIORITY_REFRESH = 4
+
+
+class InvalidInput(Exception):
+    """Bad user input; `errors` maps a form field to a message shown next to that field."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+@dataclass
+class DeclareRequest:
+    title: str
+    service_id: str | None
+    severity_id: str | None
+    declared_by: str
+    description: str = ""
+    private: bool = False
+    declared_in: str | None = None
+    view_id: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What a use case did: `changed` is False when nothing changed, and `message` says why."""
+
+    incident: dict[str, Any] | None
+    changed: bool
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def incident_ref(number: int) -> str:
+    return f"INC-{number}"
+
+
+def channel_name_for(number: int, title: str) -> str:
+    """Slack's rules: lowercase letters, digits, '-' and '_', at most 80 characters."""
+    folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9_]+", "-", folded).strip("-_")
+    slug = re.sub(r"-{2,}", "-", slug)
+    base = f"inc-{number}"
+    if slug:
+        base = f"{base}-{slug}"
+    return base[:CHANNEL_NAME_MAX].rstrip("-_")
+
+
+def validate_declare(request: DeclareRequest, catalog: Catalog) -> None:
+    errors: dict[str, str] = {}
+    title = request.title.strip()
+    if not title:
+        errors["title"] = "Give the incident a title, e.g. “Bank transfers failing”."
+    elif len(title) > TITLE_MAX:
+        errors["title"] = f"Keep the title under {TITLE_MAX} characters (it is {len(title)}); put details in the description."
+    if not request.service_id:
+        errors["service"] = "Pick the affected service, so the right team is paged."
+    elif request.service_id not in catalog.services:
+        errors["service"] = "That service is no longer in the catalog; pick another."
+    if request.severity_id and catalog.severity(request.severity_id) is None:
+        errors["severity"] = "That severity is no longer in the catalog; pick another."
+    if len(request.description) > DESCRIPTION_MAX:
+        errors["description"] = f"Keep the description under {DESCRIPTION_MAX} characters."
+    if errors:
+        raise InvalidInput(errors)
+
+
+def _bump(conn: sqlite3.Connection, incident_id: int, now: datetime, **changes: Any) -> dict[str, Any]:
+    assignments = ", ".join(f"{column} = ?" for column in changes)
+    conn.execute(
+        f"UPDATE incidents SET {assignments}{', ' if changes else ''}version = version + 1, updated_at = ? WHERE id = ?",
+        (*changes.values(), iso(now), incident_id),
+    )
+    return dict(conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone())
+
+
+def _enqueue_refresh(conn: sqlite3.Connection, incident: dict[str, Any], now: datetime) -> None:
+    """Re-render the pinned summary and every paging DM from the current state."""
+    Store.enqueue(
+        conn, now, "refresh", f"refresh:{incident['id']}:{incident['version']}",
+        incident_id=incident["id"], priority=PRIORITY_REFRESH,
+    )
+
+
+def _enqueue_channel_message(conn: sqlite3.Connection, incident: dict[str, Any], now: datetime, tag: str, text: str) -> None:
+    Store.enqueue(
+        conn, now, "post_message", f"message:{incident['id']}:{tag}:{incident['version']}",
+        incident_id=incident["id"], payload={"text": text}, priority=PRIORITY_MESSAGE,
+        depends_on=f"create_channel:{incident['id']}",
+    )
+
+
+def _page_from_level(
+    conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], start_level: int, loop: int,
+    now: datetime, actor: str | None, reason: str,
+) -> int | None:
+    """Page the first level from `start_level` that resolves to someone; skipped levels go on the timeline.
+
+    Returns the level paged, or None when every remaining level resolved to nobody.
+    """
+    snapshot = json.loads(incident["policy_snapshot"])
+    for level in range(start_level, level_count(snapshot)):
+        plan = plan_level(snapshot, level, now, catalog.schedules)
+        for gap in plan.gaps:
+            Store.add_timeline(conn, incident["id"], now, "gap", f"Level {level + 1}: {gap}.", data={"level": level})
+        if not plan.targets:
+            Store.add_timeline(
+                conn, incident["id"], now, "level_skipped",
+                f"Level {level + 1} skipped: it resolves to nobody right now.", data={"level": level},
+            )
+            continue
+        for target in plan.targets:
+            cursor = conn.execute(
+                "INSERT INTO pages(incident_id, level, loop, target, via, notify_only, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (incident["id"], level, loop, target.ref, target.via, int(plan.notify_only), iso(now)),
+            )
+            if cursor.rowcount != 1:
+                continue
+            Store.enqueue(
+                conn, now, "page", f"page:{incident['id']}:{level}:{loop}:{target.ref.lower()}",
+                incident_id=incident["id"], payload={"page_id": cursor.lastrowid, "kind": target.kind},
+                priority=PRIORITY_PAGE,
+            )
+        names = ", ".join(t.ref for t in plan.targets)
+        verb = "Notifying" if plan.notify_only else "Paging"
+        Store.add_timeline(
+            conn, incident["id"], now, "level_paged", f"{verb} level {level + 1} ({reason}): {names}.",
+            actor=actor, data={"level": level, "loop": loop, "targets": [t.ref for t in plan.targets]},
+        )
+        due = now + timedelta(seconds=plan.escalate_after)
+        conn.execute(
+            "UPDATE escalations SET level = ?, loop = ?, state = 'active', paged_at = ?, due_at = ?, "
+            "version = version + 1 WHERE incident_id = ?",
+            (level, loop, iso(now), iso(due), incident["id"]),
+        )
+        return level
+    return None
+
+
+def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: datetime) -> Outcome:
+    """Record the incident, snapshot its policy, page level 1 and queue the channel, all at once."""
+    validate_declare(request, catalog)
+    severity = catalog.severity(request.severity_id) if request.severity_id else catalog.default_severity()
+    assert severity is not None
+    service = catalog.services[request.service_id or ""]
+    team_id, team = catalog.team_for_service(service.id)
+    policy_id, policy = catalog.policy_for_team(team_id)
+    snapshot = snapshot_policy(catalog, policy_id, policy)
+    title = request.title.strip()
+
+    with store.transaction() as conn:
+        if request.view_id:
+            existing = conn.execute("SELECT * FROM incidents WHERE declare_view_id = ?", (request.view_id,)).fetchone()
+            if existing is not None:
+                return Outcome(dict(existing), False, "This form was already submitted.")
+        number = conn.execute("SELECT COALESCE(MAX(number), 0) + 1 AS n FROM incidents").fetchone()["n"]
+        cursor = conn.execute(
+            """INSERT INTO incidents(number, title, description, service_id, service_name, team_id, team_name,
+                 severity, private, status, declared_by, declared_at, declared_in, declare_view_id,
+                 policy_id, policy_snapshot, catalog_digest, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'triggered', ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                number, title, request.description.strip(), service.id, service.name, team_id, team.name,
+                severity.id, int(request.private), request.declared_by, iso(now), request.declared_in,
+                request.view_id, policy_id, json.dumps(snapshot), catalog.digest, iso(now),
+            ),
+        )
+        incident_id = cursor.lastrowid
+        conn.execute(
+            "INSERT INTO escalations(incident_id, level, loop, state) VALUES (?, 0, 0, 'active')", (incident_id,)
+        )
+        incident = dict(conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone())
+        Store.add_timeline(
+            conn, incident_id, now, "declared",
+            f"Declared by <@{request.declared_by}>: {severity.label}, service {service.name} (team {team.name}).",
+            actor=request.declared_by, data={"severity": severity.id, "service": service.id, "policy": policy_id},
+        )
+        paged = _page_from_level(conn, catalog, incident, 0, 0, now, None, "declared")
+        if paged is None:
+            conn.execute("UPDATE escalations SET state = 'exhausted' WHERE incident_id = ?", (incident_id,))
+            Store.add_timeline(conn, incident_id, now, "nobody_paged", "Nobody could be paged: every level resolves to nobody.")
+
+        channel_key = f"create_channel:{incident_id}"
+        Store.enqueue(
+            conn, now, "create_channel", channel_key, incident_id=incident_id, priority=PRIORITY_CHANNEL,
+            payload={"name": channel_name_for(number, title), "private": bool(request.private)},
+        )
+        for kind in ("set_topic", "post_summary"):
+            Store.enqueue(conn, now, kind, f"{kind}:{incident_id}", incident_id=incident_id,
+                          priority=PRIORITY_CHANNEL, depends_on=channel_key)
+        Store.enqueue(conn, now, "pin_summary", f"pin_summary:{incident_id}", incident_id=incident_id,
+                      priority=PRIORITY_CHANNEL, depends_on=f"post_summary:{incident_id}")
+        Store.enqueue(conn, now, "invite", f"invite:{incident_id}:{request.declared_by}", incident_id=incident_id,
+                      payload={"user_id": request.declared_by}, priority=PRIORITY_CHANNEL, depends_on=channel_key)
+        if team.slack_channel and not request.private:
+            Store.enqueue(conn, now, "announce", f"announce:{incident_id}", incident_id=incident_id,
+                          payload={"channel": team.slack_channel}, priority=PRIORITY_MESSAGE, depends_on=channel_key)
+        incident = dict(conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone())
+    return Outcome(incident, True, f"{incident_ref(number)} declared.", {"paged_level": paged})
+
+
+def _cancel_pending_pages(conn: sqlite3.Connection, incident_id: int, reason: str) -> None:
+    """Nothing pages after an acknowledgement or a resolution."""
+    conn.execute(
+        "UPDATE outbox SET status = 'cancelled', last_error = ? WHERE incident_id = ? AND kind = 'page' AND status = 'pending'",
+        (reason, incident_id),
+    )
+    conn.execute(
+        "UPDATE pages SET status = 'cancelled' WHERE incident_id = ? AND status = 'pending' AND id NOT IN "
+        "(SELECT json_extract(payload, '$.page_id') FROM outbox WHERE incident_id = ? AND kind = 'page' AND status IN ('sending', 'sent'))",
+        (incident_id, incident_id),
+    )
+
+
+def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime) -> Outcome:
+    with store.transaction() as conn:
+        row = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        if row is None:
+            return Outcome(None, False, "That incident does not exist (any more).")
+        incident = dict(row)
+        ref = incident_ref(incident["number"])
+        if incident["status"] == "resolved":
+            return Outcome(incident, False, f"{ref} is already resolved.")
+        if incident["status"] == "acknowledged":
+            who = incident["acknowledged_by"]
+            return Outcome(incident, False, f"{ref} was already acknowledged by <@{who}>.")
+        changed = conn.execute(
+            "UPDATE incidents SET status = 'acknowledged', acknowledged_by = ?, acknowledged_at = ? "
+            "WHERE id = ? AND status = 'triggered'",
+            (user_id, iso(now), incident_id),
+        ).rowcount
+        if not changed:  # pragma: no cover - BEGIN IMMEDIATE serialises writers; kept as the CAS guard
+            return Outcome(incident, False, f"{ref} changed while you clicked; try again.")
+        conn.execute("UPDATE escalations SET state = 'stopped', due_at = NULL, version = version + 1 WHERE incident_id = ?", (incident_id,))
+        conn.execute(
+            "UPDATE pages SET acknowledged_at = ? WHERE incident_id = ? AND user_id = ? AND acknowledged_at IS NULL",
+            (iso(now), incident_id, user_id),
+        )
+        _cancel_pending_pages(conn, incident_id, f"acknowledged by {user_id}")
+        incident = _bump(conn, incident_id, now)
+        declared = datetime.fromisoformat(incident["declared_at"].replace("Z", "+00:00"))
+        seconds = int((now - declared).total_seconds())
+        Store.add_timeline(conn, incident_id, now, "acknowledged", f"Acknowledged by <@{user_id}> after {seconds}s.",
+                           actor=user_id, data={"seconds_to_ack": seconds})
+        _enqueue_channel_message(conn, incident, now, "ack", f":white_check_mark: <@{user_id}> acknowledged {ref}. The escalation clock is stopped.")
+        _enqueue_refresh(conn, incident, now)
+    return Outcome(incident, True, f"You acknowledged {ref}.")
+
+
+def change_severity(store: Store, catalog: Catalog, incident_id: int, severity_id: str, user_id: str, now: datetime) -> Outcome:
+    severity = catalog.severity(severity_id)
+    if severity is None:
+        return Outcome(None, False, "That severity is no longer in the catalog.")
+    with store.transaction() as conn:
+        row = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        if row is None:
+            return Outcome(None, False, "That incident does not exist (any more).")
+        incident = dict(row)
+        ref = incident_ref(incident["number"])
+        if incident["status"] == "resolved":
+            return Outcome(incident, False, f"{ref} is resolved; its severity can no longer change.")
+        if incident["severity"] == severity_id:
+            return Outcome(incident, False, f"{ref} is already {severity.label}.")
+        old = catalog.severity(incident["severity"])
+        old_label = old.label if old else incident["severity"]
+        incident = _bump(conn, incident_id, now, severity=severity_id)
+        Store.add_timeline(conn, incident_id, now, "severity_changed",
+                           f"Severity changed from {old_label} to {severity.label} by <@{user_id}>.",
+                           actor=user_id, data={"from": incident["severity"], "to": severity_id})
+        _enqueue_channel_message(conn, incident, now, "severity",
+                                 f":rotating_light: <@{user_id}> changed the severity of {ref} from {old_label} to *{severity.label}*.")
+        _enqueue_refresh(conn, incident, now)
+    return Outcome(incident, True, f"{ref} is now {severity.label}.")
+
+
+def resolve(store: Store, incident_id: int, user_id: str, note: str, now: datetime) -> Outcome:
+    with store.transaction() as conn:
+        row = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        if row is None:
+            return Outcome(None, False, "That incident does not exist (any more).")
+        incident = dict(row)
+        ref = incident_ref(incident["number"])
+        if incident["status"] == "resolved":
+            return Outcome(incident, False, f"{ref} was already resolved by <@{incident['resolved_by']}>.")
+        note = note.strip()
+        conn.execute("UPDATE escalations SET state = 'stopped', due_at = NULL, version = version + 1 WHERE incident_id = ?", (incident_id,))
+        _cancel_pending_pages(conn, incident_id, f"resolved by {user_id}")
+        incident = _bump(conn, incident_id, now, status="resolved", resolved_by=user_id, resolved_at=iso(now), resolution_note=note)
+        Store.add_timeline(conn, incident_id, now, "resolved", f"Resolved by <@{user_id}>." + (f" Note: {escape_mrkdwn(note)}" if note else ""),
+                           actor=user_id, data={"note": note})
+        Store.enqueue(
+            conn, now, "post_message", f"message:{incident_id}:resolved", incident_id=incident_id,
+            payload={"resolution": True}, priority=PRIORITY_MESSAGE, depends_on=f"create_channel:{incident_id}",
+        )
+        _enqueue_refresh(conn, incident, now)
+    return Outcome(incident, True, f"{ref} is resolved.")
+
+
+def escalate_next(
+    store: Store, catalog: Catalog, incident_id: int, user_id: str, reason: str, now: datetime,
+    expected_escalation_version: int | None = None,
+) -> Outcome:
+    """Page the next level of the snapshot now. Additive: whoever acknowledged keeps the incident."""
+    with store.transaction() as conn:
+        row = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        if row is None:
+            return Outcome(None, False, "That incident does not exist (any more).")
+        incident = dict(row)
+        ref = incident_ref(incident["number"])
+        if incident["status"] == "resolved":
+            return Outcome(incident, False, f"{ref} is resolved; there is nobody left to escalate to. Declare a new incident if it is back.")
+        state = dict(conn.execute("SELECT * FROM escalations WHERE incident_id = ?", (incident_id,)).fetchone())
+        if expected_escalation_version is not None and state["version"] != expected_escalation_version:
+            return Outcome(incident, False, f"{ref} was escalated by someone else while you had the form open; nothing more was paged.")
+        snapshot = json.loads(incident["policy_snapshot"])
+        start = state["level"] + 1 if state["paged_at"] else state["level"]
+        if start >= level_count(snapshot):
+            return Outcome(incident, False, f"{ref} is already at the last level of the {incident['policy_id']} policy; nobody further up to page.")
+        reason = reason.strip()
+        Store.add_timeline(conn, incident_id, now, "escalated", f"Escalated by <@{user_id}>" + (f": {escape_mrkdwn(reason)}" if reason else "."),
+                           actor=user_id, data={"reason": reason})
+        paged = _page_from_level(conn, catalog, incident, start, state["loop"], now, user_id, f"escalated by <@{user_id}>")
+        if paged is None:
+            return Outcome(incident, False, f"Every level above the current one of {ref} resolves to nobody right now; nobody was paged.")
+        if incident["status"] == "acknowledged":
+            # Additive: the acknowledger keeps the incident and no timer restarts.
+            conn.execute("UPDATE escalations SET state = 'stopped', due_at = NULL WHERE incident_id = ?", (incident_id,))
+        incident = _bump(conn, incident_id, now)
+        text = f":arrow_double_up: <@{user_id}> escalated {ref} to level {paged + 1}" + (f": {escape_mrkdwn(reason)}" if reason else ".")
+        _enqueue_channel_message(conn, incident, now, "escalate", text)
+        _enqueue_refresh(conn, incident, now)
+    return Outcome(incident, True, f"Escalated {ref} to level {paged + 1}.", {"level": paged})
+

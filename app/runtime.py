@@ -1,0 +1,50 @@
+"""The composition root: one place that wires settings, store, catalog, Slack client and worker.
+
+Nothing happens at import; `Runtime(settings)` opens the database, loads the catalog and
+builds the Bolt app, and `close()` undoes it. Tests build one against the Slack stand-in.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Callable
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
+
+from app.catalog import Catalog, load_catalog
+from app.config import Settings
+from app.slack.app import build_bolt_app
+from app.slack.delivery import SlackDelivery
+from app.store import Store
+from app.worker import Worker, utcnow
+
+log = logging.getLogger(__name__)
+
+SLACK_TIMEOUT_SECONDS = 10
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow, catalog: Catalog | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._catalog = catalog if catalog is not None else load_catalog(settings.catalog_path)
+        self.store = Store(settings.database_path)
+        # 429s are not retried inside the SDK: the outbox waits Retry-After without holding a thread.
+        self.client = WebClient(
+            token=settings.bot_token.get(), base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT_SECONDS,
+            retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+        )
+        self.delivery = SlackDelivery(self.store, self.client, lambda: self.catalog)
+        self.worker = Worker(self.store, self.delivery, clock=clock, tick_seconds=settings.tick_seconds,
+                             threads=settings.delivery_threads)
+        self.bolt = build_bolt_app(self)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.store.close()

@@ -1,0 +1,305 @@
+"""Block Kit builders for every message and modal Ladder shows.
+
+Built with `slack_sdk.models` so Slack's limits (50 blocks a message, 3000-character sections,
+24-character modal titles, 75-character labels) fail here, in our tests, rather than in Slack.
+Everything a user typed goes through `escape_mrkdwn` before it reaches mrkdwn.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    CheckboxesElement,
+    ContextBlock,
+    DividerBlock,
+    ExternalDataSelectElement,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    RadioButtonsElement,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from app.catalog import Catalog, Service
+from app.escalation import level_count
+from app.incidents import DESCRIPTION_MAX, TITLE_MAX, incident_ref
+from app.store import parse_iso
+from app.text import escape_mrkdwn, truncate
+
+MAX_MESSAGE_BLOCKS = 50
+STATIC_SERVICE_LIMIT = 100
+
+# Action and callback ids: the contract between these builders and the listeners.
+ACK = "incident_ack"
+ESCALATE = "incident_escalate"
+SEVERITY = "incident_severity"
+RESOLVE = "incident_resolve"
+DECLARE_VIEW = "declare_incident"
+RESOLVE_VIEW = "resolve_incident"
+ESCALATE_VIEW = "escalate_incident"
+SERVICE_ACTION = "service"
+
+STATUS_LABEL = {"triggered": ":red_circle: Triggered", "acknowledged": ":large_orange_circle: Acknowledged", "resolved": ":large_green_circle: Resolved"}
+
+
+def _dicts(blocks: list[Block]) -> list[dict[str, Any]]:
+    if len(blocks) > MAX_MESSAGE_BLOCKS:
+        raise ValueError(f"a message holds at most {MAX_MESSAGE_BLOCKS} blocks; built {len(blocks)}")
+    return [b.to_dict() for b in blocks]
+
+
+def slack_date(moment_iso: str | None, fmt: str = "{date_short_pretty} {time}") -> str:
+    """Slack renders this in each viewer's own time zone; the fallback is UTC."""
+    moment = parse_iso(moment_iso)
+    if moment is None:
+        return "—"
+    return f"<!date^{int(moment.timestamp())}^{fmt}|{moment.strftime('%Y-%m-%d %H:%M UTC')}>"
+
+
+def _severity_option(catalog: Catalog, severity_id: str) -> Option:
+    severity = catalog.severity(severity_id)
+    label = severity.label if severity else severity_id
+    return Option(value=severity_id, text=truncate(label, 75))
+
+
+def _service_option(service: Service) -> Option:
+    return Option(value=service.id, text=truncate(service.name, 75))
+
+
+# -- modals -------------------------------------------------------------------------------------
+
+def declare_modal(catalog: Catalog, *, title: str = "", service: Service | None = None, private_metadata: str = "") -> dict[str, Any]:
+    if len(catalog.services) > STATIC_SERVICE_LIMIT:
+        service_element: Any = ExternalDataSelectElement(
+            action_id=SERVICE_ACTION, placeholder="Type to search services", min_query_length=1,
+            initial_option=_service_option(service) if service else None,
+        )
+    else:
+        service_element = StaticSelectElement(
+            action_id=SERVICE_ACTION, placeholder="Which business service is affected?",
+            options=[_service_option(s) for s in sorted(catalog.services.values(), key=lambda s: s.name.lower())],
+            initial_option=_service_option(service) if service else None,
+        )
+    severity_options = [
+        Option(value=s.id, text=truncate(s.label, 75), description=truncate(s.description, 75) if s.description else None)
+        for s in catalog.severities[:10]
+    ]
+    default_severity = catalog.default_severity()
+    initial_severity = next((o for o in severity_options if o.value == default_severity.id), None)
+    blocks = [
+        InputBlock(
+            block_id="title", label="Title",
+            element=PlainTextInputElement(action_id="value", initial_value=truncate(title, TITLE_MAX) if title else None,
+                                          placeholder="e.g. Bank transfers failing", max_length=TITLE_MAX + 50),
+            hint=f"Short and specific; at most {TITLE_MAX} characters.",
+        ),
+        InputBlock(block_id="service", label="Affected service", element=service_element,
+                   hint="Pick what you know is broken; Ladder pages the team that owns it."),
+        InputBlock(block_id="severity", label="Severity",
+                   element=RadioButtonsElement(action_id="value", options=severity_options, initial_option=initial_severity)),
+        InputBlock(block_id="description", label="What is happening?", optional=True,
+                   element=PlainTextInputElement(action_id="value", multiline=True, max_length=DESCRIPTION_MAX)),
+        InputBlock(
+            block_id="private", label="Visibility", optional=True,
+            element=CheckboxesElement(action_id="value", options=[
+                Option(value="private", text="Private incident",
+                       description="Private channel; no announcement in the team channel")]),
+        ),
+    ]
+    view = View(type="modal", callback_id=DECLARE_VIEW, title="Declare an incident", submit="Declare",
+                close="Cancel", blocks=blocks, private_metadata=private_metadata)
+    return view.to_dict()
+
+
+def message_modal(title: str, text: str) -> dict[str, Any]:
+    view = View(type="modal", title=truncate(title, 24), close="Close",
+                blocks=[SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)))])
+    return view.to_dict()
+
+
+def declared_modal(incident: dict[str, Any], catalog: Catalog, paged: list[str]) -> dict[str, Any]:
+    ref = incident_ref(incident["number"])
+    who = ", ".join(paged) if paged else "nobody (every level resolves to nobody right now)"
+    lines = [
+        f"*{ref} · {escape_mrkdwn(incident['title'])}* is declared.",
+        f"Paging the *{escape_mrkdwn(incident['team_name'])}* on-call: {who}.",
+        f"Its channel *#{incident_channel_hint(incident)}* is being created; you will be invited.",
+    ]
+    return message_modal(f"{ref} declared", "\n".join(lines))
+
+
+def incident_channel_hint(incident: dict[str, Any]) -> str:
+    from app.incidents import channel_name_for
+
+    return incident["channel_name"] or channel_name_for(incident["number"], incident["title"])
+
+
+def resolve_modal(incident: dict[str, Any]) -> dict[str, Any]:
+    ref = incident_ref(incident["number"])
+    view = View(
+        type="modal", callback_id=RESOLVE_VIEW, title=truncate(f"Resolve {ref}", 24), submit="Resolve", close="Cancel",
+        private_metadata=json.dumps({"incident_id": incident["id"]}),
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=f"*{ref} · {escape_mrkdwn(incident['title'])}*")),
+            InputBlock(block_id="note", label="Resolution note", optional=True,
+                       element=PlainTextInputElement(action_id="value", multiline=True, max_length=2900,
+                                                     placeholder="What fixed it? Posted to the incident channel.")),
+        ],
+    )
+    return view.to_dict()
+
+
+def escalate_modal(incident: dict[str, Any], escalation: dict[str, Any], next_level_preview: str) -> dict[str, Any]:
+    ref = incident_ref(incident["number"])
+    view = View(
+        type="modal", callback_id=ESCALATE_VIEW, title=truncate(f"Escalate {ref}", 24), submit="Page now", close="Cancel",
+        private_metadata=json.dumps({"incident_id": incident["id"], "version": escalation["version"]}),
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=(
+                f"*{ref} · {escape_mrkdwn(incident['title'])}*\n{next_level_preview}\n"
+                "Escalating adds people; whoever acknowledged keeps the incident."))),
+            InputBlock(block_id="reason", label="Reason", optional=True,
+                       element=PlainTextInputElement(action_id="value", max_length=500,
+                                                     placeholder="e.g. Need someone with ledger access")),
+        ],
+    )
+    return view.to_dict()
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+def _ladder_line(incident: dict[str, Any], escalation: dict[str, Any] | None, pages: list[dict[str, Any]]) -> str:
+    if incident["status"] == "resolved":
+        return f"Resolved {slack_date(incident['resolved_at'])} by <@{incident['resolved_by']}>."
+    if escalation is None or escalation["paged_at"] is None:
+        return "Nobody could be paged: every level of the policy resolves to nobody right now."
+    snapshot = json.loads(incident["policy_snapshot"])
+    level = escalation["level"]
+    current = [p for p in pages if p["level"] == level and p["loop"] == escalation["loop"]]
+    names = ", ".join(_person(p) for p in current) or "—"
+    line = f"Level {level + 1} of {level_count(snapshot)}: {names} paged {slack_date(escalation['paged_at'], '{time}')}"
+    if incident["status"] == "acknowledged":
+        return line + f" — acknowledged by <@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'], '{time}')}."
+    if escalation["state"] == "active" and escalation["due_at"] and level + 1 < level_count(snapshot):
+        return line + f" — escalates to level {level + 2} at {slack_date(escalation['due_at'], '{time}')}."
+    return line + "."
+
+
+def _person(page: dict[str, Any]) -> str:
+    status = {"failed": " (page failed)", "pending": " (sending…)", "cancelled": " (not sent)"}.get(page["status"], "")
+    who = f"<@{page['user_id']}>" if page["user_id"] else escape_mrkdwn(page["target"])
+    if page["acknowledged_at"]:
+        status = " :white_check_mark:"
+    return who + status
+
+
+def summary_blocks(incident: dict[str, Any], catalog: Catalog, escalation: dict[str, Any] | None, pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ref = incident_ref(incident["number"])
+    severity = catalog.severity(incident["severity"])
+    severity_label = severity.label if severity else incident["severity"]
+    fields = [
+        MarkdownTextObject(text=f"*Status*\n{STATUS_LABEL.get(incident['status'], incident['status'])}"),
+        MarkdownTextObject(text=f"*Severity*\n{escape_mrkdwn(severity_label)}"),
+        MarkdownTextObject(text=f"*Service*\n{escape_mrkdwn(incident['service_name'])}"),
+        MarkdownTextObject(text=f"*Owning team*\n{escape_mrkdwn(incident['team_name'])}"),
+        MarkdownTextObject(text=f"*Declared*\n<@{incident['declared_by']}> {slack_date(incident['declared_at'])}"),
+    ]
+    if incident["acknowledged_by"]:
+        fields.append(MarkdownTextObject(text=f"*Acknowledged*\n<@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'])}"))
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=truncate(f"{ref} · {incident['title']}", 150), emoji=False)),
+        SectionBlock(fields=fields),
+    ]
+    if incident["description"]:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(escape_mrkdwn(incident["description"]), 3000))))
+    if incident["status"] == "resolved" and incident["resolution_note"]:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate("*Resolution*\n" + escape_mrkdwn(incident["resolution_note"]), 3000))))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(_ladder_line(incident, escalation, pages), 3000))]))
+    if incident["status"] != "resolved":
+        value = str(incident["id"])
+        elements: list[Any] = []
+        if incident["status"] == "triggered":
+            elements.append(ButtonElement(action_id=ACK, text="Acknowledge", value=value, style="primary"))
+        elements.append(ButtonElement(action_id=ESCALATE, text="Escalate", value=value))
+        elements.append(StaticSelectElement(
+            action_id=SEVERITY, placeholder="Change severity",
+            options=[Option(value=f"{incident['id']}:{s.id}", text=truncate(s.label, 75)) for s in catalog.severities[:100]],
+        ))
+        elements.append(ButtonElement(action_id=RESOLVE, text="Resolve", value=value, style="danger"))
+        blocks.append(ActionsBlock(block_id=f"incident:{incident['id']}", elements=elements))
+    return _dicts(blocks)
+
+
+def summary_text(incident: dict[str, Any]) -> str:
+    return f"{incident_ref(incident['number'])} · {escape_mrkdwn(incident['title'])} ({incident['status']})"
+
+
+def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]) -> list[dict[str, Any]]:
+    ref = incident_ref(incident["number"])
+    severity = catalog.severity(incident["severity"])
+    severity_label = severity.label if severity else incident["severity"]
+    role = "for your information (notify only)" if page["notify_only"] else f"on call ({escape_mrkdwn(page['via'])})"
+    channel = f"<#{incident['channel_id']}>" if incident["channel_id"] else "its channel is being created"
+    lines = [
+        f":rotating_light: *{ref} · {escape_mrkdwn(incident['title'])}*",
+        f"{escape_mrkdwn(severity_label)} · {escape_mrkdwn(incident['service_name'])} · declared by <@{incident['declared_by']}>",
+        f"You are paged {role}, level {page['level'] + 1}. Channel: {channel}",
+    ]
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), 3000)))]
+    if incident["status"] == "triggered" and not page["notify_only"]:
+        blocks.append(ActionsBlock(block_id=f"page:{incident['id']}", elements=[
+            ButtonElement(action_id=ACK, text="Acknowledge", value=str(incident["id"]), style="primary")]))
+    elif incident["status"] == "acknowledged":
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f":white_check_mark: Acknowledged by <@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'], '{time}')}")]))
+    elif incident["status"] == "resolved":
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f":large_green_circle: Resolved by <@{incident['resolved_by']}>")]))
+    return _dicts(blocks)
+
+
+def page_text(incident: dict[str, Any]) -> str:
+    return f"Paged: {incident_ref(incident['number'])} · {escape_mrkdwn(incident['title'])}"
+
+
+def announcement_text(incident: dict[str, Any], catalog: Catalog) -> str:
+    severity = catalog.severity(incident["severity"])
+    label = severity.label if severity else incident["severity"]
+    return (f":rotating_light: {incident_ref(incident['number'])} · {escape_mrkdwn(incident['title'])} — "
+            f"{escape_mrkdwn(label)}, {escape_mrkdwn(incident['service_name'])}. Join <#{incident['channel_id']}>.")
+
+
+def topic_text(incident: dict[str, Any], catalog: Catalog) -> str:
+    severity = catalog.severity(incident["severity"])
+    label = severity.label if severity else incident["severity"]
+    return truncate(f"{incident_ref(incident['number'])} · {label} · {incident['service_name']} · {incident['title']}", 250)
+
+
+def resolution_blocks(incident: dict[str, Any]) -> list[dict[str, Any]]:
+    text = f":large_green_circle: <@{incident['resolved_by']}> resolved {incident_ref(incident['number'])}."
+    if incident["resolution_note"]:
+        text += "\n>" + escape_mrkdwn(incident["resolution_note"]).replace("\n", "\n>")
+    return _dicts([SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)))])
+
+
+HELP_TEXT = (
+    "*Ladder: declare and escalate incidents*\n"
+    "• `/incident` — open the declare form.\n"
+    "• `/incident <what is broken>` — the same, pre-filled: e.g. `/incident bank transfers failing`.\n"
+    "• `/incident help` — this message.\n"
+    "In an incident channel, the pinned summary has buttons to *Acknowledge*, *Escalate*, *Change severity* and *Resolve*."
+)
+
+
+def now_stamp(moment: datetime) -> str:
+    return moment.strftime("%H:%M UTC")

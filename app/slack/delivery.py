@@ -1,0 +1,343 @@
+"""Delivering outbox rows to Slack: one handler per kind, and how failures are treated.
+
+A row is sent after the transaction that wrote it has committed. A 429 waits exactly Slack's
+`Retry-After`; timeouts, connection errors and 5xx back off and retry without limit (a page is
+never dropped); an error Slack will repeat forever (e.g. `users_not_found`) fails the row and
+says so on the timeline and in the incident channel, because a silent failure is worse.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import socket
+import urllib.error
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from app.catalog import Catalog
+from app.incidents import PRIORITY_CHANNEL, PRIORITY_PAGE, PRIORITY_REFRESH, incident_ref
+from app.slack import blocks
+from app.store import OutboxRow, Store, iso
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+MAX_BACKOFF_SECONDS = 300
+MAX_NAME_ATTEMPTS = 50
+
+
+class RetryLater(Exception):
+    def __init__(self, seconds: float, reason: str) -> None:
+        self.seconds = seconds
+        self.reason = reason
+        super().__init__(reason)
+
+
+class PermanentFailure(Exception):
+    """Slack will keep refusing this call; retrying cannot help."""
+
+
+@dataclass
+class DeliveryResult:
+    row_id: int
+    kind: str
+    outcome: str  # "sent" | "retry" | "failed" | "skipped"
+    detail: str = ""
+
+
+def _backoff(attempts: int) -> float:
+    return min(MAX_BACKOFF_SECONDS, 2 ** min(attempts, 9)) * (0.75 + random.random() / 2)
+
+
+def classify(exc: BaseException, attempts: int) -> Exception:
+    """Turn whatever slack_sdk raised into RetryLater or PermanentFailure."""
+    if isinstance(exc, SlackApiError):
+        status = exc.response.status_code
+        error = (exc.response.data or {}).get("error", "") if isinstance(exc.response.data, dict) else ""
+        if status == 429 or error in ("ratelimited", "rate_limited"):
+            headers = {k.lower(): v for k, v in (exc.response.headers or {}).items()}
+            raw = headers.get("retry-after", "1")
+            raw = raw[0] if isinstance(raw, list) else raw
+            try:
+                seconds = max(1.0, float(raw))
+            except ValueError:
+                seconds = 30.0
+            return RetryLater(seconds, f"rate limited by Slack (Retry-After {raw}s)")
+        if status >= 500 or error in TRANSIENT_ERRORS:
+            return RetryLater(_backoff(attempts), f"Slack answered {status} {error}".strip())
+        return PermanentFailure(error or f"HTTP {status}")
+    if isinstance(exc, (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError)):
+        return RetryLater(_backoff(attempts), f"could not reach Slack: {type(exc).__name__}")
+    return PermanentFailure(f"{type(exc).__name__}: {exc}")
+
+
+def _error_code(exc: SlackApiError) -> str:
+    data = exc.response.data
+    return data.get("error", "") if isinstance(data, dict) else ""
+
+
+class SlackDelivery:
+    """Sends one claimed outbox row; the worker decides when and in which thread."""
+
+    def __init__(self, store: Store, client: WebClient, catalog: Callable[[], Catalog]) -> None:
+        self.store = store
+        self.client = client
+        self.catalog = catalog
+        self._handlers: dict[str, Callable[[OutboxRow, datetime], None]] = {
+            "page": self._page,
+            "create_channel": self._create_channel,
+            "invite": self._invite,
+            "set_topic": self._set_topic,
+            "post_summary": self._post_summary,
+            "pin_summary": self._pin_summary,
+            "announce": self._announce,
+            "post_message": self._post_message,
+            "refresh": self._refresh,
+        }
+
+    def deliver(self, row: OutboxRow, now: datetime) -> DeliveryResult:
+        handler = self._handlers.get(row.kind)
+        try:
+            if handler is None:
+                raise PermanentFailure(f"unknown outbox kind {row.kind!r}")
+            handler(row, now)
+            return DeliveryResult(row.id, row.kind, "sent")
+        except Exception as exc:  # noqa: BLE001 - every failure must land on the row, never vanish
+            outcome = exc if isinstance(exc, (RetryLater, PermanentFailure)) else classify(exc, row.attempts)
+            if isinstance(outcome, RetryLater):
+                at = now + timedelta(seconds=outcome.seconds)
+                log.warning("outbox %s (%s) will retry at %s: %s", row.id, row.kind, iso(at), outcome.reason)
+                self.store.retry_later(row.id, at, outcome.reason)
+                return DeliveryResult(row.id, row.kind, "retry", outcome.reason)
+            reason = str(outcome)
+            log.error("outbox %s (%s) failed for good: %s", row.id, row.kind, reason)
+            self._fail(row, now, reason)
+            return DeliveryResult(row.id, row.kind, "failed", reason)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _incident(self, row: OutboxRow) -> dict[str, Any]:
+        incident = self.store.incident(row.incident_id) if row.incident_id else None
+        if incident is None:
+            raise PermanentFailure("the incident is gone")
+        return incident
+
+    def _done(self, row: OutboxRow, now: datetime, apply: Callable[[Any], None] | None = None) -> None:
+        with self.store.transaction() as conn:
+            if apply is not None:
+                apply(conn)
+            Store.mark_sent(conn, row.id, now)
+
+    def _fail(self, row: OutboxRow, now: datetime, reason: str) -> None:
+        with self.store.transaction() as conn:
+            failed = Store.mark_failed(conn, row.id, reason)
+            if row.incident_id is None:
+                return
+            incident = conn.execute("SELECT * FROM incidents WHERE id = ?", (row.incident_id,)).fetchone()
+            for failed_row in failed:
+                what = _describe_row(failed_row)
+                Store.add_timeline(conn, row.incident_id, now, "delivery_failed", f"Could not {what}: {failed_row['last_error']}.",
+                                   data={"outbox_id": failed_row["id"], "kind": failed_row["kind"]})
+            if row.kind == "page":
+                page_id = row.payload.get("page_id")
+                conn.execute("UPDATE pages SET status = 'failed', error = ? WHERE id = ?", (reason, page_id))
+                page = conn.execute("SELECT * FROM pages WHERE id = ?", (page_id,)).fetchone()
+                if incident is not None:
+                    # Tell the humans in the channel: a page that did not go out must not look like silence.
+                    Store.enqueue(
+                        conn, now, "post_message", f"message:{row.incident_id}:page_failed:{page_id}",
+                        incident_id=row.incident_id, priority=PRIORITY_CHANNEL,
+                        payload={"text": f":warning: Could not page {page['target']} ({reason}). Page them another way or escalate."},
+                        depends_on=f"create_channel:{row.incident_id}",
+                    )
+
+    def _resolve_user(self, ref: str, now: datetime) -> str:
+        """E-mail or Slack ID -> Slack user ID, through users.lookupByEmail with a cache."""
+        if "@" not in ref:
+            return ref
+        cached = self.store.cached_user(ref)
+        if cached:
+            return cached
+        try:
+            response = self.client.users_lookupByEmail(email=ref)
+        except SlackApiError as exc:
+            if _error_code(exc) in ("users_not_found", "user_not_found"):
+                raise PermanentFailure(f"no Slack user has the e-mail {ref} (users_not_found)") from None
+            raise
+        user_id = response["user"]["id"]
+        with self.store.transaction():
+            self.store.cache_user(ref, user_id, now)
+        return user_id
+
+    # -- handlers -------------------------------------------------------------------------------
+    def _page(self, row: OutboxRow, now: datetime) -> None:
+        page = self.store.page(row.payload["page_id"])
+        if page is None:
+            raise PermanentFailure("the page row is gone")
+        incident = self._incident(row)
+        if row.payload.get("kind") == "user_group":
+            self._expand_user_group(row, incident, page, now)
+            return
+        if incident["status"] != "triggered" and not page["notify_only"]:
+            # Acknowledged or resolved while this row waited: nothing pages after an acknowledgement.
+            self._done(row, now, lambda conn: conn.execute("UPDATE pages SET status = 'cancelled' WHERE id = ?", (page["id"],)))
+            return
+        user_id = self._resolve_user(page["target"], now)
+        page = {**page, "user_id": user_id}
+        response = self.client.chat_postMessage(
+            channel=user_id, text=blocks.page_text(incident), blocks=blocks.page_blocks(incident, self.catalog(), page),
+            unfurl_links=False,
+        )
+
+        def record(conn: Any) -> None:
+            conn.execute(
+                "UPDATE pages SET user_id = ?, dm_channel = ?, dm_ts = ?, status = 'sent', sent_at = ? WHERE id = ?",
+                (user_id, response["channel"], response["ts"], iso(now), page["id"]),
+            )
+            verb = "Notified" if page["notify_only"] else "Paged"
+            Store.add_timeline(conn, incident["id"], now, "paged", f"{verb} <@{user_id}> (level {page['level'] + 1}, {page['via']}).",
+                               data={"page_id": page["id"], "level": page["level"], "user_id": user_id})
+            Store.enqueue(conn, now, "invite", f"invite:{incident['id']}:{user_id}", incident_id=incident["id"],
+                          payload={"user_id": user_id}, priority=PRIORITY_CHANNEL, depends_on=f"create_channel:{incident['id']}")
+
+        self._done(row, now, record)
+
+    def _expand_user_group(self, row: OutboxRow, incident: dict[str, Any], page: dict[str, Any], now: datetime) -> None:
+        response = self.client.usergroups_users_list(usergroup=page["target"])
+        members = list(response.get("users") or [])
+
+        def record(conn: Any) -> None:
+            conn.execute("UPDATE pages SET status = 'sent', sent_at = ? WHERE id = ?", (iso(now), page["id"]))
+            if not members:
+                Store.add_timeline(conn, incident["id"], now, "gap", f"User group {page['target']} has no members; nobody paged from it.")
+            for member in members:
+                cursor = conn.execute(
+                    "INSERT INTO pages(incident_id, level, loop, target, via, notify_only, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (incident["id"], page["level"], page["loop"], member, f"member of {page['target']}", page["notify_only"], iso(now)),
+                )
+                if cursor.rowcount == 1:
+                    Store.enqueue(conn, now, "page", f"page:{incident['id']}:{page['level']}:{page['loop']}:{member.lower()}",
+                                  incident_id=incident["id"], payload={"page_id": cursor.lastrowid, "kind": "person"}, priority=PRIORITY_PAGE)
+
+        self._done(row, now, record)
+
+    def _create_channel(self, row: OutboxRow, now: datetime) -> None:
+        incident = self._incident(row)
+        if incident["channel_id"]:
+            self._done(row, now)
+            return
+        base = row.payload["name"]
+        name = base
+        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
+            try:
+                response = self.client.conversations_create(name=name, is_private=bool(row.payload.get("private")))
+                break
+            except SlackApiError as exc:
+                if _error_code(exc) != "name_taken":
+                    raise
+                suffix = f"-{attempt + 1}"
+                name = base[: 80 - len(suffix)].rstrip("-_") + suffix
+        else:
+            raise PermanentFailure(f"every channel name from {base} to {name} is taken")
+        channel = response["channel"]
+
+        def record(conn: Any) -> None:
+            conn.execute("UPDATE incidents SET channel_id = ?, channel_name = ? WHERE id = ?", (channel["id"], channel["name"], incident["id"]))
+            Store.add_timeline(conn, incident["id"], now, "channel_created", f"Channel <#{channel['id']}> created.",
+                               data={"channel_id": channel["id"], "name": channel["name"]})
+            # Paging DMs went out before the channel existed: give them the link now.
+            Store.enqueue(conn, now, "refresh", f"refresh:{incident['id']}:channel", incident_id=incident["id"],
+                          priority=PRIORITY_REFRESH)
+
+        self._done(row, now, record)
+
+    def _invite(self, row: OutboxRow, now: datetime) -> None:
+        incident = self._incident(row)
+        try:
+            self.client.conversations_invite(channel=incident["channel_id"], users=row.payload["user_id"])
+        except SlackApiError as exc:
+            code = _error_code(exc)
+            if code not in ("already_in_channel", "cant_invite_self"):
+                if code in ("user_not_found", "cant_invite", "user_is_restricted", "ura_max_channels", "is_archived"):
+                    raise PermanentFailure(f"invite <@{row.payload['user_id']}>: {code}") from None
+                raise
+        self._done(row, now)
+
+    def _set_topic(self, row: OutboxRow, now: datetime) -> None:
+        incident = self._incident(row)
+        self.client.conversations_setTopic(channel=incident["channel_id"], topic=blocks.topic_text(incident, self.catalog()))
+        self._done(row, now)
+
+    def _summary_payload(self, incident: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "text": blocks.summary_text(incident),
+            "blocks": blocks.summary_blocks(incident, self.catalog(), self.store.escalation(incident["id"]), self.store.pages(incident["id"])),
+        }
+
+    def _post_summary(self, row: OutboxRow, now: datetime) -> None:
+        incident = self._incident(row)
+        response = self.client.chat_postMessage(channel=incident["channel_id"], unfurl_links=False, **self._summary_payload(incident))
+        self._done(row, now, lambda conn: conn.execute("UPDATE incidents SET summary_ts = ? WHERE id = ?", (response["ts"], incident["id"])))
+
+    def _pin_summary(self, row: OutboxRow, now: datetime) -> None:
+        incident = self._incident(row)
+        try:
+            self.client.pins_add(channel=incident["channel_id"], timestamp=incident["summary_ts"])
+        except SlackApiError as exc:
+            if _error_code(exc) != "already_pinned":
+                raise
+        self._done(row, now)
+
+    def _announce(self, row: OutboxRow, now: datetime) -> None:
+        incident = self._incident(row)
+        channel = row.payload["channel"]
+        try:
+            self.client.chat_postMessage(channel=channel, text=blocks.announcement_text(incident, self.catalog()), unfurl_links=False)
+        except SlackApiError as exc:
+            code = _error_code(exc)
+            if code in ("channel_not_found", "not_in_channel", "is_archived"):
+                raise PermanentFailure(f"{code} for the team channel {channel}; invite the Ladder bot there or fix the catalog") from None
+            raise
+        self._done(row, now)
+
+    def _post_message(self, row: OutboxRow, now: datetime) -> None:
+        incident = self._incident(row)
+        if row.payload.get("resolution"):
+            payload = {"text": f"{incident_ref(incident['number'])} resolved", "blocks": blocks.resolution_blocks(incident)}
+        else:
+            payload = {"text": row.payload["text"]}
+        self.client.chat_postMessage(channel=incident["channel_id"], unfurl_links=False, **payload)
+        self._done(row, now)
+
+    def _refresh(self, row: OutboxRow, now: datetime) -> None:
+        """Bring the pinned summary and every paging DM in line with the incident's current state."""
+        incident = self._incident(row)
+        if incident["summary_ts"] and incident["channel_id"]:
+            self.client.chat_update(channel=incident["channel_id"], ts=incident["summary_ts"], **self._summary_payload(incident))
+        catalog = self.catalog()
+        for page in self.store.pages(incident["id"]):
+            if page["dm_ts"] and page["dm_channel"]:
+                self.client.chat_update(channel=page["dm_channel"], ts=page["dm_ts"], text=blocks.page_text(incident),
+                                        blocks=blocks.page_blocks(incident, catalog, page))
+        self._done(row, now)
+
+
+def _describe_row(row: dict[str, Any]) -> str:
+    payload = json.loads(row["payload"] or "{}")
+    return {
+        "page": "send a page",
+        "create_channel": f"create the channel #{payload.get('name', '')}",
+        "invite": f"invite <@{payload.get('user_id', '')}> to the channel",
+        "set_topic": "set the channel topic",
+        "post_summary": "post the incident summary",
+        "pin_summary": "pin the incident summary",
+        "announce": f"announce the incident in {payload.get('channel', 'the team channel')}",
+        "post_message": "post to the incident channel",
+        "refresh": "update the incident summary",
+    }.get(row["kind"], row["kind"])

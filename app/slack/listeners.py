@@ -1,0 +1,235 @@
+"""Bolt listeners: `/incident`, the declare/resolve/escalate modals and the summary buttons.
+
+Listeners stay thin: parse what Slack sent, ack within Slack's 3 seconds, call a use case, wake
+the worker so the outbox goes out now, and answer the clicker. A click that changes nothing
+(already acknowledged, unknown incident) gets an ephemeral explanation, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import TYPE_CHECKING, Any, Callable
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from app import incidents, routing
+from app.escalation import level_count, plan_level
+from app.slack import blocks
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+HELP_WORDS = {"help", "-h", "--help", "?", "usage"}
+UNKNOWN_INCIDENT = "This button belongs to an incident Ladder does not know (it may come from another Ladder install)."
+
+_MENTION = re.compile(r"<([@#!])([^>|]*)(?:\|([^>]*))?>")
+_LINK = re.compile(r"<(https?://[^>|]+)(?:\|([^>]*))?>")
+
+
+def plain_from_command_text(text: str) -> str:
+    """Undo Slack's escaping of command text so a pre-filled title reads as the user typed it."""
+    def mention(match: re.Match[str]) -> str:
+        sigil, ident, label = match.groups()
+        if sigil == "!":
+            return "@" + (label or ident.split("^")[0])
+        return ("@" if sigil == "@" else "#") + (label or ident)
+
+    text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    text = _MENTION.sub(mention, text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+
+
+def _incident_id(raw: Any) -> int | None:
+    try:
+        return int(str(raw).split(":")[0])
+    except (TypeError, ValueError):
+        return None
+
+
+def _state_value(values: dict[str, Any], block: str, action: str, key: str) -> Any:
+    return ((values.get(block) or {}).get(action) or {}).get(key)
+
+
+def _say_ephemeral(respond: Respond | None, text: str) -> None:
+    if respond is None:
+        log.info("no response_url to answer with: %s", text)
+        return
+    respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+def register(bolt: App, runtime: "Runtime") -> None:
+    """Attach every listener to the Bolt app, closing over the runtime's store and catalog."""
+
+    def person(ref: str) -> str:
+        return ref if "@" in ref else f"<@{ref}>"
+
+    # -- /incident --------------------------------------------------------------------------------
+    @bolt.command("/incident")
+    def incident_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        text = (command.get("text") or "").strip()
+        if text.lower() in HELP_WORDS:
+            ack(text=blocks.HELP_TEXT)
+            return
+        ack()
+        catalog = runtime.catalog
+        title = plain_from_command_text(text)
+        service = routing.route(catalog, title) if title else None
+        view = blocks.declare_modal(catalog, title=title, service=service,
+                                    private_metadata=json.dumps({"channel_id": command.get("channel_id")}))
+        try:
+            client.views_open(trigger_id=command["trigger_id"], view=view)
+        except SlackApiError as exc:
+            log.warning("views.open failed: %s", exc.response.get("error"))
+            respond(text="Slack did not let Ladder open the form in time. Please run `/incident` again.", response_type="ephemeral")
+
+    @bolt.options(blocks.SERVICE_ACTION)
+    def service_options(ack: Ack, payload: dict[str, Any]) -> None:
+        services = routing.search(runtime.catalog, payload.get("value") or "")
+        ack(options=[{"text": {"type": "plain_text", "text": s.name[:75]}, "value": s.id} for s in services])
+
+    # -- declare ------------------------------------------------------------------------------------
+    @bolt.view(blocks.DECLARE_VIEW)
+    def declare_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        values = view["state"]["values"]
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        severity = _state_value(values, "severity", "value", "selected_option")
+        service = _state_value(values, "service", blocks.SERVICE_ACTION, "selected_option")
+        request = incidents.DeclareRequest(
+            title=_state_value(values, "title", "value", "value") or "",
+            service_id=service["value"] if service else None,
+            severity_id=severity["value"] if severity else None,
+            declared_by=body["user"]["id"],
+            description=_state_value(values, "description", "value", "value") or "",
+            private=bool(_state_value(values, "private", "value", "selected_options")),
+            declared_in=metadata.get("channel_id"),
+            view_id=view["id"],
+        )
+        catalog = runtime.catalog
+        try:
+            incidents.validate_declare(request, catalog)
+        except incidents.InvalidInput as invalid:
+            ack(response_action="errors", errors=invalid.errors)
+            return
+        ack(response_action="update", view=blocks.message_modal("Declaring…", ":hourglass_flowing_sand: Declaring the incident and paging the on-call…"))
+        try:
+            outcome = incidents.declare(runtime.store, catalog, request, runtime.clock())
+        except incidents.InvalidInput as invalid:  # the catalog changed between validation and commit
+            client.views_update(view_id=view["id"], view=blocks.message_modal("Not declared", "\n".join(invalid.errors.values())))
+            return
+        runtime.worker.wake()
+        incident = outcome.incident
+        assert incident is not None
+        paged = [person(p["target"]) for p in runtime.store.pages(incident["id"])]
+        try:
+            client.views_update(view_id=view["id"], view=blocks.declared_modal(incident, catalog, paged))
+        except SlackApiError as exc:  # the modal may have been closed; the incident stands regardless
+            log.info("could not show the declare result: %s", exc.response.get("error"))
+
+    # -- buttons on the summary and in paging DMs ---------------------------------------------------
+    @bolt.action(blocks.ACK)
+    def acknowledge_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        incident_id = _incident_id(action.get("value"))
+        if incident_id is None:
+            _say_ephemeral(respond, UNKNOWN_INCIDENT)
+            return
+        outcome = incidents.acknowledge(runtime.store, incident_id, body["user"]["id"], runtime.clock())
+        if outcome.changed:
+            runtime.worker.wake()
+        else:
+            _say_ephemeral(respond, outcome.message if outcome.incident else UNKNOWN_INCIDENT)
+
+    @bolt.action(blocks.SEVERITY)
+    def severity_chosen(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        value = (action.get("selected_option") or {}).get("value") or ""
+        incident_id = _incident_id(value)
+        severity_id = value.split(":", 1)[1] if ":" in value else ""
+        if incident_id is None or not severity_id:
+            _say_ephemeral(respond, UNKNOWN_INCIDENT)
+            return
+        outcome = incidents.change_severity(runtime.store, runtime.catalog, incident_id, severity_id, body["user"]["id"], runtime.clock())
+        if outcome.changed:
+            runtime.worker.wake()
+        else:
+            _say_ephemeral(respond, outcome.message if outcome.incident else UNKNOWN_INCIDENT)
+
+    def open_modal_for(action_name: str, build: Callable[[dict[str, Any]], dict[str, Any] | str]) -> Callable[..., None]:
+        def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
+            ack()
+            incident_id = _incident_id(action.get("value"))
+            incident = runtime.store.incident(incident_id) if incident_id is not None else None
+            if incident is None:
+                _say_ephemeral(respond, UNKNOWN_INCIDENT)
+                return
+            view = build(incident)
+            if isinstance(view, str):
+                _say_ephemeral(respond, view)
+                return
+            try:
+                client.views_open(trigger_id=body["trigger_id"], view=view)
+            except SlackApiError as exc:
+                log.warning("views.open for %s failed: %s", action_name, exc.response.get("error"))
+                _say_ephemeral(respond, "Slack did not let Ladder open the form in time. Please click again.")
+
+        listener.__name__ = f"{action_name}_clicked"
+        return listener
+
+    def resolve_form(incident: dict[str, Any]) -> dict[str, Any] | str:
+        if incident["status"] == "resolved":
+            return f"{incidents.incident_ref(incident['number'])} is already resolved."
+        return blocks.resolve_modal(incident)
+
+    def escalate_form(incident: dict[str, Any]) -> dict[str, Any] | str:
+        ref = incidents.incident_ref(incident["number"])
+        if incident["status"] == "resolved":
+            return f"{ref} is resolved; there is nobody left to escalate to."
+        escalation = runtime.store.escalation(incident["id"])
+        assert escalation is not None
+        snapshot = json.loads(incident["policy_snapshot"])
+        start = escalation["level"] + 1 if escalation["paged_at"] else escalation["level"]
+        if start >= level_count(snapshot):
+            return f"{ref} is already at the last level of the {incident['policy_id']} policy; nobody further up to page."
+        plan = plan_level(snapshot, start, runtime.clock(), runtime.catalog.schedules)
+        who = ", ".join(person(t.ref) for t in plan.targets) or "nobody right now (it will be skipped)"
+        preview = f"This pages *level {start + 1}* of the {incident['policy_id']} policy: {who}."
+        return blocks.escalate_modal(incident, escalation, preview)
+
+    bolt.action(blocks.RESOLVE)(open_modal_for("resolve", resolve_form))
+    bolt.action(blocks.ESCALATE)(open_modal_for("escalate", escalate_form))
+
+    @bolt.view(blocks.RESOLVE_VIEW)
+    def resolve_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        incident_id = json.loads(view.get("private_metadata") or "{}").get("incident_id")
+        note = _state_value(view["state"]["values"], "note", "value", "value") or ""
+        outcome = incidents.resolve(runtime.store, int(incident_id), body["user"]["id"], note, runtime.clock())
+        if outcome.changed:
+            ack()
+            runtime.worker.wake()
+        else:
+            ack(response_action="update", view=blocks.message_modal("Nothing to resolve", outcome.message))
+
+    @bolt.view(blocks.ESCALATE_VIEW)
+    def escalate_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        reason = _state_value(view["state"]["values"], "reason", "value", "value") or ""
+        outcome = incidents.escalate_next(
+            runtime.store, runtime.catalog, int(metadata["incident_id"]), body["user"]["id"], reason, runtime.clock(),
+            expected_escalation_version=metadata.get("version"),
+        )
+        if outcome.changed:
+            ack()
+            runtime.worker.wake()
+        else:
+            ack(response_action="update", view=blocks.message_modal("Not escalated", outcome.message))
+
+    @bolt.error
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        kind = body.get("type") or body.get("command") or "request"
+        log.error("listener for %s failed: %s: %s", kind, type(error).__name__, error)

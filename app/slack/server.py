@@ -1,0 +1,41 @@
+"""Serving Slack: HTTP through waitress (threaded, production-grade) or Socket Mode.
+
+Bolt's own `app.start()` is a single-threaded development server with a listen backlog of 5;
+waitress answers many requests at once, which matters during an alert storm.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from waitress.server import create_server
+
+from app.slack.app import EVENTS_PATH, LadderRequestHandler
+
+if TYPE_CHECKING:
+    from waitress.server import BaseWSGIServer
+
+    from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def http_server(runtime: "Runtime", host: str | None = None, port: int | None = None) -> "BaseWSGIServer":
+    settings = runtime.settings
+    return create_server(
+        LadderRequestHandler(runtime.bolt, path=EVENTS_PATH),
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        threads=settings.http_threads,
+        backlog=1024,
+        connection_limit=1000,
+        channel_timeout=30,
+        ident="Ladder",
+        clear_untrusted_proxy_headers=True,
+    )
+
+
+def socket_mode_handler(runtime: "Runtime") -> SocketModeHandler:
+    return SocketModeHandler(runtime.bolt, app_token=runtime.settings.app_token.get(), trace_enabled=False)

@@ -1,0 +1,407 @@
+"""SQLite through sqlite-utils: the schema, its migrations, transactions and the outbox.
+
+One file holds everything: incidents, their timelines, escalation state, the outbox of Slack
+side effects and the worker lease. Write transactions are `BEGIN IMMEDIATE` so two writers
+queue instead of failing half way; every thread gets its own connection (SQLite connections
+are not shared across threads). Times are UTC ISO-8601 strings written by the caller: SQL
+never reads the clock, so tests can move time freely.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE incidents (
+            id INTEGER PRIMARY KEY,
+            number INTEGER NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            service_id TEXT NOT NULL,
+            service_name TEXT NOT NULL,
+            team_id TEXT NOT NULL,
+            team_name TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            private INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL,
+            declared_by TEXT NOT NULL,
+            declared_at TEXT NOT NULL,
+            declared_in TEXT,
+            declare_view_id TEXT UNIQUE,
+            acknowledged_by TEXT,
+            acknowledged_at TEXT,
+            resolved_by TEXT,
+            resolved_at TEXT,
+            resolution_note TEXT,
+            channel_id TEXT,
+            channel_name TEXT,
+            summary_ts TEXT,
+            policy_id TEXT NOT NULL,
+            policy_snapshot TEXT NOT NULL,
+            catalog_digest TEXT NOT NULL,
+            version INTEGER NOT NULL DEFAULT 1,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX incidents_open ON incidents(status) WHERE status != 'resolved'",
+        """CREATE TABLE escalations (
+            incident_id INTEGER PRIMARY KEY REFERENCES incidents(id),
+            level INTEGER NOT NULL,
+            loop INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL,
+            paged_at TEXT,
+            due_at TEXT,
+            version INTEGER NOT NULL DEFAULT 1
+        )""",
+        "CREATE INDEX escalations_due ON escalations(due_at) WHERE state = 'active'",
+        """CREATE TABLE timeline (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            actor TEXT,
+            text TEXT NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX timeline_incident ON timeline(incident_id, id)",
+        """CREATE TABLE pages (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            level INTEGER NOT NULL,
+            loop INTEGER NOT NULL DEFAULT 0,
+            target TEXT NOT NULL,
+            via TEXT NOT NULL DEFAULT '',
+            notify_only INTEGER NOT NULL DEFAULT 0,
+            user_id TEXT,
+            dm_channel TEXT,
+            dm_ts TEXT,
+            status TEXT NOT NULL DEFAULT 'pending',
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            acknowledged_at TEXT,
+            error TEXT,
+            UNIQUE (incident_id, level, loop, target)
+        )""",
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER REFERENCES incidents(id),
+            kind TEXT NOT NULL,
+            dedupe_key TEXT NOT NULL UNIQUE,
+            payload TEXT NOT NULL DEFAULT '{}',
+            priority INTEGER NOT NULL DEFAULT 5,
+            depends_on TEXT,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            claimed_by TEXT,
+            claimed_until TEXT,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT
+        )""",
+        "CREATE INDEX outbox_due ON outbox(status, next_attempt_at, priority)",
+        """CREATE TABLE slack_users (
+            ref TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            fetched_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+    ],
+}
+
+
+def iso(moment: datetime) -> str:
+    """The one text form of an instant in the database: UTC, seconds and microseconds, 'Z'-free."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class OutboxRow:
+    id: int
+    incident_id: int | None
+    kind: str
+    dedupe_key: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+class Store:
+    """Thread-safe access to the Ladder database file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._migrate()
+
+    # -- connections -------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            connections = getattr(self, "_all", None)
+            if connections is None:
+                self._all = connections = []
+            connections.append(conn)
+        return conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils view of this thread's connection, for reads and schema introspection."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite_utils.Database(self.conn)
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        for conn in getattr(self, "_all", []):
+            try:
+                conn.close()
+            except sqlite3.ProgrammingError:
+                pass
+        self._all = []
+        self._local = threading.local()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. No Slack call may happen inside it (see design.md)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    # -- schema -------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        db = self.db
+        if "meta" not in db.table_names():
+            db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        current = int(row["value"]) if row else 0
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path} was written by a newer Ladder (schema {current}; this one knows {SCHEMA_VERSION})."
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self.transaction() as conn:
+                for statement in _MIGRATIONS[version]:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (str(version),),
+                )
+
+    # -- reads ----------------------------------------------------------------------------------
+    def incident(self, incident_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        return dict(row) if row else None
+
+    def incident_by_number(self, number: int) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM incidents WHERE number = ?", (number,)).fetchone()
+        return dict(row) if row else None
+
+    def incident_by_view(self, view_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM incidents WHERE declare_view_id = ?", (view_id,)).fetchone()
+        return dict(row) if row else None
+
+    def incident_by_channel(self, channel_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM incidents WHERE channel_id = ?", (channel_id,)).fetchone()
+        return dict(row) if row else None
+
+    def timeline(self, incident_id: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM timeline WHERE incident_id = ? ORDER BY id", (incident_id,))
+        return [dict(r) for r in rows]
+
+    def pages(self, incident_id: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM pages WHERE incident_id = ? ORDER BY id", (incident_id,))
+        return [dict(r) for r in rows]
+
+    def page(self, page_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM pages WHERE id = ?", (page_id,)).fetchone()
+        return dict(row) if row else None
+
+    def escalation(self, incident_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM escalations WHERE incident_id = ?", (incident_id,)).fetchone()
+        return dict(row) if row else None
+
+    def outbox_rows(self, incident_id: int | None = None) -> list[dict[str, Any]]:
+        if incident_id is None:
+            rows = self.conn.execute("SELECT * FROM outbox ORDER BY id")
+        else:
+            rows = self.conn.execute("SELECT * FROM outbox WHERE incident_id = ? ORDER BY id", (incident_id,))
+        return [dict(r) for r in rows]
+
+    def cached_user(self, ref: str) -> str | None:
+        row = self.conn.execute("SELECT user_id FROM slack_users WHERE ref = ?", (ref.lower(),)).fetchone()
+        return row["user_id"] if row else None
+
+    def cache_user(self, ref: str, user_id: str, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO slack_users(ref, user_id, fetched_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(ref) DO UPDATE SET user_id = excluded.user_id, fetched_at = excluded.fetched_at",
+            (ref.lower(), user_id, iso(now)),
+        )
+
+    # -- writes used inside use-case transactions ----------------------------------------------
+    @staticmethod
+    def add_timeline(
+        conn: sqlite3.Connection, incident_id: int, now: datetime, kind: str, text: str,
+        actor: str | None = None, data: dict[str, Any] | None = None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO timeline(incident_id, at, kind, actor, text, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (incident_id, iso(now), kind, actor, text, json.dumps(data or {})),
+        )
+
+    @staticmethod
+    def enqueue(
+        conn: sqlite3.Connection, now: datetime, kind: str, dedupe_key: str, *,
+        incident_id: int | None = None, payload: dict[str, Any] | None = None,
+        priority: int = 5, depends_on: str | None = None,
+    ) -> bool:
+        """Add an outbox row; False when a row with that dedupe key already exists (never twice)."""
+        cursor = conn.execute(
+            "INSERT INTO outbox(incident_id, kind, dedupe_key, payload, priority, depends_on, next_attempt_at, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dedupe_key) DO NOTHING",
+            (incident_id, kind, dedupe_key, json.dumps(payload or {}), priority, depends_on, iso(now), iso(now)),
+        )
+        return cursor.rowcount == 1
+
+    # -- outbox claiming --------------------------------------------------------------------------
+    def claim_due(self, now: datetime, holder: str, limit: int, claim_seconds: float = 120) -> list[OutboxRow]:
+        """Atomically take due rows whose prerequisite (if any) has been sent; pages come first."""
+        until = iso(datetime.fromtimestamp(now.timestamp() + claim_seconds, timezone.utc))
+        with self.transaction() as conn:
+            rows = conn.execute(
+                """SELECT o.* FROM outbox o
+                   WHERE o.status = 'pending' AND o.next_attempt_at <= ?
+                     AND (o.depends_on IS NULL OR EXISTS (
+                          SELECT 1 FROM outbox d WHERE d.dedupe_key = o.depends_on AND d.status = 'sent'))
+                   ORDER BY o.priority, o.id LIMIT ?""",
+                (iso(now), limit),
+            ).fetchall()
+            claimed = []
+            for row in rows:
+                conn.execute(
+                    "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_until = ?, attempts = attempts + 1 "
+                    "WHERE id = ? AND status = 'pending'",
+                    (holder, until, row["id"]),
+                )
+                claimed.append(
+                    OutboxRow(row["id"], row["incident_id"], row["kind"], row["dedupe_key"],
+                              json.loads(row["payload"]), row["attempts"] + 1)
+                )
+            return claimed
+
+    def release_stale_claims(self, now: datetime, holder: str) -> int:
+        """Rows claimed by a runner that is gone (crash, lease lost) go back to pending."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_until = NULL "
+                "WHERE status = 'sending' AND (claimed_by != ? OR claimed_until <= ?)",
+                (holder, iso(now)),
+            )
+            return cursor.rowcount
+
+    @staticmethod
+    def mark_sent(conn: sqlite3.Connection, row_id: int, now: datetime) -> None:
+        conn.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, claimed_by = NULL, claimed_until = NULL, last_error = NULL "
+            "WHERE id = ?",
+            (iso(now), row_id),
+        )
+
+    def retry_later(self, row_id: int, at: datetime, error: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET status = 'pending', next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL, "
+                "last_error = ? WHERE id = ?",
+                (iso(at), error, row_id),
+            )
+
+    @staticmethod
+    def mark_failed(conn: sqlite3.Connection, row_id: int, error: str) -> list[dict[str, Any]]:
+        """Fail a row and, transitively, the rows waiting on it; returns every row failed."""
+        failed = []
+        queue = [row_id]
+        while queue:
+            current = queue.pop()
+            conn.execute(
+                "UPDATE outbox SET status = 'failed', last_error = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+                (error, current),
+            )
+            row = conn.execute("SELECT * FROM outbox WHERE id = ?", (current,)).fetchone()
+            failed.append(dict(row))
+            waiting = conn.execute(
+                "SELECT id FROM outbox WHERE depends_on = ? AND status = 'pending'", (row["dedupe_key"],)
+            ).fetchall()
+            queue.extend(r["id"] for r in waiting)
+            error = f"not sent because {row['kind']} failed"
+        return failed
+
+    def pending_count(self) -> int:
+        row = self.conn.execute("SELECT COUNT(*) AS n FROM outbox WHERE status IN ('pending', 'sending')").fetchone()
+        return int(row["n"])
+
+    def next_due(self) -> datetime | None:
+        row = self.conn.execute(
+            "SELECT MIN(next_attempt_at) AS at FROM outbox WHERE status = 'pending'"
+        ).fetchone()
+        return parse_iso(row["at"]) if row and row["at"] else None
+
+    # -- lease -------------------------------------------------------------------------------------
+    def acquire_lease(self, name: str, holder: str, now: datetime, seconds: float) -> bool:
+        """Take or renew the named lease; True while `holder` owns it. One worker loop per database."""
+        expires = iso(datetime.fromtimestamp(now.timestamp() + seconds, timezone.utc))
+        with self.transaction() as conn:
+            row = conn.execute("SELECT holder, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                conn.execute("INSERT INTO leases(name, holder, expires_at) VALUES (?, ?, ?)", (name, holder, expires))
+                return True
+            if row["holder"] == holder or row["expires_at"] <= iso(now):
+                conn.execute("UPDATE leases SET holder = ?, expires_at = ? WHERE name = ?", (holder, expires, name))
+                return True
+            return False
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))

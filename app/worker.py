@@ -1,0 +1,124 @@
+"""The background loop: once a second, tick the engine and send what the outbox holds.
+
+Exactly one loop runs per database file: a lease row in SQLite says who; a second process
+waits and takes over within a few seconds if the first dies. Rows are claimed before sending
+and handed to a small thread pool, so a page never waits behind a slow channel creation.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import datetime, timezone
+from typing import Callable
+
+from app.slack.delivery import DeliveryResult, SlackDelivery
+from app.store import Store
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "worker"
+LEASE_SECONDS = 10.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Worker:
+    def __init__(
+        self, store: Store, delivery: SlackDelivery, *, clock: Callable[[], datetime] = utcnow,
+        tick_seconds: float = 1.0, threads: int = 4, holder: str | None = None,
+    ) -> None:
+        self.store = store
+        self.delivery = delivery
+        self.clock = clock
+        self.tick_seconds = tick_seconds
+        self.holder = holder or f"worker-{uuid.uuid4().hex[:8]}"
+        self.threads = threads
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ladder-delivery")
+        self._in_flight: set[Future[DeliveryResult]] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._has_lease = False
+
+    # -- control -------------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Called right after a use case commits, so its page goes out now, not at the next tick."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ladder-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=True, cancel_futures=False)
+        if self._has_lease:
+            self.store.release_lease(LEASE_NAME, self.holder)
+
+    # -- one step --------------------------------------------------------------------------------
+    def hold_lease(self, now: datetime) -> bool:
+        had = self._has_lease
+        self._has_lease = self.store.acquire_lease(LEASE_NAME, self.holder, now, LEASE_SECONDS)
+        if self._has_lease and not had:
+            released = self.store.release_stale_claims(now, self.holder)
+            if released:
+                log.info("took over %d outbox rows left mid-send by a previous runner", released)
+        return self._has_lease
+
+    def tick(self, now: datetime) -> None:
+        """Advance everything that is due at `now`. Escalation timers join here (engine issue)."""
+
+    def dispatch_due(self, now: datetime) -> int:
+        """Claim due rows up to the free threads and send them in the background."""
+        with self._lock:
+            self._in_flight = {f for f in self._in_flight if not f.done()}
+            free = self.threads - len(self._in_flight)
+        if free <= 0:
+            return 0
+        rows = self.store.claim_due(now, self.holder, free)
+        for row in rows:
+            future = self._pool.submit(self.delivery.deliver, row, now)
+            future.add_done_callback(lambda _f: self._wake.set())
+            with self._lock:
+                self._in_flight.add(future)
+        return len(rows)
+
+    def drain(self, now: datetime, max_rounds: int = 100) -> list[DeliveryResult]:
+        """Send everything due at `now`, including rows unlocked by those sent; return what happened.
+
+        Used by tests and tools that move the clock themselves instead of running the loop.
+        """
+        results: list[DeliveryResult] = []
+        if not self.hold_lease(now):
+            return results
+        self.tick(now)
+        for _ in range(max_rounds):
+            rows = self.store.claim_due(now, self.holder, 100)
+            if not rows:
+                break
+            futures = [self._pool.submit(self.delivery.deliver, row, now) for row in rows]
+            wait(futures)
+            results.extend(f.result() for f in futures)
+        return results
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()  # before the step: a wake that arrives during it is not lost
+            try:
+                now = self.clock()
+                if self.hold_lease(now):
+                    self.tick(now)
+                    self.dispatch_due(now)
+            except Exception:  # noqa: BLE001 - the loop must outlive any single bad step
+                log.exception("worker step failed; retrying at the next tick")
+            self._wake.wait(self.tick_seconds)
