@@ -48,7 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from app import logs
     from app.runtime import Runtime
-    from app.slack.server import http_server, socket_mode_handler
+    from app.slack.server import http_server, socket_mode_handler, stop_http_server
 
     try:
         settings = load_settings(env_file=Path(args.env_file))
@@ -82,12 +82,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             handler.close()
         else:
             server = http_server(runtime)
-            signal.signal(signal.SIGTERM, lambda *_: server.close())
+            signal.signal(signal.SIGTERM, lambda *_: stop_http_server(server))
             log.info("Ladder is listening on http://%s:%s/slack/events (database %s)",
                      settings.host, server.effective_port, settings.database_path)
             try:
                 server.run()
-            except (KeyboardInterrupt, OSError):
+            except KeyboardInterrupt:
                 pass
     finally:
         runtime.close()

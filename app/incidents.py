@@ -142,9 +142,9 @@ def _page_from_level(
             continue
         for target in plan.targets:
             cursor = conn.execute(
-                "INSERT INTO pages(incident_id, level, loop, target, via, notify_only, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (incident["id"], level, loop, target.ref, target.via, int(plan.notify_only), iso(now)),
+                "INSERT INTO pages(incident_id, level, loop, target, via, notify_only, requested_by, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (incident["id"], level, loop, target.ref, target.via, int(plan.notify_only), actor, iso(now)),
             )
             if cursor.rowcount != 1:
                 continue

@@ -83,6 +83,7 @@ _MIGRATIONS: dict[int, list[str]] = {
             target TEXT NOT NULL,
             via TEXT NOT NULL DEFAULT '',
             notify_only INTEGER NOT NULL DEFAULT 0,
+            requested_by TEXT,
             user_id TEXT,
             dm_channel TEXT,
             dm_ts TEXT,

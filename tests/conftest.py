@@ -13,7 +13,7 @@ import pytest
 
 from app.config import load_settings
 from app.runtime import Runtime
-from app.slack.server import http_server
+from app.slack.server import http_server, stop_http_server
 from tests.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
 
@@ -87,14 +87,15 @@ class Ladder:
 
 
 def serve(runtime: Runtime) -> tuple[str, callable]:
-    server = http_server(runtime, host="127.0.0.1", port=0)
+    server = http_server(runtime, host="127.0.0.1", port=0, asyncore_loop_timeout=0.05)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.effective_port}/slack/events"
 
     def stop() -> None:
-        server.close()
+        stop_http_server(server)
         thread.join(5)
+        assert not thread.is_alive(), "the HTTP server did not stop"
 
     return url, stop
 

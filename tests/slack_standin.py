@@ -65,7 +65,7 @@ class SlackStandIn:
         self._ts = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-standin", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="slack-standin", daemon=True)
         self.add_user("ladder-bot", "bot@ladder.invalid", user_id=BOT_USER_ID, is_bot=True)
 
     # -- lifecycle --------------------------------------------------------------------------------

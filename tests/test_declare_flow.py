@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.conftest import Ladder
 
 
@@ -11,21 +13,164 @@ def declare(ladder: Ladder, text: str = "bank transfers failing", user: str = "s
     view = ladder.driver.opened_view("declare_incident")
     reply = ladder.driver.submit(view, ladder.user(user), inputs)
     assert reply.status == 200, reply.body
-    ladder.slack.wait_for(lambda: ladder.runtime.store.incident_by_view(view["id"]))
-    return view, reply
+    incident = ladder.slack.wait_for(lambda: ladder.runtime.store.incident_by_view(view["id"]))
+    return incident, view, reply
 
 
-def test_declare_pages_on_call_and_opens_channel(ladder: Ladder) -> None:
-    view, reply = declare(ladder, severity="sev1")
-    assert reply.json()["response_action"] == "update"
-    results = ladder.deliver()
-    assert all(r.outcome == "sent" for r in results), results
-    alice = ladder.user("alice")
-    dm = ladder.slack.dm_with(alice)
-    assert dm is not None and len(dm["messages"]) == 1
-    channel = ladder.slack.channel_named("inc-1-bank-transfers-failing")
-    assert channel is not None
-    assert {ladder.user("sam"), alice} <= channel["members"]
+def summary_of(ladder: Ladder, incident_number: int = 1) -> dict:
+    channel = ladder.slack.incident_channels()[incident_number - 1]
+    return ladder.slack.messages_in(channel["id"])[0]
+
+
+def block_text(message: dict) -> str:
+    return json.dumps(message["blocks"], ensure_ascii=False)
+
+
+def test_the_whole_life_of_an_incident(ladder: Ladder) -> None:
+    slack, driver = ladder.slack, ladder.driver
+    sam, alice, bob = ladder.user("sam"), ladder.user("alice"), ladder.user("bob")
+
+    # /incident <text> opens the modal pre-filled: title from the text, service routed from it.
+    incident, view, reply = declare(ladder, "bank transfers failing", severity="sev2", description="Payouts stuck since 09:50")
+    title_block = next(b for b in view["blocks"] if b["block_id"] == "title")
+    service_block = next(b for b in view["blocks"] if b["block_id"] == "service")
+    assert title_block["element"]["initial_value"] == "bank transfers failing"
+    assert service_block["element"]["initial_option"]["value"] == "bank-transfers"
+    # The modal was acked at once with "Declaring…", then updated with the result.
+    assert reply.json()["view"]["title"]["text"] == "Declaring…"
+    result = slack.wait_for(lambda: [c for c in slack.ok_calls_to("views.update") if c.args["view_id"] == view["id"]])
+    assert "INC-1" in json.dumps(result[-1].args["view"])
+
+    ladder.deliver()
+
+    # The owning team's on-call (alice, payments-primary) is paged by DM with an Acknowledge button.
+    dm = slack.dm_with(alice)
+    page = dm["messages"][0]
+    assert "INC-1" in page["text"] and "Bank transfers" in block_text(page)
+    driver.find_element(page, "incident_ack")
+    # The dedicated channel: named by Slack's rules, topic, declarer and paged people invited, summary pinned.
+    channel = slack.channel_named("inc-1-bank-transfers-failing")
+    assert {sam, alice} <= channel["members"]
+    assert channel["topic"].startswith("INC-1 · SEV2 · Major · Bank transfers")
     summary = channel["messages"][0]
     assert summary["ts"] in channel["pins"]
-    assert "INC-1" in channel["topic"]
+    for action in ("incident_ack", "incident_escalate", "incident_severity", "incident_resolve"):
+        driver.find_element(summary, action)
+    assert "Payouts stuck since 09:50" in block_text(summary)
+    # The page DM got the channel link once the channel existed.
+    assert f"<#{channel['id']}>" in block_text(slack.dm_with(alice)["messages"][0])
+    # The team channel gets a one-line announcement linking the incident channel.
+    team = slack.channel_named("team-payments")
+    assert f"<#{channel['id']}>" in team["messages"][0]["text"]
+
+    # Acknowledge from the DM: recorded, summary updated in place, channel told.
+    reply = driver.click(slack.dm_with(alice)["messages"][0], "incident_ack", alice)
+    assert reply.status == 200
+    slack.wait_for(lambda: ladder.runtime.store.incident(incident["id"])["status"] == "acknowledged")
+    ladder.deliver()
+    summary = slack.messages_in(channel["id"])[0]
+    assert ":large_orange_circle: Acknowledged" in block_text(summary)
+    assert f"<@{alice}>" in block_text(summary)
+    assert summary["edits"] >= 1
+    assert any("acknowledged INC-1" in m["text"] for m in slack.messages_in(channel["id"]))
+    assert "incident_ack" not in block_text(summary)  # no Acknowledge button once acknowledged
+
+    # Change severity with the select on the summary.
+    reply = driver.click(summary, "incident_severity", bob, option_value="sev1")
+    assert reply.status == 200
+    slack.wait_for(lambda: ladder.runtime.store.incident(incident["id"])["severity"] == "sev1")
+    ladder.deliver()
+    summary = slack.messages_in(channel["id"])[0]
+    assert "SEV1 · Critical" in block_text(summary)
+    assert any("from SEV2 · Major to *SEV1 · Critical*" in m["text"] for m in slack.messages_in(channel["id"]))
+
+    # Resolve: a modal with an optional note; the resolution is posted and the summary shows it.
+    driver.click(summary, "incident_resolve", bob)
+    resolve_view = driver.opened_view("resolve_incident")
+    reply = driver.submit(resolve_view, bob, {"note": "Rolled back the payout batcher"})
+    assert reply.status == 200 and reply.body == ""
+    ladder.deliver()
+    messages = slack.messages_in(channel["id"])
+    assert "Rolled back the payout batcher" in block_text(messages[-1])
+    summary = messages[0]
+    assert ":large_green_circle: Resolved" in block_text(summary)
+    assert "incident_resolve" not in block_text(summary)
+    assert "Resolved by" in block_text(slack.dm_with(alice)["messages"][0])
+
+    # Every step is on the timeline, with who did it.
+    kinds = [e["kind"] for e in ladder.runtime.store.timeline(incident["id"])]
+    for kind in ("declared", "level_paged", "paged", "channel_created", "acknowledged", "severity_changed", "resolved"):
+        assert kind in kinds, kinds
+
+
+def test_page_goes_out_before_channel_creation_finishes(ladder: Ladder) -> None:
+    ladder.slack.slow("conversations.create", 1.0)
+    declare(ladder)
+    ladder.deliver()
+    page = next(c for c in ladder.slack.ok_calls_to("chat.postMessage") if c.args["channel"].startswith("U"))
+    create = ladder.slack.ok_calls_to("conversations.create")[0]
+    assert page.done_at < create.done_at
+
+
+def test_help_is_ephemeral_usage(ladder: Ladder) -> None:
+    reply = ladder.driver.slash("help", ladder.user("sam"))
+    assert reply.status == 200
+    assert "/incident <what is broken>" in reply.body
+    assert not ladder.slack.calls_to("views.open")
+
+
+def test_ambiguous_text_preselects_nothing(ladder: Ladder) -> None:
+    ladder.driver.slash("something is weird", ladder.user("sam"))
+    view = ladder.driver.opened_view("declare_incident")
+    service = next(b for b in view["blocks"] if b["block_id"] == "service")
+    assert "initial_option" not in service["element"]
+    title = next(b for b in view["blocks"] if b["block_id"] == "title")
+    assert title["element"]["initial_value"] == "something is weird"
+
+
+def test_inline_errors_on_the_offending_fields(ladder: Ladder) -> None:
+    ladder.driver.slash("", ladder.user("sam"))
+    view = ladder.driver.opened_view("declare_incident")
+    reply = ladder.driver.submit(view, ladder.user("sam"), {"title": "   ", "service": None})
+    errors = reply.json()
+    assert errors["response_action"] == "errors"
+    assert set(errors["errors"]) == {"title", "service"}
+    reply = ladder.driver.submit(view, ladder.user("sam"), {"title": "x" * 121, "service": "login"})
+    assert set(reply.json()["errors"]) == {"title"}
+    assert "under 120 characters" in reply.json()["errors"]["title"]
+    assert ladder.runtime.store.incident_by_number(1) is None
+
+
+def test_private_incident_gets_private_channel_and_no_announcement(ladder: Ladder) -> None:
+    declare(ladder, "bank transfers failing", private=["private"])
+    ladder.deliver()
+    channel = ladder.slack.incident_channels()[0]
+    assert channel["is_private"]
+    assert ladder.slack.channel_named("team-payments")["messages"] == []
+
+
+def test_escalate_pages_the_next_level_without_taking_the_incident(ladder: Ladder) -> None:
+    incident, _, _ = declare(ladder)
+    ladder.deliver()
+    alice, dana = ladder.user("alice"), ladder.user("dana")
+    ladder.driver.click(ladder.slack.dm_with(alice)["messages"][0], "incident_ack", alice)
+    ladder.slack.wait_for(lambda: ladder.runtime.store.incident(incident["id"])["status"] == "acknowledged")
+    ladder.deliver()
+    ladder.driver.click(summary_of(ladder), "incident_escalate", alice)
+    view = ladder.driver.opened_view("escalate_incident")
+    assert "dana@example.com" in json.dumps(view["blocks"])  # the form says who will be paged
+    reply = ladder.driver.submit(view, alice, {"reason": "need ledger access <!channel>"})
+    assert reply.status == 200 and reply.body == ""
+    ladder.deliver()
+    assert ladder.slack.dm_with(dana)["messages"], "level 2 paged"
+    current = ladder.runtime.store.incident(incident["id"])
+    assert current["status"] == "acknowledged" and current["acknowledged_by"] == alice
+    note = [m["text"] for m in ladder.slack.messages_in(summary_of(ladder)["channel"]) if "escalated" in m["text"]][0]
+    assert "&lt;!channel&gt;" in note and "<!channel>" not in note
+    # The same form submitted again pages nobody else: the ladder moved since it was opened.
+    reply = ladder.driver.submit(view, alice, {"reason": "again"})
+    assert "escalated by someone else" in reply.body
+    # At the top of the ladder, Escalate explains instead of opening a form.
+    ladder.driver.click(summary_of(ladder), "incident_escalate", alice)
+    answer = ladder.slack.wait_for(lambda: ladder.slack.responses)
+    assert "last level" in answer[-1]["body"]["text"]

@@ -183,8 +183,9 @@ class SlackDelivery:
         if row.payload.get("kind") == "user_group":
             self._expand_user_group(row, incident, page, now)
             return
-        if incident["status"] != "triggered" and not page["notify_only"]:
-            # Acknowledged or resolved while this row waited: nothing pages after an acknowledgement.
+        acknowledged_meanwhile = incident["status"] == "acknowledged" and not (page["notify_only"] or page["requested_by"])
+        if incident["status"] == "resolved" or acknowledged_meanwhile:
+            # Nothing pages after an acknowledgement, unless a responder asked for this page (additive escalation).
             self._done(row, now, lambda conn: conn.execute("UPDATE pages SET status = 'cancelled' WHERE id = ?", (page["id"],)))
             return
         user_id = self._resolve_user(page["target"], now)
@@ -217,9 +218,10 @@ class SlackDelivery:
                 Store.add_timeline(conn, incident["id"], now, "gap", f"User group {page['target']} has no members; nobody paged from it.")
             for member in members:
                 cursor = conn.execute(
-                    "INSERT INTO pages(incident_id, level, loop, target, via, notify_only, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT DO NOTHING",
-                    (incident["id"], page["level"], page["loop"], member, f"member of {page['target']}", page["notify_only"], iso(now)),
+                    "INSERT INTO pages(incident_id, level, loop, target, via, notify_only, requested_by, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (incident["id"], page["level"], page["loop"], member, f"member of {page['target']}", page["notify_only"],
+                     page["requested_by"], iso(now)),
                 )
                 if cursor.rowcount == 1:
                     Store.enqueue(conn, now, "page", f"page:{incident['id']}:{page['level']}:{page['loop']}:{member.lower()}",

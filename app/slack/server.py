@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from waitress import wasyncore
 from waitress.server import create_server
 
 from app.slack.app import EVENTS_PATH, LadderRequestHandler
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def http_server(runtime: "Runtime", host: str | None = None, port: int | None = None) -> "BaseWSGIServer":
+def http_server(runtime: "Runtime", host: str | None = None, port: int | None = None, **adjustments: object) -> "BaseWSGIServer":
+    """`adjustments` are waitress settings (tests shorten `asyncore_loop_timeout` to stop fast)."""
     settings = runtime.settings
     return create_server(
         LadderRequestHandler(runtime.bolt, path=EVENTS_PATH),
@@ -34,7 +36,18 @@ def http_server(runtime: "Runtime", host: str | None = None, port: int | None = 
         channel_timeout=30,
         ident="Ladder",
         clear_untrusted_proxy_headers=True,
+        **adjustments,
     )
+
+
+def stop_http_server(server: "BaseWSGIServer") -> None:
+    """Stop `server.run()` from any thread: the sockets are closed by the loop's own thread.
+
+    Closing them from elsewhere races the loop's select() (EBADF); waitress's trigger runs the
+    close inside the loop, which then finds nothing left to serve and returns.
+    """
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    server.task_dispatcher.shutdown()
 
 
 def socket_mode_handler(runtime: "Runtime") -> SocketModeHandler:
