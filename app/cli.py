@@ -12,6 +12,9 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from urllib.error import URLError
+
+from slack_sdk.errors import SlackApiError
 
 from app.catalog import CatalogError, load_catalog
 from app.config import SettingsError, load_settings
@@ -43,6 +46,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or exc.response.status_code)
+    if isinstance(exc, URLError):
+        return str(exc.reason)
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from slack_bolt.error import BoltError
 
@@ -60,10 +71,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     except CatalogError as exc:
         return _fail(f"the catalog {settings.catalog_path} is invalid, so Ladder cannot route incidents:\n  "
                      + "\n  ".join(str(i) for i in exc.issues), 1)
-    except BoltError as exc:
+    except (BoltError, SlackApiError) as exc:
         return _fail(
-            f"Slack did not accept SLACK_BOT_TOKEN at {settings.slack_api_url} ({exc}). Check the token on your app's "
-            "'OAuth & Permissions' page, that the app is installed, and that this machine can reach SLACK_API_URL.", 2)
+            f"Slack did not accept SLACK_BOT_TOKEN at {settings.slack_api_url} ({_reason(exc)}). Check the token on "
+            "your app's 'OAuth & Permissions' page and that the app is installed to your workspace.", 2)
+    except (URLError, OSError) as exc:
+        return _fail(
+            f"Ladder could not reach Slack at SLACK_API_URL={settings.slack_api_url} to check SLACK_BOT_TOKEN "
+            f"({_reason(exc)}). Check this machine's network and proxy settings, or SLACK_API_URL if you changed it.", 2)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -8,7 +8,7 @@ kept in `SecretStr`-like wrappers so that a stray `repr()` or log line never sho
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
@@ -52,12 +52,10 @@ class Settings:
     host: str = "0.0.0.0"
     database_path: Path = Path("ladder.db")
     catalog_path: Path = Path("manifests/catalog.yaml")
-    admin_channel: str = ""
     tick_seconds: float = 1.0
     http_threads: int = 16
     delivery_threads: int = 4
     log_level: str = "INFO"
-    extra: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def socket_mode(self) -> bool:
@@ -164,7 +162,6 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         host=values.get("HOST", "").strip() or "0.0.0.0",
         database_path=Path(values.get("DATABASE_PATH", "").strip() or "ladder.db"),
         catalog_path=Path(values.get("CATALOG_PATH", "").strip() or "manifests/catalog.yaml"),
-        admin_channel=values.get("ADMIN_CHANNEL", "").strip(),
         tick_seconds=_float(values, "TICK_SECONDS", 1.0, 0.05, 60.0),
         http_threads=_int(values, "HTTP_THREADS", 16, 1, 256),
         delivery_threads=_int(values, "DELIVERY_THREADS", 4, 2, 64),

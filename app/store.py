@@ -308,13 +308,20 @@ class Store:
         return cursor.rowcount == 1
 
     # -- outbox claiming --------------------------------------------------------------------------
-    def claim_due(self, now: datetime, holder: str, limit: int, claim_seconds: float = 120) -> list[OutboxRow]:
-        """Atomically take due rows whose prerequisite (if any) has been sent; pages come first."""
+    def claim_due(
+        self, now: datetime, holder: str, limit: int, claim_seconds: float = 120, pages: bool | None = None,
+    ) -> list[OutboxRow]:
+        """Atomically take due rows whose prerequisite (if any) has been sent; pages come first.
+
+        `pages=True` takes only pages, `False` only the rest, `None` both: pages have a lane of
+        their own so that channel housekeeping can never hold one back.
+        """
         until = iso(datetime.fromtimestamp(now.timestamp() + claim_seconds, timezone.utc))
+        lane = {True: "AND o.kind = 'page'", False: "AND o.kind != 'page'", None: ""}[pages]
         with self.transaction() as conn:
             rows = conn.execute(
-                """SELECT o.* FROM outbox o
-                   WHERE o.status = 'pending' AND o.next_attempt_at <= ?
+                f"""SELECT o.* FROM outbox o
+                   WHERE o.status = 'pending' AND o.next_attempt_at <= ? {lane}
                      AND (o.depends_on IS NULL OR EXISTS (
                           SELECT 1 FROM outbox d WHERE d.dedupe_key = o.depends_on AND d.status = 'sent'))
                    ORDER BY o.priority, o.id LIMIT ?""",

@@ -37,9 +37,11 @@ class Worker:
         self.clock = clock
         self.tick_seconds = tick_seconds
         self.holder = holder or f"worker-{uuid.uuid4().hex[:8]}"
-        self.threads = threads
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ladder-delivery")
-        self._in_flight: set[Future[DeliveryResult]] = set()
+        # Pages get a lane of their own: half the threads (at least one) never send anything else.
+        self.page_threads = max(1, threads // 2)
+        self.other_threads = max(1, threads - self.page_threads)
+        self._pool = ThreadPoolExecutor(max_workers=self.page_threads + self.other_threads, thread_name_prefix="ladder-delivery")
+        self._in_flight: dict[bool, set[Future[DeliveryResult]]] = {True: set(), False: set()}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -78,19 +80,21 @@ class Worker:
         """Advance everything that is due at `now`. Escalation timers join here (engine issue)."""
 
     def dispatch_due(self, now: datetime) -> int:
-        """Claim due rows up to the free threads and send them in the background."""
-        with self._lock:
-            self._in_flight = {f for f in self._in_flight if not f.done()}
-            free = self.threads - len(self._in_flight)
-        if free <= 0:
-            return 0
-        rows = self.store.claim_due(now, self.holder, free)
-        for row in rows:
-            future = self._pool.submit(self.delivery.deliver, row, now)
-            future.add_done_callback(lambda _f: self._wake.set())
+        """Claim due rows up to each lane's free threads and send them in the background."""
+        claimed = 0
+        for pages, capacity in ((True, self.page_threads), (False, self.other_threads)):
             with self._lock:
-                self._in_flight.add(future)
-        return len(rows)
+                self._in_flight[pages] = {f for f in self._in_flight[pages] if not f.done()}
+                free = capacity - len(self._in_flight[pages])
+            if free <= 0:
+                continue
+            for row in self.store.claim_due(now, self.holder, free, pages=pages):
+                future = self._pool.submit(self.delivery.deliver, row, now)
+                future.add_done_callback(lambda _f: self._wake.set())
+                with self._lock:
+                    self._in_flight[pages].add(future)
+                claimed += 1
+        return claimed
 
     def drain(self, now: datetime, max_rounds: int = 100) -> list[DeliveryResult]:
         """Send everything due at `now`, including rows unlocked by those sent; return what happened.

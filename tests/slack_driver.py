@@ -76,10 +76,10 @@ class SlackDriver:
         return self.post_form(self.slash_fields(text, user_id, channel_id), **kwargs)
 
     # -- modals ---------------------------------------------------------------------------------------
-    def opened_view(self, callback_id: str) -> dict[str, Any]:
-        """The most recent view with this callback id that the app opened at the stand-in."""
+    def opened_view(self, callback_id: str, after: int = 0) -> dict[str, Any]:
+        """The most recent view with this callback id that the app opened (among views.open calls after the first `after`)."""
         def find() -> dict[str, Any] | None:
-            for call in reversed(self.standin.ok_calls_to("views.open")):
+            for call in reversed(self.standin.ok_calls_to("views.open")[after:]):
                 if call.response["view"].get("callback_id") == callback_id:
                     return self.standin.views[call.response["view"]["id"]]
             return None
@@ -114,15 +114,28 @@ class SlackDriver:
         return values
 
     def submit(self, view: dict[str, Any], user_id: str, inputs: dict[str, Any] | None = None, **kwargs: Any) -> Reply:
+        return self.post_payload(self.submission(view, user_id, inputs), **kwargs)
+
+    def submission(self, view: dict[str, Any], user_id: str, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The view_submission payload Slack sends when the user presses Submit."""
         submitted = {**view, "state": {"values": self.state_for(view, inputs or {})}}
-        payload = {
+        return {
             "type": "view_submission", "team": {"id": TEAM_ID, "domain": "ladder-test"},
             "user": {"id": user_id, "username": "someone", "name": "someone", "team_id": TEAM_ID},
             "api_app_id": "A0LADDER1", "token": "deprecated-verification-token",
             "trigger_id": self.standin.issue_trigger(), "view": submitted, "response_urls": [],
             "is_enterprise_install": False, "enterprise": None,
         }
-        return self.post_payload(payload, **kwargs)
+
+    def suggest(self, view: dict[str, Any], block_id: str, action_id: str, typed: str, user_id: str) -> Reply:
+        """What Slack sends while the user types into an external select (block_suggestion)."""
+        payload = {
+            "type": "block_suggestion", "user": {"id": user_id, "username": "someone", "team_id": TEAM_ID},
+            "team": {"id": TEAM_ID, "domain": "ladder-test"}, "api_app_id": "A0LADDER1",
+            "token": "deprecated-verification-token", "block_id": block_id, "action_id": action_id, "value": typed,
+            "container": {"type": "view", "view_id": view["id"]}, "view": view,
+        }
+        return self.post_payload(payload)
 
     # -- buttons --------------------------------------------------------------------------------------
     @staticmethod

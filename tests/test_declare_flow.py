@@ -174,3 +174,47 @@ def test_escalate_pages_the_next_level_without_taking_the_incident(ladder: Ladde
     ladder.driver.click(summary_of(ladder), "incident_escalate", alice)
     answer = ladder.slack.wait_for(lambda: ladder.slack.responses)
     assert "last level" in answer[-1]["body"]["text"]
+
+
+def test_a_modal_submitted_twice_declares_once(ladder: Ladder) -> None:
+    incident, view, _ = declare(ladder)
+    reply = ladder.driver.submit(view, ladder.user("sam"), {})
+    assert reply.status == 200
+    ladder.slack.wait_for(lambda: len([c for c in ladder.slack.ok_calls_to("views.update") if c.args["view_id"] == view["id"]]) >= 2)
+    assert ladder.runtime.store.incident_by_number(2) is None
+    ladder.deliver()
+    assert len(ladder.slack.incident_channels()) == 1
+    assert len(ladder.slack.dm_with(ladder.user("alice"))["messages"]) == 1
+
+
+def test_large_catalog_uses_type_ahead_service_menu(slack, tmp_path, clock) -> None:
+    from app.runtime import Runtime
+    from tests.conftest import EXAMPLE_CATALOG, ladder_settings, serve
+    from tests.slack_driver import SlackDriver
+
+    text = EXAMPLE_CATALOG.read_text()
+    extra = "".join(f"  - {{id: svc-{i}, name: Service number {i}, owner: platform}}\n" for i in range(120))
+    catalog = tmp_path / "big.yaml"
+    catalog.write_text(text.replace("\nschedules:", extra + "\nschedules:", 1))
+    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db", catalog), clock=clock)
+    url, stop = serve(runtime)
+    try:
+        driver = SlackDriver(url, slack)
+        sam = slack.user_by_email("sam@example.com")
+        driver.slash("ledger balances wrong", sam)
+        view = driver.opened_view("declare_incident")
+        element = next(b for b in view["blocks"] if b["block_id"] == "service")["element"]
+        assert element["type"] == "external_select"
+        assert element["initial_option"]["value"] == "ledger"  # routed from the text, even type-ahead
+        reply = driver.suggest(view, "service", "service", "number 11", sam)
+        assert reply.status == 200
+        options = reply.json()["options"]
+        assert options and len(options) <= 100
+        assert options[0]["value"] == "svc-11"
+        reply = driver.submit(view, sam, {"service": "svc-11", "title": "Number 11 down"})
+        assert reply.json()["response_action"] == "update"
+        incident = slack.wait_for(lambda: runtime.store.incident_by_view(view["id"]))
+        assert incident["service_id"] == "svc-11" and incident["team_id"] == "platform"
+    finally:
+        stop()
+        runtime.close()

@@ -1,0 +1,106 @@
+"""Declare-to-page: from the view submission leaving "Slack" to the page DM arriving at Slack.
+
+Runs the real app (waitress + Bolt + worker loop) against the Slack stand-in, which answers
+every Web API call after `--latency` seconds (Slack-like: 100 ms by default). Prints the median
+and p90 over `--runs` declarations and, as the baseline measured in the same run, one bare
+chat.postMessage round trip through slack_sdk: the ratio says how many Slack round trips the
+page costs. Writes bench/results/declare_to_page.json.
+
+    .venv/bin/python -m bench.declare_to_page [--runs 20] [--latency 0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from slack_sdk import WebClient
+
+from app.runtime import Runtime
+from tests.conftest import PEOPLE, ladder_settings, serve
+from tests.slack_driver import SlackDriver
+from tests.slack_standin import BOT_TOKEN, SlackStandIn
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def pages(slack: SlackStandIn) -> list:
+    """DMs to people: chat.postMessage whose channel is a user ID (whoever is on call today)."""
+    return [c for c in slack.calls_to("chat.postMessage") if str(c.args.get("channel", "")).startswith("U")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds the stand-in takes to answer each call")
+    args = parser.parse_args()
+
+    slack = SlackStandIn().start()
+    for name in PEOPLE:
+        slack.add_user(name, f"{name}@example.com")
+    slack.add_channel("team-payments")
+    slack.slow("*", args.latency)
+
+    baseline = []
+    client = WebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    for _ in range(args.runs):
+        start = time.monotonic()
+        client.chat_postMessage(channel="#team-payments", text="baseline")
+        baseline.append(time.monotonic() - start)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime = Runtime(ladder_settings(slack, Path(tmp) / "bench.db", DELIVERY_THREADS="4"))
+        url, stop = serve(runtime)
+        runtime.worker.start()
+        driver = SlackDriver(url, slack)
+        sam = slack.user_by_email("sam@example.com")
+        samples, first = [], None
+        try:
+            for run in range(args.runs):
+                opened = len(slack.ok_calls_to("views.open"))
+                driver.slash("bank transfers failing", sam)
+                view = driver.opened_view("declare_incident", after=opened)
+                seen = len(pages(slack))
+                submission = driver.submission(view, sam, {"title": f"Bank transfers failing {run}"})
+                start = time.monotonic()
+                driver.post_payload(submission)
+                page = slack.wait_for(lambda: pages(slack)[seen:], timeout=30)[0]
+                elapsed = page.at - start  # the page reaching Slack
+                if run == 0:
+                    first = elapsed  # includes the one-off users.lookupByEmail of the on-call's e-mail
+                else:
+                    samples.append(elapsed)
+        finally:
+            stop()
+            runtime.close()
+            slack.stop()
+
+    median, p90 = statistics.median(samples), percentile(samples, 90)
+    base = statistics.median(baseline)
+    result = {
+        "runs": args.runs, "latency_s": args.latency,
+        "declare_to_page_median_ms": round(median * 1000, 1), "declare_to_page_p90_ms": round(p90 * 1000, 1),
+        "first_declare_to_page_ms": round((first or 0) * 1000, 1),
+        "baseline_one_slack_call_median_ms": round(base * 1000, 1),
+        "ratio_to_one_slack_call": round(median / base, 2),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "declare_to_page.json").write_text(json.dumps(result, indent=2))
+    print(f"declare-to-page (Slack answers in {args.latency * 1000:.0f} ms), {len(samples)} declarations after the first:")
+    print(f"  median {result['declare_to_page_median_ms']} ms, p90 {result['declare_to_page_p90_ms']} ms; "
+          f"first (uncached e-mail lookup) {result['first_declare_to_page_ms']} ms")
+    print(f"  baseline, one chat.postMessage round trip: {result['baseline_one_slack_call_median_ms']} ms")
+    print(f"  ratio: {result['ratio_to_one_slack_call']}x one Slack call")
+
+
+if __name__ == "__main__":
+    main()

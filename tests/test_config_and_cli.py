@@ -1,0 +1,103 @@
+"""Settings come from the environment / .env; a missing one is one clear paragraph and exit 2."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.config import SettingsError, load_settings
+from app.logs import RedactSecrets
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = {"SLACK_BOT_TOKEN": "xoxb-123-456-abc", "SLACK_SIGNING_SECRET": "s3cr3t"}
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    return subprocess.run([sys.executable, "-m", "app", *args], env={**clean, "PYTHONPATH": str(ROOT), **env},
+                          cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_defaults() -> None:
+    settings = load_settings(GOOD, env_file=None)
+    assert not settings.socket_mode
+    assert settings.port == 3000
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.database_path == Path("ladder.db")
+    assert settings.catalog_path == Path("manifests/catalog.yaml")
+
+
+def test_app_token_switches_to_socket_mode_and_signing_secret_becomes_optional() -> None:
+    settings = load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1-2"}, env_file=None)
+    assert settings.socket_mode
+
+
+@pytest.mark.parametrize(
+    "env, names",
+    [
+        ({}, "SLACK_BOT_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "xoxp-user-token"}, "SLACK_BOT_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        ({**GOOD, "SLACK_APP_TOKEN": "xoxb-wrong"}, "SLACK_APP_TOKEN"),
+        ({**GOOD, "PORT": "eighty"}, "PORT"),
+        ({**GOOD, "PORT": "70000"}, "PORT"),
+        ({**GOOD, "SLACK_API_URL": "slack.com/api"}, "SLACK_API_URL"),
+        ({**GOOD, "TICK_SECONDS": "0"}, "TICK_SECONDS"),
+    ],
+)
+def test_bad_settings_name_the_setting(env: dict[str, str], names: str) -> None:
+    with pytest.raises(SettingsError, match=names):
+        load_settings(env, env_file=None)
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("SLACK_BOT_TOKEN=xoxb-from-file\nSLACK_SIGNING_SECRET=file\nPORT=4000\n")
+    settings = load_settings({"PORT": "5000"}, env_file=env_file)
+    assert settings.bot_token.get() == "xoxb-from-file" and settings.port == 5000
+
+
+def test_secrets_never_show_in_repr() -> None:
+    settings = load_settings(GOOD, env_file=None)
+    assert "xoxb-123" not in repr(settings) and "s3cr3t" not in repr(settings)
+
+
+def test_log_records_mask_tokens() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "token was %s", ("xoxb-123-456-abc",), None)
+    RedactSecrets().filter(record)
+    assert record.getMessage() == "token was xoxb-***"
+
+
+def test_cli_run_without_settings_exits_2_with_one_paragraph(tmp_path: Path) -> None:
+    result = run_cli([], {}, tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN is not set" in result.stderr and ".env.example" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_run_with_unreachable_slack_exits_2_without_leaking_the_token(tmp_path: Path) -> None:
+    env = {**GOOD, "SLACK_API_URL": "http://127.0.0.1:9/api/", "CATALOG_PATH": str(ROOT / "manifests" / "catalog.yaml"),
+           "DATABASE_PATH": str(tmp_path / "x.db")}
+    result = run_cli(["run"], env, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "SLACK_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
+    assert "xoxb-123-456-abc" not in result.stderr + result.stdout
+
+
+def test_cli_run_with_broken_catalog_exits_1_naming_the_line(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text((ROOT / "manifests" / "catalog.yaml").read_text().replace("owner: identity", "owner: identiy", 1))
+    result = run_cli(["run"], {**GOOD, "CATALOG_PATH": str(catalog), "DATABASE_PATH": str(tmp_path / "x.db")}, tmp_path)
+    assert result.returncode == 1
+    assert f"{catalog}:" in result.stderr and "services[3].owner" in result.stderr and "identiy" in result.stderr
+
+
+def test_cli_check_example_catalog() -> None:
+    result = run_cli(["check", str(ROOT / "manifests" / "catalog.yaml")], {}, ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "OK — 12 services, 4 teams" in result.stdout

@@ -1,0 +1,73 @@
+"""The Slack app manifests are valid (public schema) and ask for exactly the scopes the code uses."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = json.loads((Path(__file__).parent / "schemas" / "slack-manifest.schema.1.0.0.json").read_text())
+MANIFESTS = [ROOT / "manifests" / "slack-app.yaml", ROOT / "manifests" / "slack-app.http.yaml"]
+
+# Which bot scopes each Web API method needs (docs.slack.dev method pages; see slack-platform.md §6.1).
+SCOPES_FOR_METHOD = {
+    "chat_postMessage": {"chat:write", "chat:write.public"},  # .public: announce in team channels without joining
+    "chat_update": {"chat:write"},
+    "chat_postEphemeral": {"chat:write"},
+    "conversations_create": {"channels:manage", "groups:write"},  # public and private incidents
+    "conversations_invite": {"channels:manage", "groups:write"},
+    "conversations_setTopic": {"channels:manage", "groups:write"},
+    "pins_add": {"pins:write"},
+    "users_lookupByEmail": {"users:read.email", "users:read"},  # users:read.email requires users:read
+    "usergroups_users_list": {"usergroups:read"},
+    "views_open": set(),
+    "views_update": set(),
+}
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
+def test_manifest_matches_slacks_schema(path: Path) -> None:
+    jsonschema.Draft7Validator(SCHEMA).validate(load(path))
+
+
+def test_a_typo_is_caught() -> None:
+    manifest = load(MANIFESTS[0])
+    manifest["settings"]["socket_mode_enable"] = manifest["settings"].pop("socket_mode_enabled")
+    with pytest.raises(jsonschema.ValidationError, match="socket_mode_enable"):
+        jsonschema.Draft7Validator(SCHEMA).validate(manifest)
+
+
+def methods_called_by_the_app() -> set[str]:
+    source = "\n".join(p.read_text() for p in (ROOT / "app").rglob("*.py"))
+    return set(re.findall(r"client\.([a-z]+_[A-Za-z_]+)\(", source))
+
+
+def test_bot_scopes_are_exactly_what_the_code_calls_for() -> None:
+    called = methods_called_by_the_app()
+    unknown = called - SCOPES_FOR_METHOD.keys()
+    assert not unknown, f"add the scopes for {unknown} to SCOPES_FOR_METHOD and the manifests"
+    needed = {"commands"}.union(*(SCOPES_FOR_METHOD[m] for m in called))
+    for path in MANIFESTS:
+        assert set(load(path)["oauth_config"]["scopes"]["bot"]) == needed, path.name
+
+
+def test_socket_mode_manifest_and_http_variant() -> None:
+    socket, http = (load(p) for p in MANIFESTS)
+    assert socket["settings"]["socket_mode_enabled"] is True
+    assert http["settings"]["socket_mode_enabled"] is False
+    for manifest in (socket, http):
+        command = manifest["features"]["slash_commands"][0]
+        assert command["command"] == "/incident" and command["should_escape"] is True
+        assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert http["features"]["slash_commands"][0]["url"].endswith("/slack/events")
+    assert http["settings"]["interactivity"]["request_url"].endswith("/slack/events")
+    assert http["settings"]["interactivity"]["message_menu_options_url"].endswith("/slack/events")
