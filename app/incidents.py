@@ -96,13 +96,23 @@ def validate_declare(request: DeclareRequest, catalog: Catalog) -> None:
         raise InvalidInput(errors)
 
 
+NOT_FOUND = "That incident does not exist (any more)."
+
+
+def _incident_in(conn: sqlite3.Connection, incident_id: int) -> dict[str, Any] | None:
+    row = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+    return dict(row) if row else None
+
+
 def _bump(conn: sqlite3.Connection, incident_id: int, now: datetime, **changes: Any) -> dict[str, Any]:
     assignments = ", ".join(f"{column} = ?" for column in changes)
     conn.execute(
         f"UPDATE incidents SET {assignments}{', ' if changes else ''}version = version + 1, updated_at = ? WHERE id = ?",
         (*changes.values(), iso(now), incident_id),
     )
-    return dict(conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone())
+    incident = _incident_in(conn, incident_id)
+    assert incident is not None
+    return incident
 
 
 def _enqueue_refresh(conn: sqlite3.Connection, incident: dict[str, Any], now: datetime) -> None:
@@ -201,7 +211,8 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
         conn.execute(
             "INSERT INTO escalations(incident_id, level, loop, state) VALUES (?, 0, 0, 'active')", (incident_id,)
         )
-        incident = dict(conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone())
+        incident = _incident_in(conn, incident_id)
+        assert incident is not None
         Store.add_timeline(
             conn, incident_id, now, "declared",
             f"Declared by <@{request.declared_by}>: {severity.label}, service {service.name} (team {team.name}).",
@@ -227,7 +238,7 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
         if team.slack_channel and not request.private:
             Store.enqueue(conn, now, "announce", f"announce:{incident_id}", incident_id=incident_id,
                           payload={"channel": team.slack_channel}, priority=PRIORITY_MESSAGE, depends_on=channel_key)
-        incident = dict(conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone())
+        incident = _incident_in(conn, incident_id)
     return Outcome(incident, True, f"{incident_ref(number)} declared.", {"paged_level": paged})
 
 
@@ -246,10 +257,9 @@ def _cancel_pending_pages(conn: sqlite3.Connection, incident_id: int, reason: st
 
 def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime) -> Outcome:
     with store.transaction() as conn:
-        row = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
-        if row is None:
-            return Outcome(None, False, "That incident does not exist (any more).")
-        incident = dict(row)
+        incident = _incident_in(conn, incident_id)
+        if incident is None:
+            return Outcome(None, False, NOT_FOUND)
         ref = incident_ref(incident["number"])
         if incident["status"] == "resolved":
             return Outcome(incident, False, f"{ref} is already resolved.")
@@ -261,7 +271,7 @@ def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime) -> 
             "WHERE id = ? AND status = 'triggered'",
             (user_id, iso(now), incident_id),
         ).rowcount
-        if not changed:  # pragma: no cover - BEGIN IMMEDIATE serialises writers; kept as the CAS guard
+        if not changed:  # BEGIN IMMEDIATE serialises writers; this is the compare-and-swap guard all the same
             return Outcome(incident, False, f"{ref} changed while you clicked; try again.")
         conn.execute("UPDATE escalations SET state = 'stopped', due_at = NULL, version = version + 1 WHERE incident_id = ?", (incident_id,))
         conn.execute(
@@ -284,21 +294,21 @@ def change_severity(store: Store, catalog: Catalog, incident_id: int, severity_i
     if severity is None:
         return Outcome(None, False, "That severity is no longer in the catalog.")
     with store.transaction() as conn:
-        row = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
-        if row is None:
-            return Outcome(None, False, "That incident does not exist (any more).")
-        incident = dict(row)
+        incident = _incident_in(conn, incident_id)
+        if incident is None:
+            return Outcome(None, False, NOT_FOUND)
         ref = incident_ref(incident["number"])
         if incident["status"] == "resolved":
             return Outcome(incident, False, f"{ref} is resolved; its severity can no longer change.")
         if incident["severity"] == severity_id:
             return Outcome(incident, False, f"{ref} is already {severity.label}.")
-        old = catalog.severity(incident["severity"])
-        old_label = old.label if old else incident["severity"]
+        old_id = incident["severity"]
+        old = catalog.severity(old_id)
+        old_label = old.label if old else old_id
         incident = _bump(conn, incident_id, now, severity=severity_id)
         Store.add_timeline(conn, incident_id, now, "severity_changed",
                            f"Severity changed from {old_label} to {severity.label} by <@{user_id}>.",
-                           actor=user_id, data={"from": incident["severity"], "to": severity_id})
+                           actor=user_id, data={"from": old_id, "to": severity_id})
         _enqueue_channel_message(conn, incident, now, "severity",
                                  f":rotating_light: <@{user_id}> changed the severity of {ref} from {old_label} to *{severity.label}*.")
         _enqueue_refresh(conn, incident, now)
@@ -307,10 +317,9 @@ def change_severity(store: Store, catalog: Catalog, incident_id: int, severity_i
 
 def resolve(store: Store, incident_id: int, user_id: str, note: str, now: datetime) -> Outcome:
     with store.transaction() as conn:
-        row = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
-        if row is None:
-            return Outcome(None, False, "That incident does not exist (any more).")
-        incident = dict(row)
+        incident = _incident_in(conn, incident_id)
+        if incident is None:
+            return Outcome(None, False, NOT_FOUND)
         ref = incident_ref(incident["number"])
         if incident["status"] == "resolved":
             return Outcome(incident, False, f"{ref} was already resolved by <@{incident['resolved_by']}>.")
@@ -334,10 +343,9 @@ def escalate_next(
 ) -> Outcome:
     """Page the next level of the snapshot now. Additive: whoever acknowledged keeps the incident."""
     with store.transaction() as conn:
-        row = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
-        if row is None:
-            return Outcome(None, False, "That incident does not exist (any more).")
-        incident = dict(row)
+        incident = _incident_in(conn, incident_id)
+        if incident is None:
+            return Outcome(None, False, NOT_FOUND)
         ref = incident_ref(incident["number"])
         if incident["status"] == "resolved":
             return Outcome(incident, False, f"{ref} is resolved; there is nobody left to escalate to. Declare a new incident if it is back.")

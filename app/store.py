@@ -155,6 +155,8 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
         self._migrate()
 
     # -- connections -------------------------------------------------------------------------
@@ -173,10 +175,8 @@ class Store:
         if conn is None:
             conn = self._connect()
             self._local.conn = conn
-            connections = getattr(self, "_all", None)
-            if connections is None:
-                self._all = connections = []
-            connections.append(conn)
+            with self._all_lock:
+                self._all.append(conn)
         return conn
 
     @property
@@ -189,12 +189,13 @@ class Store:
         return db
 
     def close(self) -> None:
-        for conn in getattr(self, "_all", []):
+        with self._all_lock:
+            connections, self._all = self._all, []
+        for conn in connections:
             try:
                 conn.close()
             except sqlite3.ProgrammingError:
                 pass
-        self._all = []
         self._local = threading.local()
 
     @contextmanager

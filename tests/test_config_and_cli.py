@@ -101,3 +101,44 @@ def test_cli_check_example_catalog() -> None:
     result = run_cli(["check", str(ROOT / "manifests" / "catalog.yaml")], {}, ROOT)
     assert result.returncode == 0, result.stderr
     assert "OK — 12 services, 4 teams" in result.stdout
+
+
+def test_cli_run_serves_slack_over_http_and_stops_on_sigterm(slack, tmp_path: Path) -> None:
+    """The real entry point: `python -m app run` in HTTP mode, declaring through it, then SIGTERM."""
+    import signal
+    import socket as sockets
+
+    from tests.slack_driver import SIGNING_SECRET, SlackDriver
+    from tests.slack_standin import BOT_TOKEN
+
+    with sockets.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url,
+           "PORT": str(port), "HOST": "127.0.0.1", "DATABASE_PATH": str(tmp_path / "ladder.db"),
+           "CATALOG_PATH": str(ROOT / "manifests" / "catalog.yaml")}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    process = subprocess.Popen([sys.executable, "-m", "app", "run"], env={**clean, "PYTHONPATH": str(ROOT), **env},
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        driver = SlackDriver(f"http://127.0.0.1:{port}/slack/events", slack)
+        sam = slack.user_by_email("sam@example.com")
+        slack.wait_for(lambda: _listening(port), timeout=15)
+        assert driver.slash("login broken", sam).status == 200
+        view = driver.opened_view("declare_incident")
+        assert driver.submit(view, sam, {}).status == 200
+        # The process's own worker loop delivers: a page DM and the incident channel appear.
+        slack.wait_for(lambda: slack.incident_channels() and any(c["is_im"] and c["messages"] for c in slack.channels.values()), timeout=10)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+    assert "Ladder is listening on" in err
+    assert BOT_TOKEN not in out + err
+
+
+def _listening(port: int) -> bool:
+    import socket as sockets
+
+    with sockets.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -57,6 +57,7 @@ def test_the_whole_life_of_an_incident(ladder: Ladder) -> None:
     for action in ("incident_ack", "incident_escalate", "incident_severity", "incident_resolve"):
         driver.find_element(summary, action)
     assert "Payouts stuck since 09:50" in block_text(summary)
+    assert f"Level 1 of 2: <@{alice}> paged" in block_text(summary)
     # The page DM got the channel link once the channel existed.
     assert f"<#{channel['id']}>" in block_text(slack.dm_with(alice)["messages"][0])
     # The team channel gets a one-line announcement linking the incident channel.
@@ -83,6 +84,8 @@ def test_the_whole_life_of_an_incident(ladder: Ladder) -> None:
     summary = slack.messages_in(channel["id"])[0]
     assert "SEV1 · Critical" in block_text(summary)
     assert any("from SEV2 · Major to *SEV1 · Critical*" in m["text"] for m in slack.messages_in(channel["id"]))
+    change = next(e for e in ladder.runtime.store.timeline(incident["id"]) if e["kind"] == "severity_changed")
+    assert json.loads(change["data"]) == {"from": "sev2", "to": "sev1"} and change["actor"] == bob
 
     # Resolve: a modal with an optional note; the resolution is posted and the summary shows it.
     driver.click(summary, "incident_resolve", bob)

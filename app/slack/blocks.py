@@ -8,7 +8,6 @@ Everything a user typed goes through `escape_mrkdwn` before it reaches mrkdwn.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -33,7 +32,7 @@ from slack_sdk.models.views import View
 
 from app.catalog import Catalog, Service
 from app.escalation import level_count
-from app.incidents import DESCRIPTION_MAX, TITLE_MAX, incident_ref
+from app.incidents import DESCRIPTION_MAX, TITLE_MAX, channel_name_for, incident_ref
 from app.store import parse_iso
 from app.text import escape_mrkdwn, truncate
 
@@ -140,8 +139,6 @@ def declared_modal(incident: dict[str, Any], catalog: Catalog, paged: list[str])
 
 
 def incident_channel_hint(incident: dict[str, Any]) -> str:
-    from app.incidents import channel_name_for
-
     return incident["channel_name"] or channel_name_for(incident["number"], incident["title"])
 
 
@@ -191,9 +188,9 @@ def _ladder_line(incident: dict[str, Any], escalation: dict[str, Any] | None, pa
     line = f"Level {level + 1} of {level_count(snapshot)}: {names} paged {slack_date(escalation['paged_at'], '{time}')}"
     if incident["status"] == "acknowledged":
         return line + f" — acknowledged by <@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'], '{time}')}."
-    if escalation["state"] == "active" and escalation["due_at"] and level + 1 < level_count(snapshot):
-        return line + f" — escalates to level {level + 2} at {slack_date(escalation['due_at'], '{time}')}."
-    return line + "."
+    if level + 1 < level_count(snapshot):
+        return line + f" — use Escalate to page level {level + 2}."
+    return line + " — the last level of the policy."
 
 
 def _person(page: dict[str, Any]) -> str:
@@ -300,6 +297,3 @@ HELP_TEXT = (
     "In an incident channel, the pinned summary has buttons to *Acknowledge*, *Escalate*, *Change severity* and *Resolve*."
 )
 
-
-def now_stamp(moment: datetime) -> str:
-    return moment.strftime("%H:%M UTC")
