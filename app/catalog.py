@@ -2,17 +2,18 @@
 
 Loaded from YAML and validated with pydantic. Every problem is reported with the file, the line
 and the dotted path of the field, because a catalog mistake is otherwise found at 2 a.m. The
-loader collects *all* problems rather than stopping at the first, so one `check` run shows them all.
+loader collects *all* problems rather than stopping at the first, so one `check` run shows them
+all. The full format is documented in docs/catalog.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -24,6 +25,8 @@ MAX_TARGETS = 10
 MAX_REPEAT = 9
 MIN_TIMEOUT_ONE_TARGET = 60
 MIN_TIMEOUT_SEVERAL_TARGETS = 300
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -31,6 +34,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SLACK_CHANNEL = re.compile(r"^(#[a-z0-9][a-z0-9_-]{0,79}|[CG][A-Z0-9]{2,})$")
 _SLACK_USERGROUP = re.compile(r"^S[A-Z0-9]{2,}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
 def parse_duration(value: Any) -> int:
@@ -58,6 +62,37 @@ def is_person_ref(value: str) -> bool:
     return bool(_EMAIL.match(value) or _SLACK_USER_ID.match(value))
 
 
+def _person(value: str) -> str:
+    if not is_person_ref(value):
+        raise ValueError(f"{value!r} is neither an e-mail address nor a Slack user ID (U…/W…)")
+    return value
+
+
+def _clock(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 09:00 as sexagesimal 540; take it back to a clock time.
+        hours, minutes = divmod(value, 60)
+        if 0 <= hours <= 23:
+            return time(hours, minutes)
+    if isinstance(value, str):
+        match = _CLOCK.match(value.strip())
+        if match:
+            return time(int(match.group(1)), int(match.group(2)))
+        if value.strip() == "24:00":
+            return time(23, 59, 59, 999999)
+    raise ValueError(f"{value!r} is not a time of day; write it like \"09:00\"")
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a known IANA time zone (e.g. Europe/London, America/New_York)") from None
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -66,13 +101,60 @@ class Severity(_Model):
     id: str
     label: str = Field(min_length=1, max_length=75)
     description: str = Field(default="", max_length=75)
-    rank: int | None = None
+    rank: int | None = Field(default=None, ge=1, description="1 is the most severe; defaults to the list order")
+
+
+class Window(_Model):
+    """Days and hours in a zone given by the owner (team or schedule). end < start wraps past midnight."""
+
+    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    start: time = time(9, 0)
+    end: time = time(18, 0)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _times(cls, value: Any) -> time:
+        return _clock(value)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "Window":
+        if self.start == self.end:
+            raise ValueError("start and end are the same time; the window would be empty")
+        return self
+
+    def contains(self, local: datetime) -> bool:
+        day = WEEKDAYS[local.weekday()]
+        now = local.time().replace(tzinfo=None)
+        if self.start < self.end:
+            return day in self.days and self.start <= now < self.end
+        # Overnight window (e.g. 18:00-09:00): the evening belongs to `day`, the morning to the day before.
+        yesterday = WEEKDAYS[(local.weekday() - 1) % 7]
+        return (day in self.days and now >= self.start) or (yesterday in self.days and now < self.end)
+
+    def describe(self) -> str:
+        days = ",".join(d.title() for d in self.days)
+        if self.days == ["mon", "tue", "wed", "thu", "fri"]:
+            days = "Mon–Fri"
+        elif len(self.days) == 7:
+            days = "every day"
+        return f"{days} {self.start.strftime('%H:%M')}–{self.end.strftime('%H:%M')}"
+
+
+class PolicyChoice(_Model):
+    """A team's policy by severity and working hours: 'weekdays vs nights' on one service."""
+
+    default: str
+    by_severity: dict[str, str] = Field(default_factory=dict)
+    outside_working_hours: str | None = None
 
 
 class Team(_Model):
     name: str = Field(min_length=1)
     slack_channel: str | None = None
-    escalation_policy: str
+    slack_user_group: str | None = None
+    timezone: str = "UTC"
+    working_hours: Window | None = None
+    escalation_policy: str | PolicyChoice
 
     @field_validator("slack_channel")
     @classmethod
@@ -81,13 +163,63 @@ class Team(_Model):
             raise ValueError("a channel name like #team-payments (lowercase) or a channel ID like C0123ABCD")
         return value
 
+    @field_validator("slack_user_group")
+    @classmethod
+    def _group(cls, value: str | None) -> str | None:
+        if value is not None and not _SLACK_USERGROUP.match(value):
+            raise ValueError(f"{value!r} is not a Slack user group ID (S…)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _zone(value)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def choice(self) -> PolicyChoice:
+        if isinstance(self.escalation_policy, str):
+            return PolicyChoice(default=self.escalation_policy)
+        return self.escalation_policy
+
+    def policy_ids(self) -> set[str]:
+        choice = self.choice
+        return {choice.default, *choice.by_severity.values(), *([choice.outside_working_hours] if choice.outside_working_hours else [])}
+
+
+class Stakeholder(_Model):
+    """Told about an incident on a service, never paged: a person, a user group or a channel."""
+
+    user: str | None = None
+    user_group: str | None = None
+    channel: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Stakeholder":
+        given = [k for k in ("user", "user_group", "channel") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("a stakeholder names exactly one of: user, user_group, channel")
+        if self.user:
+            _person(self.user)
+        if self.user_group and not _SLACK_USERGROUP.match(self.user_group):
+            raise ValueError(f"{self.user_group!r} is not a Slack user group ID (S…)")
+        if self.channel and not _SLACK_CHANNEL.match(self.channel):
+            raise ValueError("a channel name like #payments-stakeholders or a channel ID like C0123ABCD")
+        return self
+
 
 class Service(_Model):
     id: str
     name: str = Field(min_length=1, max_length=75)
     description: str = ""
     aliases: list[str] = Field(default_factory=list)
-    owner: str
+    keywords: list[str] = Field(default_factory=list)
+    owner: str | None = None
+    tier: int | None = Field(default=None, ge=1, le=5)
+    stakeholders: list[Stakeholder] = Field(default_factory=list)
 
     @field_validator("id")
     @classmethod
@@ -97,24 +229,45 @@ class Service(_Model):
         return value
 
 
-class Rotation(_Model):
+class SimpleHandoff(_Model):
+    """The friendly form of a hand-off: every day or week at a local time."""
+
+    every: Literal["day", "week"]
+    at: time = time(9, 0)
+    on: Weekday = "mon"
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, value: Any) -> time:
+        return _clock(value)
+
+    def cron(self) -> str:
+        day = "*" if self.every == "day" else self.on.upper()
+        return f"{self.at.minute} {self.at.hour} * * {day}"
+
+
+class Layer(_Model):
+    name: str | None = None
     members: list[str] = Field(min_length=1)
-    handoff: str = "0 9 * * MON"
+    handoff: str | SimpleHandoff = "0 9 * * MON"
     start: datetime = datetime(2026, 1, 5, 9, 0)
+    restrictions: list[Window] = Field(default_factory=list)
 
     @field_validator("members")
     @classmethod
     def _members(cls, value: list[str]) -> list[str]:
         for member in value:
-            if not is_person_ref(member):
-                raise ValueError(f"{member!r} is neither an e-mail address nor a Slack user ID (U…/W…)")
+            _person(member)
         return value
 
     @field_validator("handoff")
     @classmethod
-    def _cron(cls, value: str) -> str:
-        if not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a valid cron expression (e.g. '0 9 * * MON' for Mondays 09:00)")
+    def _cron(cls, value: str | SimpleHandoff) -> str | SimpleHandoff:
+        if isinstance(value, str) and not croniter.is_valid(value):
+            raise ValueError(
+                f"{value!r} is not a valid cron expression (e.g. '0 9 * * MON' for Mondays 09:00), "
+                "or use the simple form {every: week, on: mon, at: \"09:00\"}"
+            )
         return value
 
     @field_validator("start")
@@ -122,6 +275,10 @@ class Rotation(_Model):
     def _naive(cls, value: datetime) -> datetime:
         # Local wall time in the schedule's zone; an explicit offset would fight the zone's DST rules.
         return value.replace(tzinfo=None)
+
+    @property
+    def cron(self) -> str:
+        return self.handoff if isinstance(self.handoff, str) else self.handoff.cron()
 
 
 class Override(_Model):
@@ -132,9 +289,7 @@ class Override(_Model):
     @field_validator("user")
     @classmethod
     def _user(cls, value: str) -> str:
-        if not is_person_ref(value):
-            raise ValueError(f"{value!r} is neither an e-mail address nor a Slack user ID (U…/W…)")
-        return value
+        return _person(value)
 
     @field_validator("start", "end")
     @classmethod
@@ -150,17 +305,24 @@ class Override(_Model):
 
 class Schedule(_Model):
     timezone: str = "UTC"
-    rotation: Rotation
+    layers: list[Layer] = Field(min_length=1)
     overrides: list[Override] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rotation_shorthand(cls, data: Any) -> Any:
+        # `rotation:` is the one-layer form; it keeps the first catalogs working unchanged.
+        if isinstance(data, dict) and "rotation" in data:
+            if "layers" in data:
+                raise ValueError("give either rotation (one layer) or layers, not both")
+            data = {**data, "layers": [data["rotation"]]}
+            del data["rotation"]
+        return data
 
     @field_validator("timezone")
     @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not a known IANA time zone (e.g. Europe/London, America/New_York)") from None
-        return value
+    def _tz(cls, value: str) -> str:
+        return _zone(value)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -177,8 +339,8 @@ class Target(_Model):
         given = [k for k in ("user", "schedule", "user_group") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError("a target names exactly one of: user, schedule, user_group")
-        if self.user and not is_person_ref(self.user):
-            raise ValueError(f"{self.user!r} is neither an e-mail address nor a Slack user ID (U…/W…)")
+        if self.user:
+            _person(self.user)
         if self.user_group and not _SLACK_USERGROUP.match(self.user_group):
             raise ValueError(f"{self.user_group!r} is not a Slack user group ID (S…)")
         return self
@@ -195,6 +357,7 @@ class Level(_Model):
     targets: list[Target] = Field(min_length=1, max_length=MAX_TARGETS)
     escalate_after: int
     notify_only: bool = False
+    when_empty: Literal["skip", "wait"] = "skip"
 
     @field_validator("escalate_after", mode="before")
     @classmethod
@@ -215,6 +378,7 @@ class Level(_Model):
 class Policy(_Model):
     repeat: int = Field(default=0, ge=0, le=MAX_REPEAT)
     levels: list[Level] = Field(min_length=1, max_length=MAX_LEVELS)
+    then: str | None = Field(default=None, description="hand off to this policy when this one is exhausted")
 
 
 class CatalogModel(_Model):
@@ -231,10 +395,15 @@ class CatalogIssue:
     line: int | None
     path: str
     message: str
+    level: Literal["error", "warning"] = "error"
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.path or '(top level)'}: {self.message}"
+        prefix = "warning: " if self.level == "warning" else ""
+        return f"{where}: {prefix}{self.path or '(top level)'}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "path": self.path, "message": self.message, "level": self.level}
 
 
 class CatalogError(Exception):
@@ -248,15 +417,22 @@ class CatalogError(Exception):
 class Catalog:
     """A validated catalog plus the lookups the rest of the app needs."""
 
-    def __init__(self, model: CatalogModel, source: str, digest: str) -> None:
+    def __init__(self, model: CatalogModel, source: str, digest: str, lines: dict[tuple[Any, ...], int] | None = None) -> None:
         self.model = model
         self.source = source
         self.digest = digest
-        self.severities = list(model.severities)
+        self._lines = lines or {}
+        ranked = [(s.rank if s.rank is not None else index + 1, index, s) for index, s in enumerate(model.severities)]
+        self.severities = [s for _, _, s in sorted(ranked)]
+        self.ranks = {s.id: rank for rank, _, s in ranked}
         self.services = {s.id: s for s in model.services}
         self.teams = model.teams
         self.schedules = model.schedules
         self.policies = model.policies
+
+    def issue(self, path: tuple[Any, ...], message: str, level: Literal["error", "warning"] = "warning") -> CatalogIssue:
+        """A problem found after validation (e.g. by the linter), located in the source file."""
+        return CatalogIssue(self.source, _line_for(self._lines, path), _dotted(path), message, level)
 
     def severity(self, severity_id: str) -> Severity | None:
         return next((s for s in self.severities if s.id == severity_id), None)
@@ -266,12 +442,42 @@ class Catalog:
         return self.severities[-1]
 
     def team_for_service(self, service_id: str) -> tuple[str, Team]:
-        service = self.services[service_id]
-        return service.owner, self.teams[service.owner]
+        owner = self.services[service_id].owner
+        assert owner is not None  # validation rejects a service without an owner
+        return owner, self.teams[owner]
 
-    def policy_for_team(self, team_id: str) -> tuple[str, Policy]:
-        policy_id = self.teams[team_id].escalation_policy
-        return policy_id, self.policies[policy_id]
+    def choose_policy(self, team_id: str, severity_id: str | None, at: datetime) -> tuple[str, str]:
+        """Which of the team's policies applies, and why (for the timeline and `simulate`)."""
+        team = self.teams[team_id]
+        choice = team.choice
+        if severity_id and severity_id in choice.by_severity:
+            severity = self.severity(severity_id)
+            return choice.by_severity[severity_id], f"{severity.label if severity else severity_id} uses it"
+        if choice.outside_working_hours and team.working_hours is not None:
+            local = at.astimezone(team.zone)
+            hours = f"{team.name} working hours ({team.working_hours.describe()} {team.timezone})"
+            if not team.working_hours.contains(local):
+                return choice.outside_working_hours, f"outside {hours}"
+            return choice.default, f"within {hours}"
+        return choice.default, f"the {team.name} team's policy"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML silently keeps the last of two equal keys; a catalog must say so instead."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def _line_map(text: str) -> dict[tuple[Any, ...], int]:
@@ -287,7 +493,6 @@ def _line_map(text: str) -> dict[tuple[Any, ...], int]:
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 child = path + (key.value,)
-                lines[child] = key.start_mark.line + 1
                 walk(value, child)
                 lines[child] = key.start_mark.line + 1
         elif isinstance(node, yaml.SequenceNode):
@@ -313,48 +518,80 @@ def _dotted(path: Iterable[Any]) -> str:
     return out
 
 
+@dataclass
+class _Problems:
+    items: list[tuple[tuple[Any, ...], str]] = field(default_factory=list)
+
+    def add(self, path: tuple[Any, ...], message: str) -> None:
+        self.items.append((path, message))
+
+
+def _known(kind: str, names: Iterable[str]) -> str:
+    listed = ", ".join(sorted(names))
+    return f"known {kind}: {listed}" if listed else f"no {kind} are defined"
+
+
 def _cross_references(model: CatalogModel) -> list[tuple[tuple[Any, ...], str]]:
-    """Checks pydantic cannot do field by field: references, duplicates, ownership."""
-    problems: list[tuple[tuple[Any, ...], str]] = []
-    seen: set[str] = set()
+    """Checks pydantic cannot do field by field: references, duplicates, ownership, cycles."""
+    problems = _Problems()
+    severity_ids = {s.id for s in model.severities}
+    seen: set[Any] = set()
     for index, severity in enumerate(model.severities):
         if severity.id in seen:
-            problems.append((("severities", index, "id"), f"duplicate severity id {severity.id!r}"))
+            problems.add(("severities", index, "id"), f"duplicate severity id {severity.id!r}")
         seen.add(severity.id)
+    ranks = [s.rank for s in model.severities if s.rank is not None]
+    if len(ranks) != len(set(ranks)):
+        problems.add(("severities",), "two severities share a rank; each rank must be unique")
     seen = set()
     for index, service in enumerate(model.services):
         if service.id in seen:
-            problems.append((("services", index, "id"), f"duplicate service id {service.id!r}"))
+            problems.add(("services", index, "id"), f"duplicate service id {service.id!r}")
         seen.add(service.id)
-        if service.owner not in model.teams:
-            problems.append(
-                (("services", index, "owner"), f"unknown team {service.owner!r}; known teams: {', '.join(sorted(model.teams))}")
-            )
+        if service.owner is None:
+            problems.add(("services", index), f"service {service.id!r} has no owner; add owner: <team id> ({_known('teams', model.teams)})")
+        elif service.owner not in model.teams:
+            problems.add(("services", index, "owner"), f"unknown team {service.owner!r}; {_known('teams', model.teams)}")
     for team_id, team in model.teams.items():
-        if team.escalation_policy not in model.policies:
-            problems.append(
-                (
-                    ("teams", team_id, "escalation_policy"),
-                    f"unknown policy {team.escalation_policy!r}; known policies: {', '.join(sorted(model.policies))}",
-                )
-            )
+        choice = team.choice
+        base = ("teams", team_id, "escalation_policy")
+        references = [(base if isinstance(team.escalation_policy, str) else base + ("default",), choice.default)]
+        references += [(base + ("by_severity", sev), pid) for sev, pid in choice.by_severity.items()]
+        if choice.outside_working_hours:
+            references.append((base + ("outside_working_hours",), choice.outside_working_hours))
+            if team.working_hours is None:
+                problems.add(base + ("outside_working_hours",), "needs the team's working_hours to know what 'outside' means")
+        for path, policy_id in references:
+            if policy_id not in model.policies:
+                problems.add(path, f"unknown policy {policy_id!r}; {_known('policies', model.policies)}")
+        for severity_id in choice.by_severity:
+            if severity_id not in severity_ids:
+                problems.add(base + ("by_severity", severity_id), f"unknown severity {severity_id!r}; {_known('severities', severity_ids)}")
     for policy_id, policy in model.policies.items():
         for level_index, level in enumerate(policy.levels):
             for target_index, target in enumerate(level.targets):
                 if target.schedule and target.schedule not in model.schedules:
-                    problems.append(
-                        (
-                            ("policies", policy_id, "levels", level_index, "targets", target_index, "schedule"),
-                            f"unknown schedule {target.schedule!r}; known schedules: {', '.join(sorted(model.schedules)) or 'none'}",
-                        )
-                    )
-    return problems
+                    problems.add(("policies", policy_id, "levels", level_index, "targets", target_index, "schedule"),
+                                 f"unknown schedule {target.schedule!r}; {_known('schedules', model.schedules)}")
+        if policy.then is not None and policy.then not in model.policies:
+            problems.add(("policies", policy_id, "then"), f"unknown policy {policy.then!r}; {_known('policies', model.policies)}")
+    for policy_id in model.policies:
+        chain, current = [policy_id], model.policies[policy_id].then
+        while current is not None and current in model.policies:
+            if current in chain:
+                if current == policy_id:
+                    problems.add(("policies", policy_id, "then"),
+                                 f"hand-offs form a cycle: {' -> '.join(chain + [current])}; a ladder must end")
+                break
+            chain.append(current)
+            current = model.policies[current].then
+    return problems.items
 
 
 def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
     """Validate catalog text; raise CatalogError listing every problem with file:line and path."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -368,14 +605,32 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
     except ValidationError as exc:
         issues = []
         for error in exc.errors():
-            path = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            path = tuple(p for p in error["loc"] if not (isinstance(p, str) and (p.startswith("function-") or p in ("str", "PolicyChoice", "SimpleHandoff"))))
             message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "missing":
+                message = f"{path[-1]} is required here" if path else message
+            path = _as_written(path, lines)
             issues.append(CatalogIssue(source, _line_for(lines, path), _dotted(path), message))
-        raise CatalogError(issues) from None
+        raise CatalogError(_dedupe(issues)) from None
     problems = _cross_references(model)
     if problems:
         raise CatalogError([CatalogIssue(source, _line_for(lines, p), _dotted(p), m) for p, m in problems])
-    return Catalog(model, source, hashlib.sha256(text.encode()).hexdigest()[:12])
+    return Catalog(model, source, hashlib.sha256(text.encode()).hexdigest()[:12], lines)
+
+
+def _as_written(path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> tuple[Any, ...]:
+    """Name a field the way the file does: `rotation:` is stored as `layers[0]` once parsed."""
+    if len(path) >= 4 and path[0] == "schedules" and path[2:4] == ("layers", 0) and ("schedules", path[1], "rotation") in lines:
+        return ("schedules", path[1], "rotation", *path[4:])
+    return path
+
+
+def _dedupe(issues: list[CatalogIssue]) -> list[CatalogIssue]:
+    """A union type (str | mapping) fails once per alternative; keep the most specific message."""
+    seen: dict[tuple[str, str], CatalogIssue] = {}
+    for issue in issues:
+        seen.setdefault((issue.path, issue.message), issue)
+    return list(seen.values())
 
 
 def load_catalog(path: Path) -> Catalog:

@@ -3,7 +3,8 @@
 Each use case is one SQLite transaction that writes the new state, the timeline entries and the
 outbox rows for the Slack side effects it implies; delivery happens later, outside it. State
 changes are compare-and-swap (a status or version in the WHERE clause), so a double click or a
-retried request changes nothing the second time and says so.
+retried request changes nothing the second time and says so. Where the ladder moves, the pure
+engine in `app.escalation` decides and `_apply` records what it decided.
 """
 
 from __future__ import annotations
@@ -13,23 +14,27 @@ import re
 import sqlite3
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from app import escalation
 from app.catalog import Catalog
-from app.escalation import level_count, plan_level, snapshot_policy
-from app.store import Store, iso
+from app.escalation import Event, State
+from app.store import Store, iso, parse_iso
 from app.text import escape_mrkdwn
 
 TITLE_MAX = 120
 DESCRIPTION_MAX = 2900
 CHANNEL_NAME_MAX = 80
+STAKEHOLDERS = "stakeholders"  # the `policy` of notify-only pages sent to a service's stakeholders
 
 # Outbox priorities: lower goes first. Pages never wait behind channel housekeeping.
 PRIORITY_PAGE = 0
 PRIORITY_CHANNEL = 1
 PRIORITY_MESSAGE = 3
 PRIORITY_REFRESH = 4
+
+NOT_FOUND = "That incident does not exist (any more)."
 
 
 class InvalidInput(Exception):
@@ -96,9 +101,6 @@ def validate_declare(request: DeclareRequest, catalog: Catalog) -> None:
         raise InvalidInput(errors)
 
 
-NOT_FOUND = "That incident does not exist (any more)."
-
-
 def _incident_in(conn: sqlite3.Connection, incident_id: int) -> dict[str, Any] | None:
     row = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
     return dict(row) if row else None
@@ -113,6 +115,18 @@ def _bump(conn: sqlite3.Connection, incident_id: int, now: datetime, **changes: 
     incident = _incident_in(conn, incident_id)
     assert incident is not None
     return incident
+
+
+def state_of(conn: sqlite3.Connection, incident: dict[str, Any]) -> tuple[State, int]:
+    """The engine's view of an incident's escalation row, and the row's version (for CAS)."""
+    row = conn.execute("SELECT * FROM escalations WHERE incident_id = ?", (incident["id"],)).fetchone()
+    status = row["state"] if row["state"] in ("active", "waiting", "exhausted", "stopped") else "stopped"
+    paged = conn.execute(
+        "SELECT MAX(level) AS level FROM pages WHERE incident_id = ? AND policy = ? AND loop = ? AND level >= 0",
+        (incident["id"], row["policy"] or incident["policy_id"], row["loop"]),
+    ).fetchone()["level"]
+    state = State(row["policy"] or incident["policy_id"], row["level"], row["loop"], status, parse_iso(row["due_at"]), paged)
+    return state, row["version"]
 
 
 def _enqueue_refresh(conn: sqlite3.Connection, incident: dict[str, Any], now: datetime) -> None:
@@ -131,52 +145,78 @@ def _enqueue_channel_message(conn: sqlite3.Connection, incident: dict[str, Any],
     )
 
 
-def _page_from_level(
-    conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], start_level: int, loop: int,
-    now: datetime, actor: str | None, reason: str,
-) -> int | None:
-    """Page the first level from `start_level` that resolves to someone; skipped levels go on the timeline.
+def insert_page(conn: sqlite3.Connection, incident_id: int, now: datetime, policy: str, level: int, loop: int,
+                 ref: str, kind: str, via: str, notify_only: bool, requested_by: str | None) -> None:
+    """A page row and its outbox row, once per (incident, policy, level, loop, target)."""
+    cursor = conn.execute(
+        "INSERT INTO pages(incident_id, policy, level, loop, target, via, notify_only, requested_by, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (incident_id, policy, level, loop, ref, via, int(notify_only), requested_by, iso(now)),
+    )
+    if cursor.rowcount == 1:
+        Store.enqueue(
+            conn, now, "page", f"page:{incident_id}:{policy}:{level}:{loop}:{ref.lower()}",
+            incident_id=incident_id, payload={"page_id": cursor.lastrowid, "kind": kind}, priority=PRIORITY_PAGE,
+        )
 
-    Returns the level paged, or None when every remaining level resolved to nobody.
-    """
-    snapshot = json.loads(incident["policy_snapshot"])
-    for level in range(start_level, level_count(snapshot)):
-        plan = plan_level(snapshot, level, now, catalog.schedules)
-        for gap in plan.gaps:
-            Store.add_timeline(conn, incident["id"], now, "gap", f"Level {level + 1}: {gap}.", data={"level": level})
-        if not plan.targets:
-            Store.add_timeline(
-                conn, incident["id"], now, "level_skipped",
-                f"Level {level + 1} skipped: it resolves to nobody right now.", data={"level": level},
-            )
+
+def _level_name(incident: dict[str, Any], event: Event) -> str:
+    name = f"Level {event.level + 1}"
+    return name if event.policy == incident["policy_id"] else f"{name} of policy {event.policy}"
+
+
+def _apply(conn: sqlite3.Connection, incident: dict[str, Any], state: State, events: list[Event], now: datetime,
+           actor: str | None, reason: str) -> None:
+    """Record what the engine decided: pages and their outbox rows, timeline entries, the new state."""
+    iid = incident["id"]
+    for event in events:
+        data = {"policy": event.policy, "level": event.level, "loop": event.loop}
+        for gap in event.gaps:
+            Store.add_timeline(conn, iid, now, "gap", f"{_level_name(incident, event)}: {gap}.", data=data)
+        if event.kind == "paged":
+            for target in event.targets:
+                insert_page(conn, iid, now, event.policy, event.level, event.loop, target.ref, target.kind, target.via,
+                             event.notify_only, actor)
+            verb = "Notifying" if event.notify_only else "Paging"
+            names = ", ".join(escape_mrkdwn(t.ref) for t in event.targets)
+            Store.add_timeline(conn, iid, now, "level_paged", f"{verb} {_level_name(incident, event).lower()} ({reason}): {names}.",
+                               actor=actor, data={**data, "targets": [t.ref for t in event.targets]})
+        elif event.kind == "skipped":
+            Store.add_timeline(conn, iid, now, "level_skipped",
+                               f"{_level_name(incident, event)} skipped: it resolves to nobody right now.", data=data)
+        elif event.kind == "waiting":
+            Store.add_timeline(conn, iid, now, "level_waiting",
+                               f"{_level_name(incident, event)} resolves to nobody right now; waiting it out before the next level.", data=data)
+        elif event.kind == "repeat":
+            Store.add_timeline(conn, iid, now, "repeat", f"End of the policy: starting again from level 1 ({event.detail}).", data=data)
+        elif event.kind == "handoff":
+            Store.add_timeline(conn, iid, now, "handoff", f"Policy {event.policy} is exhausted: {event.detail}.", data=data)
+        elif event.kind == "exhausted":
+            text = ("Nobody could be paged: every level resolves to nobody right now." if state.paged_level is None
+                    else f"The ladder is exhausted: the incident stays with level {event.level + 1}.")
+            Store.add_timeline(conn, iid, now, "exhausted", text, data=data)
+    paged = any(e.kind == "paged" for e in events)
+    conn.execute(
+        "UPDATE escalations SET policy = ?, level = ?, loop = ?, state = ?, due_at = ?, "
+        "paged_at = CASE WHEN ? THEN ? ELSE paged_at END, version = version + 1 WHERE incident_id = ?",
+        (state.policy, state.level, state.loop, state.status, iso(state.due_at) if state.due_at else None,
+         int(paged), iso(now), iid),
+    )
+
+
+def _notify_stakeholders(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], now: datetime) -> None:
+    """Tell, don't page: a service's stakeholders hear about it without being handed the incident."""
+    service = catalog.services[incident["service_id"]]
+    for stakeholder in service.stakeholders:
+        if stakeholder.channel:
+            if not incident["private"]:
+                Store.enqueue(conn, now, "announce", f"announce:{incident['id']}:{stakeholder.channel}", incident_id=incident["id"],
+                              payload={"channel": stakeholder.channel}, priority=PRIORITY_MESSAGE,
+                              depends_on=f"create_channel:{incident['id']}")
             continue
-        for target in plan.targets:
-            cursor = conn.execute(
-                "INSERT INTO pages(incident_id, level, loop, target, via, notify_only, requested_by, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (incident["id"], level, loop, target.ref, target.via, int(plan.notify_only), actor, iso(now)),
-            )
-            if cursor.rowcount != 1:
-                continue
-            Store.enqueue(
-                conn, now, "page", f"page:{incident['id']}:{level}:{loop}:{target.ref.lower()}",
-                incident_id=incident["id"], payload={"page_id": cursor.lastrowid, "kind": target.kind},
-                priority=PRIORITY_PAGE,
-            )
-        names = ", ".join(t.ref for t in plan.targets)
-        verb = "Notifying" if plan.notify_only else "Paging"
-        Store.add_timeline(
-            conn, incident["id"], now, "level_paged", f"{verb} level {level + 1} ({reason}): {names}.",
-            actor=actor, data={"level": level, "loop": loop, "targets": [t.ref for t in plan.targets]},
-        )
-        due = now + timedelta(seconds=plan.escalate_after)
-        conn.execute(
-            "UPDATE escalations SET level = ?, loop = ?, state = 'active', paged_at = ?, due_at = ?, "
-            "version = version + 1 WHERE incident_id = ?",
-            (level, loop, iso(now), iso(due), incident["id"]),
-        )
-        return level
-    return None
+        ref = stakeholder.user or stakeholder.user_group or ""
+        kind = "person" if stakeholder.user else "user_group"
+        insert_page(conn, incident["id"], now, STAKEHOLDERS, -1, 0, ref, kind, f"stakeholder of {service.name}", True, None)
 
 
 def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: datetime) -> Outcome:
@@ -186,8 +226,8 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
     assert severity is not None
     service = catalog.services[request.service_id or ""]
     team_id, team = catalog.team_for_service(service.id)
-    policy_id, policy = catalog.policy_for_team(team_id)
-    snapshot = snapshot_policy(catalog, policy_id, policy)
+    policy_id, why = catalog.choose_policy(team_id, severity.id, now)
+    snapshot = escalation.snapshot_policy(catalog, policy_id)
     title = request.title.strip()
 
     with store.transaction() as conn:
@@ -208,9 +248,8 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
             ),
         )
         incident_id = cursor.lastrowid
-        conn.execute(
-            "INSERT INTO escalations(incident_id, level, loop, state) VALUES (?, 0, 0, 'active')", (incident_id,)
-        )
+        conn.execute("INSERT INTO escalations(incident_id, policy, level, loop, state) VALUES (?, ?, 0, 0, 'active')",
+                     (incident_id, policy_id))
         incident = _incident_in(conn, incident_id)
         assert incident is not None
         Store.add_timeline(
@@ -218,10 +257,10 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
             f"Declared by <@{request.declared_by}>: {severity.label}, service {service.name} (team {team.name}).",
             actor=request.declared_by, data={"severity": severity.id, "service": service.id, "policy": policy_id},
         )
-        paged = _page_from_level(conn, catalog, incident, 0, 0, now, None, "declared")
-        if paged is None:
-            conn.execute("UPDATE escalations SET state = 'exhausted' WHERE incident_id = ?", (incident_id,))
-            Store.add_timeline(conn, incident_id, now, "nobody_paged", "Nobody could be paged: every level resolves to nobody.")
+        Store.add_timeline(conn, incident_id, now, "policy", f"Escalation policy {policy_id}: {why}.", data={"policy": policy_id})
+        state, events = escalation.start(snapshot, now, catalog.schedules)
+        _apply(conn, incident, state, events, now, None, "declared")
+        _notify_stakeholders(conn, catalog, incident, now)
 
         channel_key = f"create_channel:{incident_id}"
         Store.enqueue(
@@ -236,20 +275,22 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
         Store.enqueue(conn, now, "invite", f"invite:{incident_id}:{request.declared_by}", incident_id=incident_id,
                       payload={"user_id": request.declared_by}, priority=PRIORITY_CHANNEL, depends_on=channel_key)
         if team.slack_channel and not request.private:
-            Store.enqueue(conn, now, "announce", f"announce:{incident_id}", incident_id=incident_id,
+            Store.enqueue(conn, now, "announce", f"announce:{incident_id}:{team.slack_channel}", incident_id=incident_id,
                           payload={"channel": team.slack_channel}, priority=PRIORITY_MESSAGE, depends_on=channel_key)
         incident = _incident_in(conn, incident_id)
-    return Outcome(incident, True, f"{incident_ref(number)} declared.", {"paged_level": paged})
+    paged_level = state.level if any(e.kind == "paged" for e in events) else None
+    return Outcome(incident, True, f"{incident_ref(number)} declared.", {"paged_level": paged_level})
 
 
 def _cancel_pending_pages(conn: sqlite3.Connection, incident_id: int, reason: str) -> None:
-    """Nothing pages after an acknowledgement or a resolution."""
+    """Nothing pages after an acknowledgement or a resolution (stakeholder notices still go)."""
     conn.execute(
-        "UPDATE outbox SET status = 'cancelled', last_error = ? WHERE incident_id = ? AND kind = 'page' AND status = 'pending'",
-        (reason, incident_id),
+        "UPDATE outbox SET status = 'cancelled', last_error = ? WHERE incident_id = ? AND kind = 'page' AND status = 'pending' "
+        "AND json_extract(payload, '$.page_id') IN (SELECT id FROM pages WHERE incident_id = ? AND notify_only = 0)",
+        (reason, incident_id, incident_id),
     )
     conn.execute(
-        "UPDATE pages SET status = 'cancelled' WHERE incident_id = ? AND status = 'pending' AND id NOT IN "
+        "UPDATE pages SET status = 'cancelled' WHERE incident_id = ? AND status = 'pending' AND notify_only = 0 AND id NOT IN "
         "(SELECT json_extract(payload, '$.page_id') FROM outbox WHERE incident_id = ? AND kind = 'page' AND status IN ('sending', 'sent'))",
         (incident_id, incident_id),
     )
@@ -280,7 +321,8 @@ def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime) -> 
         )
         _cancel_pending_pages(conn, incident_id, f"acknowledged by {user_id}")
         incident = _bump(conn, incident_id, now)
-        declared = datetime.fromisoformat(incident["declared_at"].replace("Z", "+00:00"))
+        declared = parse_iso(incident["declared_at"])
+        assert declared is not None
         seconds = int((now - declared).total_seconds())
         Store.add_timeline(conn, incident_id, now, "acknowledged", f"Acknowledged by <@{user_id}> after {seconds}s.",
                            actor=user_id, data={"seconds_to_ack": seconds})
@@ -349,25 +391,23 @@ def escalate_next(
         ref = incident_ref(incident["number"])
         if incident["status"] == "resolved":
             return Outcome(incident, False, f"{ref} is resolved; there is nobody left to escalate to. Declare a new incident if it is back.")
-        state = dict(conn.execute("SELECT * FROM escalations WHERE incident_id = ?", (incident_id,)).fetchone())
-        if expected_escalation_version is not None and state["version"] != expected_escalation_version:
+        state, version = state_of(conn, incident)
+        if expected_escalation_version is not None and version != expected_escalation_version:
             return Outcome(incident, False, f"{ref} was escalated by someone else while you had the form open; nothing more was paged.")
         snapshot = json.loads(incident["policy_snapshot"])
-        start = state["level"] + 1 if state["paged_at"] else state["level"]
-        if start >= level_count(snapshot):
-            return Outcome(incident, False, f"{ref} is already at the last level of the {incident['policy_id']} policy; nobody further up to page.")
+        if state.level + 1 >= escalation.level_count(snapshot, state.policy):
+            return Outcome(incident, False, f"{ref} is already at the last level of the {state.policy} policy; nobody further up to page.")
+        new_state, events = escalation.escalate_now(snapshot, state, now, catalog.schedules)
+        if not any(e.kind == "paged" for e in events):
+            return Outcome(incident, False, f"Every level above the current one of {ref} resolves to nobody right now; nobody was paged.")
         reason = reason.strip()
         Store.add_timeline(conn, incident_id, now, "escalated", f"Escalated by <@{user_id}>" + (f": {escape_mrkdwn(reason)}" if reason else "."),
                            actor=user_id, data={"reason": reason})
-        paged = _page_from_level(conn, catalog, incident, start, state["loop"], now, user_id, f"escalated by <@{user_id}>")
-        if paged is None:
-            return Outcome(incident, False, f"Every level above the current one of {ref} resolves to nobody right now; nobody was paged.")
         if incident["status"] == "acknowledged":
-            # Additive: the acknowledger keeps the incident and no timer restarts.
-            conn.execute("UPDATE escalations SET state = 'stopped', due_at = NULL WHERE incident_id = ?", (incident_id,))
+            new_state = escalation.stopped(new_state)  # additive: the acknowledger keeps it and no timer restarts
+        _apply(conn, incident, new_state, events, now, user_id, f"escalated by <@{user_id}>")
         incident = _bump(conn, incident_id, now)
-        text = f":arrow_double_up: <@{user_id}> escalated {ref} to level {paged + 1}" + (f": {escape_mrkdwn(reason)}" if reason else ".")
+        text = f":arrow_double_up: <@{user_id}> escalated {ref} to level {new_state.level + 1}" + (f": {escape_mrkdwn(reason)}" if reason else ".")
         _enqueue_channel_message(conn, incident, now, "escalate", text)
         _enqueue_refresh(conn, incident, now)
-    return Outcome(incident, True, f"Escalated {ref} to level {paged + 1}.", {"level": paged})
-
+    return Outcome(incident, True, f"Escalated {ref} to level {new_state.level + 1}.", {"level": new_state.level})

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -122,6 +122,39 @@ _MIGRATIONS: dict[int, list[str]] = {
             holder TEXT NOT NULL,
             expires_at TEXT NOT NULL
         )""",
+    ],
+    # 2: policy hand-offs (`then`): escalation state and pages name the policy they belong to.
+    2: [
+        "ALTER TABLE escalations ADD COLUMN policy TEXT",
+        "UPDATE escalations SET policy = (SELECT policy_id FROM incidents WHERE incidents.id = escalations.incident_id)",
+        """CREATE TABLE pages_v2 (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            policy TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            loop INTEGER NOT NULL DEFAULT 0,
+            target TEXT NOT NULL,
+            via TEXT NOT NULL DEFAULT '',
+            notify_only INTEGER NOT NULL DEFAULT 0,
+            requested_by TEXT,
+            user_id TEXT,
+            dm_channel TEXT,
+            dm_ts TEXT,
+            status TEXT NOT NULL DEFAULT 'pending',
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            acknowledged_at TEXT,
+            error TEXT,
+            UNIQUE (incident_id, policy, level, loop, target)
+        )""",
+        """INSERT INTO pages_v2(id, incident_id, policy, level, loop, target, via, notify_only, requested_by, user_id,
+                 dm_channel, dm_ts, status, created_at, sent_at, acknowledged_at, error)
+           SELECT p.id, p.incident_id, i.policy_id, p.level, p.loop, p.target, p.via, p.notify_only, p.requested_by,
+                  p.user_id, p.dm_channel, p.dm_ts, p.status, p.created_at, p.sent_at, p.acknowledged_at, p.error
+           FROM pages p JOIN incidents i ON i.id = p.incident_id""",
+        "DROP TABLE pages",
+        "ALTER TABLE pages_v2 RENAME TO pages",
+        "CREATE INDEX pages_incident ON pages(incident_id)",
     ],
 }
 

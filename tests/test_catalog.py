@@ -135,8 +135,7 @@ def test_before_rotation_start_is_an_explained_gap() -> None:
 
 
 def test_snapshot_survives_catalog_edits(catalog) -> None:
-    policy_id, policy = catalog.policy_for_team("payments")
-    snapshot = snapshot_policy(catalog, policy_id, policy)
+    snapshot = snapshot_policy(catalog, "payments")
     at = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
     # The schedule was deleted from the catalog since: the snapshot's copy still answers.
     plan = plan_level(snapshot, 0, at, live_schedules={})

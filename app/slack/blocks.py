@@ -182,13 +182,16 @@ def _ladder_line(incident: dict[str, Any], escalation: dict[str, Any] | None, pa
     if escalation is None or escalation["paged_at"] is None:
         return "Nobody could be paged: every level of the policy resolves to nobody right now."
     snapshot = json.loads(incident["policy_snapshot"])
+    policy = escalation["policy"] or incident["policy_id"]
     level = escalation["level"]
-    current = [p for p in pages if p["level"] == level and p["loop"] == escalation["loop"]]
+    current = [p for p in pages if (p["policy"], p["level"], p["loop"]) == (policy, level, escalation["loop"])]
     names = ", ".join(_person(p) for p in current) or "—"
-    line = f"Level {level + 1} of {level_count(snapshot)}: {names} paged {slack_date(escalation['paged_at'], '{time}')}"
+    levels = level_count(snapshot, policy)
+    of_policy = "" if policy == incident["policy_id"] else f" of policy {policy}"
+    line = f"Level {level + 1} of {levels}{of_policy}: {names} paged {slack_date(escalation['paged_at'], '{time}')}"
     if incident["status"] == "acknowledged":
         return line + f" — acknowledged by <@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'], '{time}')}."
-    if level + 1 < level_count(snapshot):
+    if level + 1 < levels:
         return line + f" — use Escalate to page level {level + 2}."
     return line + " — the last level of the policy."
 
@@ -246,12 +249,17 @@ def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]
     ref = incident_ref(incident["number"])
     severity = catalog.severity(incident["severity"])
     severity_label = severity.label if severity else incident["severity"]
-    role = "for your information (notify only)" if page["notify_only"] else f"on call ({escape_mrkdwn(page['via'])})"
     channel = f"<#{incident['channel_id']}>" if incident["channel_id"] else "its channel is being created"
+    if page["level"] < 0:
+        why = f"You are told as a {escape_mrkdwn(page['via'])}: for your information, nothing to do."
+    elif page["notify_only"]:
+        why = f"You are told for your information (notify only), level {page['level'] + 1}."
+    else:
+        why = f"You are paged: {escape_mrkdwn(page['via'])}, level {page['level'] + 1}."
     lines = [
         f":rotating_light: *{ref} · {escape_mrkdwn(incident['title'])}*",
         f"{escape_mrkdwn(severity_label)} · {escape_mrkdwn(incident['service_name'])} · declared by <@{incident['declared_by']}>",
-        f"You are paged {role}, level {page['level'] + 1}. Channel: {channel}",
+        f"{why} Channel: {channel}",
     ]
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), 3000)))]
     if incident["status"] == "triggered" and not page["notify_only"]:

@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from app.catalog import Catalog
-from app.incidents import PRIORITY_CHANNEL, PRIORITY_PAGE, PRIORITY_REFRESH, incident_ref
+from app.incidents import PRIORITY_CHANNEL, PRIORITY_REFRESH, incident_ref, insert_page
 from app.slack import blocks
 from app.store import OutboxRow, Store, iso
 
@@ -217,15 +217,8 @@ class SlackDelivery:
             if not members:
                 Store.add_timeline(conn, incident["id"], now, "gap", f"User group {page['target']} has no members; nobody paged from it.")
             for member in members:
-                cursor = conn.execute(
-                    "INSERT INTO pages(incident_id, level, loop, target, via, notify_only, requested_by, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (incident["id"], page["level"], page["loop"], member, f"member of {page['target']}", page["notify_only"],
-                     page["requested_by"], iso(now)),
-                )
-                if cursor.rowcount == 1:
-                    Store.enqueue(conn, now, "page", f"page:{incident['id']}:{page['level']}:{page['loop']}:{member.lower()}",
-                                  incident_id=incident["id"], payload={"page_id": cursor.lastrowid, "kind": "person"}, priority=PRIORITY_PAGE)
+                insert_page(conn, incident["id"], now, page["policy"], page["level"], page["loop"], member, "person",
+                            f"member of {page['target']}", bool(page["notify_only"]), page["requested_by"])
 
         self._done(row, now, record)
 

@@ -193,12 +193,13 @@ def register(bolt: App, runtime: "Runtime") -> None:
         escalation = runtime.store.escalation(incident["id"])
         assert escalation is not None
         snapshot = json.loads(incident["policy_snapshot"])
-        start = escalation["level"] + 1 if escalation["paged_at"] else escalation["level"]
-        if start >= level_count(snapshot):
-            return f"{ref} is already at the last level of the {incident['policy_id']} policy; nobody further up to page."
-        plan = plan_level(snapshot, start, runtime.clock(), runtime.catalog.schedules)
+        policy = escalation["policy"] or incident["policy_id"]
+        start = escalation["level"] + 1
+        if start >= level_count(snapshot, policy):
+            return f"{ref} is already at the last level of the {policy} policy; nobody further up to page."
+        plan = plan_level(snapshot, start, runtime.clock(), runtime.catalog.schedules, policy)
         who = ", ".join(person(t.ref) for t in plan.targets) or "nobody right now (it will be skipped)"
-        preview = f"This pages *level {start + 1}* of the {incident['policy_id']} policy: {who}."
+        preview = f"This pages *level {start + 1}* of the {policy} policy: {who}."
         return blocks.escalate_modal(incident, escalation, preview)
 
     bolt.action(blocks.RESOLVE)(open_modal_for("resolve", resolve_form))
