@@ -34,7 +34,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SLACK_CHANNEL = re.compile(r"^(#[a-z0-9][a-z0-9_-]{0,79}|[CG][A-Z0-9]{2,})$")
 _SLACK_USERGROUP = re.compile(r"^S[A-Z0-9]{2,}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 
 
 def parse_duration(value: Any) -> int:
@@ -79,7 +79,7 @@ def _clock(value: Any) -> time:
     if isinstance(value, str):
         match = _CLOCK.match(value.strip())
         if match:
-            return time(int(match.group(1)), int(match.group(2)))
+            return time(int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
         if value.strip() == "24:00":
             return time(23, 59, 59, 999999)
     raise ValueError(f"{value!r} is not a time of day; write it like \"09:00\"")
@@ -95,6 +95,19 @@ def _zone(value: str) -> str:
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _one_of(model: type[BaseModel], value: dict[str, Any]) -> Any:
+    """Validate the mapping form of a `str | mapping` field, with one readable message on failure."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        detail = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            detail = f"unknown field (allowed: {', '.join(model.model_fields)})"
+        raise ValueError(f"{where}: {detail}" if where else detail) from None
 
 
 class Severity(_Model):
@@ -162,6 +175,15 @@ class Team(_Model):
         if value is not None and not _SLACK_CHANNEL.match(value):
             raise ValueError("a channel name like #team-payments (lowercase) or a channel ID like C0123ABCD")
         return value
+
+    @field_validator("escalation_policy", mode="before")
+    @classmethod
+    def _policy(cls, value: Any) -> str | PolicyChoice:
+        if isinstance(value, dict):
+            return _one_of(PolicyChoice, value)
+        if isinstance(value, str) and value:
+            return value
+        raise ValueError("a policy id, or {default: <policy>, by_severity: {<severity>: <policy>}, outside_working_hours: <policy>}")
 
     @field_validator("slack_user_group")
     @classmethod
@@ -260,15 +282,17 @@ class Layer(_Model):
             _person(member)
         return value
 
-    @field_validator("handoff")
+    @field_validator("handoff", mode="before")
     @classmethod
-    def _cron(cls, value: str | SimpleHandoff) -> str | SimpleHandoff:
-        if isinstance(value, str) and not croniter.is_valid(value):
-            raise ValueError(
-                f"{value!r} is not a valid cron expression (e.g. '0 9 * * MON' for Mondays 09:00), "
-                "or use the simple form {every: week, on: mon, at: \"09:00\"}"
-            )
-        return value
+    def _handoff(cls, value: Any) -> str | SimpleHandoff:
+        if isinstance(value, dict):
+            return _one_of(SimpleHandoff, value)
+        if isinstance(value, str) and croniter.is_valid(value):
+            return value
+        raise ValueError(
+            f"{value!r} is not a valid cron expression (e.g. '0 9 * * MON' for Mondays 09:00); "
+            "or use the simple form {every: week, on: mon, at: \"09:00\"}"
+        )
 
     @field_validator("start")
     @classmethod
@@ -463,7 +487,21 @@ class Catalog:
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML silently keeps the last of two equal keys; a catalog must say so instead."""
+    """A safe loader with YAML 1.2's plain scalars and no silent duplicate keys.
+
+    YAML 1.1 reads `on:` as the boolean true and `09:00` as the number 540, and keeps the last
+    of two equal keys; in a catalog each of those is a mistake waiting for 2 a.m.
+    """
+
+
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"), list("-+0123456789."))
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -605,7 +643,7 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
     except ValidationError as exc:
         issues = []
         for error in exc.errors():
-            path = tuple(p for p in error["loc"] if not (isinstance(p, str) and (p.startswith("function-") or p in ("str", "PolicyChoice", "SimpleHandoff"))))
+            path = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "missing":
                 message = f"{path[-1]} is required here" if path else message

@@ -1,4 +1,4 @@
-"""`python -m app [run|check]`: the bot and its tools.
+"""`python -m app [run|check|oncall|simulate]`: the bot and its tools.
 
 Exit codes: 0 fine, 1 the catalog (or another input) is invalid, 2 a setting is missing or
 wrong. Errors are one readable paragraph, never a traceback.
@@ -7,16 +7,21 @@ wrong. Errors are one readable paragraph, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import signal
 import sys
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.error import URLError
 
 from slack_sdk.errors import SlackApiError
 
-from app.catalog import CatalogError, load_catalog
+from app import oncall_report, simulate
+from app.catalog import Catalog, CatalogError, load_catalog
+from app.lint import lint
 from app.config import SettingsError, load_settings
 
 log = logging.getLogger("app")
@@ -27,22 +32,82 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    path = Path(args.path) if args.path else None
-    if path is None:
-        try:
-            path = load_settings(env_file=Path(".env")).catalog_path
-        except SettingsError:
-            path = Path("manifests/catalog.yaml")
+def _catalog_path(args: argparse.Namespace) -> Path:
+    if getattr(args, "path", None):
+        return Path(args.path)
+    if getattr(args, "catalog", None):
+        return Path(args.catalog)
     try:
-        catalog = load_catalog(path)
+        return load_settings(env_file=Path(".env")).catalog_path
+    except SettingsError:
+        return Path(os.environ.get("CATALOG_PATH") or "manifests/catalog.yaml")
+
+
+def _when(raw: str | None) -> datetime:
+    """--at: ISO 8601; without an offset it is UTC. 'now' or nothing: now."""
+    if raw is None or raw == "now":
+        return datetime.now(timezone.utc)
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise SystemExit(f"ladder: --at {raw!r} is not a time; write it like 2026-11-28T03:00 (UTC) or 2026-11-28T03:00+01:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _load_or_report(path: Path, as_json: bool) -> Catalog | None:
+    try:
+        return load_catalog(path)
     except CatalogError as exc:
-        print(f"{path}: {len(exc.issues)} problem(s):", file=sys.stderr)
-        for issue in exc.issues:
-            print(f"  {issue}", file=sys.stderr)
+        if as_json:
+            print(json.dumps({"ok": False, "file": str(path), "errors": [i.as_dict() for i in exc.issues], "warnings": []}, indent=2))
+        else:
+            print(f"{path}: {len(exc.issues)} problem(s):", file=sys.stderr)
+            for issue in exc.issues:
+                print(f"  {issue}", file=sys.stderr)
+        return None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path = _catalog_path(args)
+    catalog = _load_or_report(path, args.json)
+    if catalog is None:
         return 1
-    print(f"{path}: OK — {len(catalog.services)} services, {len(catalog.teams)} teams, "
-          f"{len(catalog.schedules)} schedules, {len(catalog.policies)} policies, {len(catalog.severities)} severities.")
+    warnings = lint(catalog, _when(args.at))
+    summary = {"services": len(catalog.services), "teams": len(catalog.teams), "schedules": len(catalog.schedules),
+               "policies": len(catalog.policies), "severities": len(catalog.severities)}
+    if args.json:
+        print(json.dumps({"ok": True, "file": str(path), "summary": summary, "errors": [],
+                          "warnings": [w.as_dict() for w in warnings]}, indent=2))
+        return 0
+    print(f"{path}: OK — {summary['services']} services, {summary['teams']} teams, {summary['schedules']} schedules, "
+          f"{summary['policies']} policies, {summary['severities']} severities"
+          + (f"; {len(warnings)} warning(s):" if warnings else "."))
+    for warning in warnings:
+        print(f"  {warning}")
+    return 0
+
+
+def cmd_oncall(args: argparse.Namespace) -> int:
+    catalog = _load_or_report(_catalog_path(args), args.json)
+    if catalog is None:
+        return 1
+    try:
+        report = oncall_report.build(catalog, _when(args.at), team=args.team, schedule=args.schedule, week=args.week)
+    except KeyError as exc:
+        return _fail(str(exc.args[0]), 1)
+    print(json.dumps(report, indent=2) if args.json else oncall_report.render_text(report, catalog))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    catalog = _load_or_report(_catalog_path(args), args.json)
+    if catalog is None:
+        return 1
+    try:
+        result = simulate.simulate(catalog, args.service, args.severity, _when(args.at), args.no_ack)
+    except KeyError as exc:
+        return _fail(str(exc.args[0]), 1)
+    print(json.dumps(result.as_dict(), indent=2) if args.json else simulate.render(result, catalog))
     return 0
 
 
@@ -115,9 +180,28 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the bot (the default)")
     run.add_argument("--env-file", default=".env", help="settings file read before the environment (default .env)")
     run.set_defaults(func=cmd_run)
-    check = sub.add_parser("check", help="validate a catalog file")
+    check = sub.add_parser("check", help="validate a catalog file (exit 1 with every error)")
     check.add_argument("path", nargs="?", help="catalog file (default: CATALOG_PATH or manifests/catalog.yaml)")
+    check.add_argument("--at", help="the week the reachability warnings speak about starts after this time (default now)")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(func=cmd_check)
+    oncall = sub.add_parser("oncall", help="who is on call now or at a time, and the hand-offs of the coming week")
+    scope = oncall.add_mutually_exclusive_group()
+    scope.add_argument("--team", help="a team id: its policy's levels and its schedules")
+    scope.add_argument("--schedule", help="one schedule id")
+    oncall.add_argument("--at", help="ISO time, UTC unless it has an offset (default now)")
+    oncall.add_argument("--week", action="store_true", help="also list the hand-offs of the 7 days from --at")
+    oncall.add_argument("--catalog", help="catalog file (default: CATALOG_PATH or manifests/catalog.yaml)")
+    oncall.add_argument("--json", action="store_true", help="machine-readable output")
+    oncall.set_defaults(func=cmd_oncall)
+    sim = sub.add_parser("simulate", help="the escalation path an incident declared at --at would follow")
+    sim.add_argument("--service", required=True, help="a service id from the catalog")
+    sim.add_argument("--severity", help="a severity id (default: the least severe)")
+    sim.add_argument("--at", help="ISO time, UTC unless it has an offset (default now)")
+    sim.add_argument("--no-ack", action="store_true", help="nobody acknowledges: follow the ladder to its end")
+    sim.add_argument("--catalog", help="catalog file (default: CATALOG_PATH or manifests/catalog.yaml)")
+    sim.add_argument("--json", action="store_true", help="machine-readable output")
+    sim.set_defaults(func=cmd_simulate)
     return parser
 
 

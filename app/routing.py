@@ -58,6 +58,8 @@ def rank(catalog: Catalog, text: str, limit: int = 5) -> list[Match]:
     for service in catalog.services.values():
         phrases: Iterable[str] = [service.name, service.id.replace("-", " "), *service.aliases]
         score = max(_phrase_score(_words(p), words) for p in phrases)
+        # Keywords hint at a service without naming it: they count, a little less than a name.
+        score = max([score, *(0.9 * _phrase_score(_words(k), words) for k in service.keywords)])
         if score >= 0.5:
             matches.append(Match(service, round(score, 3)))
     matches.sort(key=lambda m: (-m.score, m.service.name))

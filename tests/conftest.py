@@ -19,7 +19,8 @@ from tests.slack_standin import BOT_TOKEN, SlackStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CATALOG = ROOT / "manifests" / "catalog.yaml"
-# A Monday in the example catalog: alice is on call for payments-primary.
+TEST_CATALOG = Path(__file__).resolve().parent / "catalog.yaml"
+# A Monday in tests/catalog.yaml: alice is on call for payments-primary.
 START = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 
 PEOPLE = ["alice", "bob", "carol", "dana", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar", "sam"]
@@ -62,7 +63,7 @@ def slack() -> Iterator[SlackStandIn]:
     standin.stop()
 
 
-def ladder_settings(standin: SlackStandIn, db: Path, catalog: Path = EXAMPLE_CATALOG, **extra: str):
+def ladder_settings(standin: SlackStandIn, db: Path, catalog: Path = TEST_CATALOG, **extra: str):
     env = {
         "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": standin.api_url,
         "DATABASE_PATH": str(db), "CATALOG_PATH": str(catalog), **extra,

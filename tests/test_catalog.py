@@ -108,15 +108,19 @@ def test_type_ahead_search(catalog) -> None:
     assert [s.id for s in search(catalog, "led")][:1] == ["ledger"]
 
 
-def test_on_call_rotation_and_override(catalog) -> None:
+def test_on_call_layers_restrictions_and_override(catalog) -> None:
     schedule = catalog.schedules["payments-primary"]
-    monday = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
-    assert who_is_on_call(schedule, monday).person == "alice@example.com"
-    # The hand-off is 09:00 London: 08:59 on the next Monday is still alice, 09:00 is bob.
-    assert who_is_on_call(schedule, datetime(2026, 11, 30, 8, 59, tzinfo=timezone.utc)).person == "alice@example.com"
-    assert who_is_on_call(schedule, datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)).person == "bob@example.com"
-    christmas = datetime(2026, 12, 25, 12, 0, tzinfo=timezone.utc)
-    assert who_is_on_call(schedule, christmas).person == "carol@example.com"
+    at = lambda *args: datetime(*args, tzinfo=timezone.utc)  # noqa: E731
+    # Weekdays 09:00-18:00 London the "business hours" layer (carol) wins over the weekly rotation.
+    assert who_is_on_call(schedule, at(2026, 11, 23, 10, 0)).person == "carol@example.com"
+    assert who_is_on_call(schedule, at(2026, 11, 23, 10, 0)).reason == "business hours"
+    # Outside it, the earlier layer shows through: alice this week, bob from Monday 30 Nov 09:00 London.
+    assert who_is_on_call(schedule, at(2026, 11, 28, 12, 0)).person == "alice@example.com"
+    assert who_is_on_call(schedule, at(2026, 11, 30, 8, 59)).person == "alice@example.com"
+    assert who_is_on_call(schedule, at(2026, 11, 30, 18, 0)).person == "bob@example.com"
+    # The override wins over every layer.
+    assert who_is_on_call(schedule, at(2026, 12, 25, 12, 0)).person == "dana@example.com"
+    assert who_is_on_call(schedule, at(2026, 12, 25, 12, 0)).reason == "override"
 
 
 def test_on_call_hand_off_stays_local_across_dst() -> None:

@@ -192,10 +192,10 @@ def test_a_modal_submitted_twice_declares_once(ladder: Ladder) -> None:
 
 def test_large_catalog_uses_type_ahead_service_menu(slack, tmp_path, clock) -> None:
     from app.runtime import Runtime
-    from tests.conftest import EXAMPLE_CATALOG, ladder_settings, serve
+    from tests.conftest import TEST_CATALOG, ladder_settings, serve
     from tests.slack_driver import SlackDriver
 
-    text = EXAMPLE_CATALOG.read_text()
+    text = TEST_CATALOG.read_text()
     extra = "".join(f"  - {{id: svc-{i}, name: Service number {i}, owner: platform}}\n" for i in range(120))
     catalog = tmp_path / "big.yaml"
     catalog.write_text(text.replace("\nschedules:", extra + "\nschedules:", 1))
