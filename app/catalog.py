@@ -102,12 +102,16 @@ def _one_of(model: type[BaseModel], value: dict[str, Any]) -> Any:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        detail = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            detail = f"unknown field (allowed: {', '.join(model.model_fields)})"
-        raise ValueError(f"{where}: {detail}" if where else detail) from None
+        messages = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            detail = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                detail = f"unknown field (allowed: {', '.join(model.model_fields)})"
+            elif error["type"] == "missing":
+                detail = "is required"
+            messages.append(f"{where}: {detail}" if where else detail)
+        raise ValueError("; ".join(messages)) from None
 
 
 class Severity(_Model):

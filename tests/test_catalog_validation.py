@@ -1,0 +1,166 @@
+"""Every catalog limit on both sides, and the messages a user sees: file, line, field, what is allowed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+import yaml
+
+from app.catalog import CatalogError, parse_catalog
+from app.lint import lint
+
+
+def catalog_text(policies: str = "", teams: str = "", services: str = "", schedules: str = "", severities: str = "") -> str:
+    return f"""\
+severities:
+  - {{id: sev1, label: "SEV1", rank: 1}}
+  - {{id: sev2, label: "SEV2", rank: 2}}
+{severities}
+teams:
+  core:
+    name: Core
+    escalation_policy: core
+{teams}
+services:
+  - {{id: api, name: API, owner: core}}
+{services}
+schedules:
+  primary:
+    timezone: Europe/London
+    rotation: {{members: [a@example.com, b@example.com], handoff: "0 9 * * MON", start: "2026-01-05T09:00"}}
+{schedules}
+policies:
+  core:
+    levels:
+      - {{targets: [{{schedule: primary}}], escalate_after: 5m}}
+{policies}
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(CatalogError) as info:
+        parse_catalog(text, "org.yaml")
+    return [str(i) for i in info.value.issues]
+
+
+def users(n: int) -> str:
+    return "[" + ", ".join(f"{{user: u{i}@example.com}}" for i in range(n)) + "]"
+
+
+def policy_with(levels: int = 1, targets: int = 1, repeat: int = 0) -> str:
+    level = f"      - {{targets: {users(targets)}, escalate_after: 5m}}\n"
+    return f"  big:\n    repeat: {repeat}\n    levels:\n" + (level * levels if levels else "      []\n").replace("levels:\n      []", "levels: []")
+
+
+@pytest.mark.parametrize("targets, ok", [(1, True), (10, True), (11, False)])
+def test_targets_per_level(targets: int, ok: bool) -> None:
+    text = catalog_text(policies=policy_with(targets=targets))
+    if ok:
+        parse_catalog(text)
+    else:
+        assert any("policies.big.levels[0].targets" in p and "at most 10" in p for p in problems(text))
+
+
+def test_a_level_needs_a_target() -> None:
+    text = catalog_text(policies="  big:\n    levels:\n      - {targets: [], escalate_after: 5m}\n")
+    assert any("policies.big.levels[0].targets" in p and "at least 1" in p for p in problems(text))
+
+
+@pytest.mark.parametrize("levels, ok", [(0, False), (1, True), (20, True), (21, False)])
+def test_levels_per_policy(levels: int, ok: bool) -> None:
+    if levels == 0:
+        text = catalog_text(policies="  big:\n    levels: []\n")
+    else:
+        text = catalog_text(policies=policy_with(levels=levels))
+    if ok:
+        parse_catalog(text)
+    else:
+        found = problems(text)
+        assert any(p.startswith("org.yaml:") and "policies.big.levels" in p for p in found), found
+
+
+@pytest.mark.parametrize("repeat, ok", [(-1, False), (0, True), (9, True), (10, False)])
+def test_repeat_bounds(repeat: int, ok: bool) -> None:
+    text = catalog_text(policies=policy_with(repeat=repeat))
+    if ok:
+        parse_catalog(text)
+    else:
+        assert any("policies.big.repeat" in p for p in problems(text))
+
+
+def test_duplicate_yaml_keys_are_errors_not_silently_merged() -> None:
+    text = catalog_text(teams="  core:\n    name: Core again\n    escalation_policy: core\n")
+    found = problems(text)
+    assert len(found) == 1 and "duplicate key 'core' (first on line 6)" in found[0] and found[0].startswith("org.yaml:9")
+
+
+@pytest.mark.parametrize("kind, extra, expected", [
+    ("services", "  - {id: api, name: API again, owner: core}\n", "services[1].id: duplicate service id 'api'"),
+    ("severities", "  - {id: sev1, label: Again}\n", "severities[2].id: duplicate severity id 'sev1'"),
+])
+def test_duplicate_ids(kind: str, extra: str, expected: str) -> None:
+    assert any(expected in p for p in problems(catalog_text(**{kind: extra})))
+
+
+def test_service_without_owner() -> None:
+    found = problems(catalog_text(services="  - {id: web, name: Web}\n"))
+    assert any("services[1]" in p and "has no owner" in p and "core" in p for p in found)
+
+
+@pytest.mark.parametrize("teams, expected", [
+    ("  pay:\n    name: Pay\n    escalation_policy: nope\n", "teams.pay.escalation_policy: unknown policy 'nope'"),
+    ("  pay:\n    name: Pay\n    escalation_policy: {default: core, by_severity: {sev9: core}}\n", "teams.pay.escalation_policy.by_severity.sev9: unknown severity 'sev9'"),
+    ("  pay:\n    name: Pay\n    escalation_policy: {default: core, by_severity: {sev1: ghost}}\n", "by_severity.sev1: unknown policy 'ghost'"),
+    ("  pay:\n    name: Pay\n    escalation_policy: {default: core, outside_working_hours: core}\n", "needs the team's working_hours"),
+    ("  pay:\n    name: Pay\n    timezone: Mars/Olympus\n    escalation_policy: core\n", "teams.pay.timezone: 'Mars/Olympus' is not a known IANA time zone"),
+    ("  pay:\n    name: Pay\n    working_hours: {days: [mon, funday], start: '09:00', end: '17:00'}\n    escalation_policy: core\n", "teams.pay.working_hours.days[1]"),
+    ("  pay:\n    name: Pay\n    working_hours: {start: '9am', end: '17:00'}\n    escalation_policy: core\n", "'9am' is not a time of day"),
+    ("  pay:\n    name: Pay\n    escalation_policy: {defualt: core}\n", "unknown field (allowed: default, by_severity, outside_working_hours)"),
+])
+def test_team_references_and_fields(teams: str, expected: str) -> None:
+    assert any(expected in p for p in problems(catalog_text(teams=teams)))
+
+
+def test_unknown_references_from_policies() -> None:
+    found = problems(catalog_text(policies="  x:\n    levels:\n      - {targets: [{schedule: nope}], escalate_after: 5m}\n    then: ghost\n"))
+    assert any("policies.x.levels[0].targets[0].schedule: unknown schedule 'nope'; known schedules: primary" in p for p in found)
+    assert any("policies.x.then: unknown policy 'ghost'" in p for p in found)
+
+
+def test_hand_off_cycle_is_named() -> None:
+    text = catalog_text(policies=(
+        "  a:\n    levels:\n      - {targets: [{user: x@example.com}], escalate_after: 5m}\n    then: b\n"
+        "  b:\n    levels:\n      - {targets: [{user: y@example.com}], escalate_after: 5m}\n    then: a\n"))
+    found = problems(text)
+    assert any("policies.a.then: hand-offs form a cycle: a -> b -> a" in p for p in found)
+
+
+def test_bad_cron_names_the_simple_form_too() -> None:
+    text = catalog_text(schedules="  other:\n    rotation: {members: [a@example.com], handoff: 'every monday'}\n")
+    found = problems(text)
+    assert any("schedules.other.rotation.handoff" in p and "every: week" in p for p in found)
+
+
+def test_bad_person_reference() -> None:
+    found = problems(catalog_text(policies="  x:\n    levels:\n      - {targets: [{user: bob}], escalate_after: 5m}\n"))
+    assert any("policies.x.levels[0].targets[0]" in p and "'bob' is neither an e-mail address nor a Slack user ID" in p for p in found)
+
+
+def test_yaml_12_scalars_on_and_unquoted_clock_times() -> None:
+    text = catalog_text(schedules="  other:\n    rotation: {members: [a@example.com], handoff: {every: week, on: fri, at: 17:30}}\n")
+    catalog = parse_catalog(text)
+    assert catalog.schedules["other"].layers[0].cron == "30 17 * * FRI"
+
+
+def test_policy_that_reaches_nobody_some_hours_is_a_warning_with_the_hours() -> None:
+    text = catalog_text(schedules=(
+        "  office:\n    timezone: UTC\n    rotation: {members: [o@example.com], restrictions: [{days: [mon, tue, wed, thu, fri], start: '09:00', end: '17:00'}]}\n"),
+        policies="  office-only:\n    levels:\n      - {targets: [{schedule: office}], escalate_after: 5m}\n")
+    catalog = parse_catalog(text, "org.yaml")
+    warnings = [str(w) for w in lint(catalog, datetime(2026, 11, 22, tzinfo=timezone.utc))]
+    assert len(warnings) == 1
+    warning = warnings[0]
+    assert warning.startswith("org.yaml:") and "warning: policies.office-only: reaches nobody for 128 hour(s)" in warning
+    assert "Mon 00:00–Mon 09:00" in warning and "Fri 17:00–Mon 00:00" in warning
+    assert yaml.safe_load(text)  # and the file itself is still valid, just risky
