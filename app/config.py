@@ -8,6 +8,7 @@ kept in `SecretStr`-like wrappers so that a stray `repr()` or log line never sho
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -52,6 +53,7 @@ class Settings:
     host: str = "0.0.0.0"
     database_path: Path = Path("ladder.db")
     catalog_path: Path = Path("manifests/catalog.yaml")
+    admin_channel: str = ""
     tick_seconds: float = 1.0
     http_threads: int = 16
     delivery_threads: int = 4
@@ -112,6 +114,13 @@ def _float(values: dict[str, str], name: str, default: float, lo: float, hi: flo
     return number
 
 
+def _channel(values: dict[str, str], name: str) -> str:
+    raw = values.get(name, "").strip()
+    if raw and not re.match(r"^(#[a-z0-9][a-z0-9_-]{0,79}|[CG][A-Z0-9]{2,})$", raw):
+        raise SettingsError(f"{name} must be a channel name like #ladder-admin or a channel ID like C0123ABCD; got {raw!r}.")
+    return raw
+
+
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
     """Read and validate every setting, or raise SettingsError naming the first bad one."""
     values = _read_env(os.environ if environ is None else environ, env_file)
@@ -162,6 +171,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         host=values.get("HOST", "").strip() or "0.0.0.0",
         database_path=Path(values.get("DATABASE_PATH", "").strip() or "ladder.db"),
         catalog_path=Path(values.get("CATALOG_PATH", "").strip() or "manifests/catalog.yaml"),
+        admin_channel=_channel(values, "ADMIN_CHANNEL"),
         tick_seconds=_float(values, "TICK_SECONDS", 1.0, 0.05, 60.0),
         http_threads=_int(values, "HTTP_THREADS", 16, 1, 256),
         delivery_threads=_int(values, "DELIVERY_THREADS", 4, 2, 64),

@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from app.catalog import Catalog, load_catalog
+from app.catalog_watch import CatalogWatcher
 from app.config import Settings
 from app.slack.app import build_bolt_app
 from app.slack.delivery import SlackDelivery
@@ -29,8 +30,9 @@ class Runtime:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow, catalog: Catalog | None = None) -> None:
         self.settings = settings
         self.clock = clock
-        self._catalog = catalog if catalog is not None else load_catalog(settings.catalog_path)
         self.store = Store(settings.database_path)
+        initial = catalog if catalog is not None else load_catalog(settings.catalog_path)
+        self.catalog_watcher = CatalogWatcher(settings.catalog_path, initial, self.store, settings.admin_channel)
         # 429s are not retried inside the SDK: the outbox waits Retry-After without holding a thread.
         self.client = WebClient(
             token=settings.bot_token.get(), base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT_SECONDS,
@@ -38,12 +40,13 @@ class Runtime:
         )
         self.delivery = SlackDelivery(self.store, self.client, lambda: self.catalog)
         self.worker = Worker(self.store, self.delivery, clock=clock, tick_seconds=settings.tick_seconds,
-                             threads=settings.delivery_threads)
+                             threads=settings.delivery_threads, periodic=[self.catalog_watcher.poll])
         self.bolt = build_bolt_app(self)
 
     @property
     def catalog(self) -> Catalog:
-        return self._catalog
+        """The catalog in force now; hot reload may replace it between two calls."""
+        return self.catalog_watcher.current
 
     def close(self) -> None:
         self.worker.stop()

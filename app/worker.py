@@ -31,12 +31,14 @@ class Worker:
     def __init__(
         self, store: Store, delivery: SlackDelivery, *, clock: Callable[[], datetime] = utcnow,
         tick_seconds: float = 1.0, threads: int = 4, holder: str | None = None,
+        periodic: list[Callable[[datetime], object]] | None = None,
     ) -> None:
         self.store = store
         self.delivery = delivery
         self.clock = clock
         self.tick_seconds = tick_seconds
         self.holder = holder or f"worker-{uuid.uuid4().hex[:8]}"
+        self.periodic = list(periodic or [])  # cheap checks run every tick in every process (e.g. catalog reload)
         # Pages get a lane of their own: half the threads (at least one) never send anything else.
         self.page_threads = max(1, threads // 2)
         self.other_threads = max(1, threads - self.page_threads)
@@ -120,6 +122,8 @@ class Worker:
             self._wake.clear()  # before the step: a wake that arrives during it is not lost
             try:
                 now = self.clock()
+                for check in self.periodic:
+                    check(now)
                 if self.hold_lease(now):
                     self.tick(now)
                     self.dispatch_due(now)

@@ -301,6 +301,7 @@ HELP_TEXT = (
     "*Ladder: declare and escalate incidents*\n"
     "• `/incident` — open the declare form.\n"
     "• `/incident <what is broken>` — the same, pre-filled: e.g. `/incident bank transfers failing`.\n"
+    "• `/incident oncall [team]` — who is on call now, for every schedule or for one team.\n"
     "• `/incident help` — this message.\n"
     "In an incident channel, the pinned summary has buttons to *Acknowledge*, *Escalate*, *Change severity* and *Resolve*."
 )

@@ -99,6 +99,7 @@ class SlackDelivery:
             "announce": self._announce,
             "post_message": self._post_message,
             "refresh": self._refresh,
+            "admin_notice": self._admin_notice,
         }
 
     def deliver(self, row: OutboxRow, now: datetime) -> DeliveryResult:
@@ -308,6 +309,17 @@ class SlackDelivery:
         else:
             payload = {"text": row.payload["text"]}
         self.client.chat_postMessage(channel=incident["channel_id"], unfurl_links=False, **payload)
+        self._done(row, now)
+
+    def _admin_notice(self, row: OutboxRow, now: datetime) -> None:
+        """A message for Ladder's operators (e.g. a rejected catalog), not tied to an incident."""
+        try:
+            self.client.chat_postMessage(channel=row.payload["channel"], text=row.payload["text"], unfurl_links=False)
+        except SlackApiError as exc:
+            code = _error_code(exc)
+            if code in ("channel_not_found", "not_in_channel", "is_archived"):
+                raise PermanentFailure(f"{code} for ADMIN_CHANNEL {row.payload['channel']}; invite the Ladder bot there") from None
+            raise
         self._done(row, now)
 
     def _refresh(self, row: OutboxRow, now: datetime) -> None:

@@ -16,9 +16,10 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from app import incidents, routing
+from app import incidents, oncall_report, routing
 from app.escalation import level_count, plan_level
 from app.slack import blocks
+from app.text import escape_mrkdwn
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -69,12 +70,29 @@ def register(bolt: App, runtime: "Runtime") -> None:
     def person(ref: str) -> str:
         return ref if "@" in ref else f"<@{ref}>"
 
+    def oncall_answer(team_text: str) -> str:
+        """`/incident oncall [team]`: the same report as `python -m app oncall`, as mrkdwn."""
+        catalog = runtime.catalog
+        team = None
+        if team_text:
+            wanted = plain_from_command_text(team_text).lstrip("#").lower()
+            team = next((tid for tid, t in catalog.teams.items() if wanted in (tid.lower(), t.name.lower())), None)
+            if team is None:
+                known = ", ".join(f"`{tid}`" for tid in sorted(catalog.teams))
+                return f"No team called “{escape_mrkdwn(team_text)}” in the catalog. Teams: {known}."
+        report = oncall_report.build(catalog, runtime.clock(), team=team)
+        return f"*On call now*\n{oncall_report.render_mrkdwn(report, catalog)}"
+
     # -- /incident --------------------------------------------------------------------------------
     @bolt.command("/incident")
     def incident_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
         text = (command.get("text") or "").strip()
         if text.lower() in HELP_WORDS:
             ack(text=blocks.HELP_TEXT)
+            return
+        words = text.split()
+        if words and words[0].lower() == "oncall":
+            ack(text=oncall_answer(" ".join(words[1:])))
             return
         ack()
         catalog = runtime.catalog
