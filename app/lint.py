@@ -1,15 +1,17 @@
 """Warnings about a valid catalog that would still fail someone at 2 a.m.
 
-Today: a policy that reaches nobody at some hours of the week (every level resolves to an empty
-schedule then), reported with those hours so the gap can be closed before it is found the hard way.
+Today: a policy that reaches nobody at some hours of the week (every level, and every policy it
+hands off to, resolves to an empty schedule then), reported with those hours so the gap can be
+closed before it is found the hard way. Each schedule's week is resolved once, then shared.
 """
 
 from __future__ import annotations
 
+import bisect
 from datetime import datetime, timedelta, timezone
 
 from app.catalog import Catalog, CatalogIssue
-from app.escalation import plan_level, snapshot_policy
+from app.oncall import shifts
 
 HOURS_IN_WEEK = 7 * 24
 
@@ -20,15 +22,40 @@ def week_start(now: datetime) -> datetime:
     return today + timedelta(days=7 - today.weekday())
 
 
+def _schedule_hours(catalog: Catalog, week: datetime) -> dict[str, list[bool]]:
+    """For each schedule, whether anyone is on call at the start of each hour of the week.
+
+    Read off the schedule's shifts (one evaluation per change point, not one per hour).
+    """
+    hours = [week + timedelta(hours=h) for h in range(HOURS_IN_WEEK)]
+    covered = {}
+    for name, schedule in catalog.schedules.items():
+        week_shifts = shifts(schedule, week, hours[-1])
+        starts = [shift.start for shift in week_shifts]
+        covered[name] = [week_shifts[bisect.bisect_right(starts, at) - 1].on_call.person is not None for at in hours]
+    return covered
+
+
+def _policy_hours(catalog: Catalog, policy_id: str, covered: dict[str, list[bool]]) -> list[bool]:
+    """Hours at which some level of the policy, or of a policy it hands off to, reaches someone."""
+    reach = [False] * HOURS_IN_WEEK
+    seen: set[str] = set()
+    current: str | None = policy_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        policy = catalog.policies[current]
+        for level in policy.levels:
+            for target in level.targets:
+                if target.user or target.user_group:
+                    return [True] * HOURS_IN_WEEK  # a named person or group is always there to page
+                reach = [a or b for a, b in zip(reach, covered[target.schedule or ""])]
+        current = policy.then
+    return reach
+
+
 def unreachable_hours(catalog: Catalog, policy_id: str, week: datetime) -> list[datetime]:
-    snapshot = snapshot_policy(catalog, policy_id)
-    levels = len(catalog.policies[policy_id].levels)
-    hours = []
-    for hour in range(HOURS_IN_WEEK):
-        at = week + timedelta(hours=hour)
-        if not any(plan_level(snapshot, level, at, catalog.schedules).targets for level in range(levels)):
-            hours.append(at)
-    return hours
+    reach = _policy_hours(catalog, policy_id, _schedule_hours(catalog, week))
+    return [week + timedelta(hours=h) for h, ok in enumerate(reach) if not ok]
 
 
 def _ranges(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
@@ -47,9 +74,10 @@ def describe_hours(hours: list[datetime]) -> str:
 
 def lint(catalog: Catalog, now: datetime | None = None) -> list[CatalogIssue]:
     week = week_start(now or datetime.now(timezone.utc))
+    covered = _schedule_hours(catalog, week)
     warnings = []
     for policy_id in catalog.policies:
-        hours = unreachable_hours(catalog, policy_id, week)
+        hours = [week + timedelta(hours=h) for h, ok in enumerate(_policy_hours(catalog, policy_id, covered)) if not ok]
         if hours:
             warnings.append(catalog.issue(
                 ("policies", policy_id),

@@ -164,3 +164,13 @@ def test_policy_that_reaches_nobody_some_hours_is_a_warning_with_the_hours() -> 
     assert warning.startswith("org.yaml:") and "warning: policies.office-only: reaches nobody for 128 hour(s)" in warning
     assert "Mon 00:00–Mon 09:00" in warning and "Fri 17:00–Mon 00:00" in warning
     assert yaml.safe_load(text)  # and the file itself is still valid, just risky
+
+
+def test_the_documented_example_is_valid() -> None:
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "catalog.md").read_text()
+    example = re.findall(r"```yaml\n(.*?)```", doc, flags=re.S)[0]
+    catalog = parse_catalog(example, "docs/catalog.md")
+    assert catalog.choose_policy("payments", "sev1", datetime(2026, 11, 28, 3, tzinfo=timezone.utc))[0] == "payments-critical"

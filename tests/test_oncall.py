@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -170,3 +171,16 @@ def test_hourly_rotation_never_hands_off_twice_in_the_repeated_hour(zone: str) -
     day = {"Europe/London": at(2026, 10, 24, 20), "America/New_York": at(2026, 10, 31, 20)}[zone]
     changes = handoff_instants(schedule, day, day + timedelta(hours=12))
     assert all((b - a) >= timedelta(minutes=59) for a, b in zip(changes, changes[1:]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(schedules, instants)
+def test_shifts_agree_with_asking_at_every_hour(schedule: Schedule, instant: datetime) -> None:
+    """`shifts` (used by --week and the linter) finds every change that hour-by-hour asking finds."""
+    start = instant.replace(minute=0, second=0, microsecond=0)
+    listed = shifts(schedule, start, start + timedelta(hours=48))
+    starts = [s.start for s in listed]
+    for hour in range(48):
+        moment = start + timedelta(hours=hour)
+        current = listed[bisect.bisect_right(starts, moment) - 1].on_call.person
+        assert current == who_is_on_call(schedule, moment).person
