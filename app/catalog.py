@@ -579,28 +579,51 @@ def _known(kind: str, names: Iterable[str]) -> str:
     return f"known {kind}: {listed}" if listed else f"no {kind} are defined"
 
 
-def _cross_references(model: CatalogModel) -> list[tuple[tuple[Any, ...], str]]:
+@dataclass
+class _Sections:
+    """The entries that validated, by their position in the file, and every name the file declares.
+
+    Cross-references are checked against the declared names, so a team with a bad field still
+    exists for the services that name it: one mistake is reported once, not again as "unknown".
+    """
+
+    severities: list[tuple[int, Severity]]
+    services: list[tuple[int, Service]]
+    teams: dict[str, Team]
+    schedules: dict[str, Schedule]
+    policies: dict[str, Policy]
+    declared: dict[str, set[str]]
+
+    @classmethod
+    def of(cls, model: CatalogModel) -> "_Sections":
+        return cls(list(enumerate(model.severities)), list(enumerate(model.services)), dict(model.teams),
+                   dict(model.schedules), dict(model.policies),
+                   {"severities": {s.id for s in model.severities}, "teams": set(model.teams),
+                    "schedules": set(model.schedules), "policies": set(model.policies)})
+
+
+def _cross_references(sections: _Sections) -> list[tuple[tuple[Any, ...], str]]:
     """Checks pydantic cannot do field by field: references, duplicates, ownership, cycles."""
     problems = _Problems()
-    severity_ids = {s.id for s in model.severities}
+    declared = sections.declared
     seen: set[Any] = set()
-    for index, severity in enumerate(model.severities):
+    for index, severity in sections.severities:
         if severity.id in seen:
             problems.add(("severities", index, "id"), f"duplicate severity id {severity.id!r}")
         seen.add(severity.id)
-    ranks = [s.rank for s in model.severities if s.rank is not None]
+    ranks = [s.rank for _, s in sections.severities if s.rank is not None]
     if len(ranks) != len(set(ranks)):
         problems.add(("severities",), "two severities share a rank; each rank must be unique")
     seen = set()
-    for index, service in enumerate(model.services):
+    for index, service in sections.services:
         if service.id in seen:
             problems.add(("services", index, "id"), f"duplicate service id {service.id!r}")
         seen.add(service.id)
         if service.owner is None:
-            problems.add(("services", index), f"service {service.id!r} has no owner; add owner: <team id> ({_known('teams', model.teams)})")
-        elif service.owner not in model.teams:
-            problems.add(("services", index, "owner"), f"unknown team {service.owner!r}; {_known('teams', model.teams)}")
-    for team_id, team in model.teams.items():
+            problems.add(("services", index), f"service {service.id!r} has no owner; add owner: <team id> ({_known('teams', declared['teams'])})")
+        elif service.owner not in declared["teams"]:
+            problems.add(("services", index, "owner"), f"unknown team {service.owner!r}; {_known('teams', declared['teams'])}")
+    for team_id, team in sections.teams.items():
         choice = team.choice
         base = ("teams", team_id, "escalation_policy")
         references = [(base if isinstance(team.escalation_policy, str) else base + ("default",), choice.default)]
@@ -610,30 +633,59 @@ def _cross_references(model: CatalogModel) -> list[tuple[tuple[Any, ...], str]]:
             if team.working_hours is None:
                 problems.add(base + ("outside_working_hours",), "needs the team's working_hours to know what 'outside' means")
         for path, policy_id in references:
-            if policy_id not in model.policies:
-                problems.add(path, f"unknown policy {policy_id!r}; {_known('policies', model.policies)}")
+            if policy_id not in declared["policies"]:
+                problems.add(path, f"unknown policy {policy_id!r}; {_known('policies', declared['policies'])}")
         for severity_id in choice.by_severity:
-            if severity_id not in severity_ids:
-                problems.add(base + ("by_severity", severity_id), f"unknown severity {severity_id!r}; {_known('severities', severity_ids)}")
-    for policy_id, policy in model.policies.items():
+            if severity_id not in declared["severities"]:
+                problems.add(base + ("by_severity", severity_id), f"unknown severity {severity_id!r}; {_known('severities', declared['severities'])}")
+    for policy_id, policy in sections.policies.items():
         for level_index, level in enumerate(policy.levels):
             for target_index, target in enumerate(level.targets):
-                if target.schedule and target.schedule not in model.schedules:
+                if target.schedule and target.schedule not in declared["schedules"]:
                     problems.add(("policies", policy_id, "levels", level_index, "targets", target_index, "schedule"),
-                                 f"unknown schedule {target.schedule!r}; {_known('schedules', model.schedules)}")
-        if policy.then is not None and policy.then not in model.policies:
-            problems.add(("policies", policy_id, "then"), f"unknown policy {policy.then!r}; {_known('policies', model.policies)}")
-    for policy_id in model.policies:
-        chain, current = [policy_id], model.policies[policy_id].then
-        while current is not None and current in model.policies:
+                                 f"unknown schedule {target.schedule!r}; {_known('schedules', declared['schedules'])}")
+        if policy.then is not None and policy.then not in declared["policies"]:
+            problems.add(("policies", policy_id, "then"), f"unknown policy {policy.then!r}; {_known('policies', declared['policies'])}")
+    for policy_id in sections.policies:
+        chain, current = [policy_id], sections.policies[policy_id].then
+        while current is not None and current in sections.policies:
             if current in chain:
                 if current == policy_id:
                     problems.add(("policies", policy_id, "then"),
                                  f"hand-offs form a cycle: {' -> '.join(chain + [current])}; a ladder must end")
                 break
             chain.append(current)
-            current = model.policies[current].then
+            current = sections.policies[current].then
     return problems.items
+
+
+def _entry_by_entry(data: dict[str, Any]) -> _Sections:
+    """After a failed whole-file validation: keep every entry that is valid on its own."""
+    def valid(model: type[BaseModel], value: Any) -> Any:
+        try:
+            return model.model_validate(value)
+        except ValidationError:
+            return None
+
+    def listed(key: str, model: type[BaseModel]) -> list[tuple[int, Any]]:
+        items = data.get(key) if isinstance(data.get(key), list) else []
+        return [(i, v) for i, v in ((i, valid(model, item)) for i, item in enumerate(items)) if v is not None]
+
+    def mapped(key: str, model: type[BaseModel]) -> dict[str, Any]:
+        items = data.get(key) if isinstance(data.get(key), dict) else {}
+        return {k: v for k, v in ((str(k), valid(model, item)) for k, item in items.items()) if v is not None}
+
+    def names(key: str) -> set[str]:
+        value = data.get(key)
+        if isinstance(value, dict):
+            return {str(k) for k in value}
+        if isinstance(value, list):
+            return {str(item["id"]) for item in value if isinstance(item, dict) and "id" in item}
+        return set()
+
+    return _Sections(listed("severities", Severity), listed("services", Service), mapped("teams", Team),
+                     mapped("schedules", Schedule), mapped("policies", Policy),
+                     {key: names(key) for key in ("severities", "teams", "schedules", "policies")})
 
 
 def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
@@ -647,10 +699,11 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
         raise CatalogError([CatalogIssue(source, line, "", f"not valid YAML: {problem}")]) from None
     if not isinstance(data, dict):
         raise CatalogError([CatalogIssue(source, 1, "", "the catalog must be a mapping with severities, teams, services, schedules and policies")])
+    issues: list[CatalogIssue] = []
     try:
-        model = CatalogModel.model_validate(data)
+        model: CatalogModel | None = CatalogModel.model_validate(data)
     except ValidationError as exc:
-        issues = []
+        model = None
         for error in exc.errors():
             path = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             message = error["msg"].removeprefix("Value error, ")
@@ -658,10 +711,10 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
                 message = f"{path[-1]} is required here" if path else message
             path = _as_written(path, lines)
             issues.append(CatalogIssue(source, _line_for(lines, path), _dotted(path), message))
-        raise CatalogError(_dedupe(issues)) from None
-    problems = _cross_references(model)
-    if problems:
-        raise CatalogError([CatalogIssue(source, _line_for(lines, p), _dotted(p), m) for p, m in problems])
+    sections = _Sections.of(model) if model is not None else _entry_by_entry(data)
+    issues += [CatalogIssue(source, _line_for(lines, p), _dotted(p), m) for p, m in _cross_references(sections)]
+    if issues or model is None:
+        raise CatalogError(sorted(_dedupe(issues), key=lambda i: (i.line or 0, i.path)))
     return Catalog(model, source, hashlib.sha256(text.encode()).hexdigest()[:12], lines)
 
 

@@ -84,3 +84,42 @@ def test_broken_edit_is_rejected_reported_and_the_last_good_catalog_stays(live, 
     assert ladder.runtime.catalog.services["login"].name == "Login and 2FA"
     ladder.deliver()
     assert len(ladder.slack.channel_named("ladder-admin")["messages"]) == 1
+
+
+def test_stakeholders_are_told_and_user_groups_expanded_and_the_policy_choice_recorded(slack, tmp_path, clock) -> None:
+    text = TEST_CATALOG.read_text()
+    text = text.replace("    aliases: [payments, transfers, wire, payouts, sepa]\n    owner: payments\n",
+                        "    aliases: [payments, transfers, wire, payouts, sepa]\n    owner: payments\n"
+                        "    stakeholders: [{user: quinn@example.com}, {channel: '#payments-stakeholders'}]\n")
+    text = text.replace("  payments:\n    name: Payments\n    slack_channel: \"#team-payments\"\n    escalation_policy: payments\n",
+                        "  payments:\n    name: Payments\n    slack_channel: \"#team-payments\"\n"
+                        "    escalation_policy: {default: payments, by_severity: {sev1: payments-sev1}}\n")
+    text = text.replace("\npolicies:\n", "\npolicies:\n  payments-sev1:\n    levels:\n"
+                        "      - {targets: [{user_group: S0PAYONCALL}, {schedule: payments-primary}], escalate_after: 5m}\n")
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(text)
+    quinn = slack.add_user("quinn", "quinn@example.com")
+    slack.usergroups["S0PAYONCALL"] = [slack.user_by_email("bob@example.com"), slack.user_by_email("carol@example.com")]
+    slack.add_channel("payments-stakeholders")
+    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db", catalog), clock=clock)
+    url, stop = serve(runtime)
+    try:
+        ladder = Ladder(runtime, SlackDriver(url, slack), slack, clock, url)
+        incident, _, _ = declare(ladder, severity="sev1")
+        ladder.deliver()
+        # SEV1 chose the team's SEV1 policy, and the timeline says why.
+        assert incident["policy_id"] == "payments-sev1"
+        assert any("payments-sev1: SEV1 · Critical uses it" in e["text"] for e in runtime.store.timeline(incident["id"]))
+        # The user group was expanded into its members at paging time, alongside the on-call.
+        paged = {c["user"] for c in slack.channels.values() if c["is_im"] and c["messages"]}
+        assert {ladder.user("bob"), ladder.user("carol"), ladder.user("alice")} <= paged
+        assert slack.ok_calls_to("usergroups.users.list")
+        # The stakeholder is told, without an Acknowledge button; the stakeholder channel gets the announcement.
+        note = slack.dm_with(quinn)["messages"][0]
+        assert "stakeholder of Bank transfers" in json.dumps(note["blocks"]) and "incident_ack" not in json.dumps(note["blocks"])
+        assert "INC-1" in slack.channel_named("payments-stakeholders")["messages"][0]["text"]
+        # Acknowledging stops pages, not stakeholder notices (they were never pages).
+        assert all(p["status"] == "sent" for p in runtime.store.pages(incident["id"]) if p["notify_only"])
+    finally:
+        stop()
+        runtime.close()

@@ -93,3 +93,29 @@ def test_cli_simulate_json_and_text() -> None:
     assert "+10m   Sat 03:10  policy payments-critical exhausted: handing off to policy leadership" in text
     unknown = subprocess.run([*args[:6], "--service", "nope"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert unknown.returncode == 1 and "unknown service 'nope'" in unknown.stderr
+
+
+def test_cli_check_json_and_oncall_week() -> None:
+    check = subprocess.run([sys.executable, "-m", "app", "check", str(EXAMPLE), "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    data = json.loads(check.stdout)
+    assert check.returncode == 0 and data["ok"] and data["summary"]["services"] == 12 and data["errors"] == []
+    oncall = subprocess.run([sys.executable, "-m", "app", "oncall", "--catalog", str(EXAMPLE), "--schedule", "payments-primary",
+                             "--at", "2026-11-23T10:00", "--week", "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    report = json.loads(oncall.stdout)
+    entry = report["schedules"][0]
+    assert entry["on_call"] == "carol@example.com"
+    assert [s["on_call"] for s in entry["shifts"][:3]] == ["carol@example.com", "alice@example.com", "carol@example.com"]
+    text = subprocess.run([sys.executable, "-m", "app", "oncall", "--catalog", str(EXAMPLE), "--team", "payments", "--at", "2026-11-28T03:00"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60).stdout
+    assert "Team Payments: policy payments-nights (outside Payments working hours" in text
+
+
+def test_cli_check_reports_every_error_and_exits_1(tmp_path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(EXAMPLE.read_text().replace("owner: identity", "owner: identiy").replace("timezone: Europe/Berlin", "timezone: Europe/Berln"))
+    result = subprocess.run([sys.executable, "-m", "app", "check", str(broken), "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    data = json.loads(result.stdout)
+    assert result.returncode == 1 and not data["ok"]
+    paths = {e["path"] for e in data["errors"]}
+    assert {"services[3].owner", "services[4].owner", "teams.platform.timezone", "schedules.platform-primary.timezone"} <= paths
+    assert all(e["line"] for e in data["errors"])
