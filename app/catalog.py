@@ -93,6 +93,17 @@ def _zone(value: str) -> str:
     return value
 
 
+def _one_reference(entry: Any, what: str, fields: tuple[str, ...]) -> None:
+    """Targets and stakeholders name exactly one thing; people and user groups must look right."""
+    if sum(1 for name in fields if getattr(entry, name)) != 1:
+        raise ValueError(f"{what} names exactly one of: {', '.join(fields)}")
+    if getattr(entry, "user", None):
+        _person(entry.user)
+    group = getattr(entry, "user_group", None)
+    if group and not _SLACK_USERGROUP.match(group):
+        raise ValueError(f"{group!r} is not a Slack user group ID (S…)")
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -225,13 +236,7 @@ class Stakeholder(_Model):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "Stakeholder":
-        given = [k for k in ("user", "user_group", "channel") if getattr(self, k)]
-        if len(given) != 1:
-            raise ValueError("a stakeholder names exactly one of: user, user_group, channel")
-        if self.user:
-            _person(self.user)
-        if self.user_group and not _SLACK_USERGROUP.match(self.user_group):
-            raise ValueError(f"{self.user_group!r} is not a Slack user group ID (S…)")
+        _one_reference(self, "a stakeholder", ("user", "user_group", "channel"))
         if self.channel and not _SLACK_CHANNEL.match(self.channel):
             raise ValueError("a channel name like #payments-stakeholders or a channel ID like C0123ABCD")
         return self
@@ -364,13 +369,7 @@ class Target(_Model):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "Target":
-        given = [k for k in ("user", "schedule", "user_group") if getattr(self, k)]
-        if len(given) != 1:
-            raise ValueError("a target names exactly one of: user, schedule, user_group")
-        if self.user:
-            _person(self.user)
-        if self.user_group and not _SLACK_USERGROUP.match(self.user_group):
-            raise ValueError(f"{self.user_group!r} is not a Slack user group ID (S…)")
+        _one_reference(self, "a target", ("user", "schedule", "user_group"))
         return self
 
     def describe(self) -> str:
