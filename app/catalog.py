@@ -25,6 +25,8 @@ MAX_TARGETS = 10
 MAX_REPEAT = 9
 MIN_TIMEOUT_ONE_TARGET = 60
 MIN_TIMEOUT_SEVERAL_TARGETS = 300
+REARM_NOTICE = 300  # an ack timeout is announced in the channel this long before the ladder re-arms
+MIN_ACK_TIMEOUT = 600
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -406,6 +408,18 @@ class Policy(_Model):
     repeat: int = Field(default=0, ge=0, le=MAX_REPEAT)
     levels: list[Level] = Field(min_length=1, max_length=MAX_LEVELS)
     then: str | None = Field(default=None, description="hand off to this policy when this one is exhausted")
+    ack_timeout: int | None = Field(default=None, description="re-arm the ladder if still unresolved this long after an acknowledgement")
+
+    @field_validator("ack_timeout", mode="before")
+    @classmethod
+    def _ack_timeout(cls, value: Any) -> int | None:
+        if value is None:
+            return None
+        seconds = parse_duration(value)
+        if seconds < MIN_ACK_TIMEOUT:
+            raise ValueError(f"ack_timeout must be at least {format_duration(MIN_ACK_TIMEOUT)} (the re-arm is announced "
+                             f"{format_duration(REARM_NOTICE)} ahead); got {format_duration(seconds)}")
+        return seconds
 
 
 class CatalogModel(_Model):

@@ -74,5 +74,5 @@ class CatalogWatcher:
                         f"keeps the last good version ({self._current.digest}). Fix these and save again:\n{lines}{more}", 3900)
         digest = hashlib.sha256(str(error).encode()).hexdigest()[:12]
         with self.store.transaction() as conn:
-            Store.enqueue(conn, now, "admin_notice", f"catalog_rejected:{digest}",
+            Store.enqueue(conn, now, "channel_message", f"catalog_rejected:{digest}",
                           payload={"channel": self.admin_channel, "text": text}, priority=3)

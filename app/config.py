@@ -55,6 +55,7 @@ class Settings:
     catalog_path: Path = Path("manifests/catalog.yaml")
     admin_channel: str = ""
     tick_seconds: float = 1.0
+    page_alert_after: float = 120.0
     http_threads: int = 16
     delivery_threads: int = 4
     log_level: str = "INFO"
@@ -173,6 +174,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         catalog_path=Path(values.get("CATALOG_PATH", "").strip() or "manifests/catalog.yaml"),
         admin_channel=_channel(values, "ADMIN_CHANNEL"),
         tick_seconds=_float(values, "TICK_SECONDS", 1.0, 0.05, 60.0),
+        page_alert_after=_float(values, "PAGE_ALERT_AFTER", 120.0, 10.0, 3600.0),
         http_threads=_int(values, "HTTP_THREADS", 16, 1, 256),
         delivery_threads=_int(values, "DELIVERY_THREADS", 4, 2, 64),
         log_level=level,

@@ -3,8 +3,12 @@
 Each use case is one SQLite transaction that writes the new state, the timeline entries and the
 outbox rows for the Slack side effects it implies; delivery happens later, outside it. State
 changes are compare-and-swap (a status or version in the WHERE clause), so a double click or a
-retried request changes nothing the second time and says so. Where the ladder moves, the pure
-engine in `app.escalation` decides and `_apply` records what it decided.
+retried request changes nothing the second time and says so.
+
+An incident escalates along *tracks*: the main ladder of the owning team, plus one track per
+team or person a responder escalated to. Additive escalation never takes the incident from
+whoever owns it; each track climbs its own policy until someone on it acknowledges. Where a
+ladder moves, the pure engine in `app.escalation` decides and `apply_events` records it.
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import re
 import sqlite3
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from app import escalation
-from app.catalog import Catalog
+from app.catalog import Catalog, format_duration
 from app.escalation import Event, State
 from app.store import Store, iso, parse_iso
 from app.text import escape_mrkdwn
@@ -26,7 +30,9 @@ from app.text import escape_mrkdwn
 TITLE_MAX = 120
 DESCRIPTION_MAX = 2900
 CHANNEL_NAME_MAX = 80
-STAKEHOLDERS = "stakeholders"  # the `policy` of notify-only pages sent to a service's stakeholders
+MAIN = "main"
+STAKEHOLDERS = "stakeholders"  # the track of notify-only notices sent to a service's stakeholders
+PERSON_TIMEOUT = 600  # a named person paged additively: how long before the channel hears nobody answered
 
 # Outbox priorities: lower goes first. Pages never wait behind channel housekeeping.
 PRIORITY_PAGE = 0
@@ -101,107 +107,144 @@ def validate_declare(request: DeclareRequest, catalog: Catalog) -> None:
         raise InvalidInput(errors)
 
 
-def _incident_in(conn: sqlite3.Connection, incident_id: int) -> dict[str, Any] | None:
+# -- rows --------------------------------------------------------------------------------------------
+
+def incident_in(conn: sqlite3.Connection, incident_id: int) -> dict[str, Any] | None:
     row = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
     return dict(row) if row else None
 
 
-def _bump(conn: sqlite3.Connection, incident_id: int, now: datetime, **changes: Any) -> dict[str, Any]:
+def bump_incident(conn: sqlite3.Connection, incident_id: int, now: datetime, **changes: Any) -> dict[str, Any]:
     assignments = ", ".join(f"{column} = ?" for column in changes)
     conn.execute(
         f"UPDATE incidents SET {assignments}{', ' if changes else ''}version = version + 1, updated_at = ? WHERE id = ?",
         (*changes.values(), iso(now), incident_id),
     )
-    incident = _incident_in(conn, incident_id)
+    incident = incident_in(conn, incident_id)
     assert incident is not None
     return incident
 
 
-def state_of(conn: sqlite3.Connection, incident: dict[str, Any]) -> tuple[State, int]:
-    """The engine's view of an incident's escalation row, and the row's version (for CAS)."""
-    row = conn.execute("SELECT * FROM escalations WHERE incident_id = ?", (incident["id"],)).fetchone()
-    status = row["state"] if row["state"] in ("active", "waiting", "exhausted", "stopped") else "stopped"
+def _tracks_of(conn: sqlite3.Connection, incident_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute("SELECT * FROM tracks WHERE incident_id = ? ORDER BY track != 'main', id", (incident_id,))
+    return [dict(r) for r in rows]
+
+
+def track_state(conn: sqlite3.Connection, track: dict[str, Any]) -> State:
+    """The engine's view of a track row."""
     paged = conn.execute(
-        "SELECT MAX(level) AS level FROM pages WHERE incident_id = ? AND policy = ? AND loop = ? AND level >= 0",
-        (incident["id"], row["policy"] or incident["policy_id"], row["loop"]),
+        "SELECT MAX(level) AS level FROM pages WHERE incident_id = ? AND track = ? AND round = ? AND policy = ? AND loop = ?",
+        (track["incident_id"], track["track"], track["round"], track["policy"], track["loop"]),
     ).fetchone()["level"]
-    state = State(row["policy"] or incident["policy_id"], row["level"], row["loop"], status, parse_iso(row["due_at"]), paged)
-    return state, row["version"]
+    status = track["state"] if track["state"] in ("active", "waiting", "exhausted") else "stopped"
+    return State(track["policy"], track["level"], track["loop"], status, parse_iso(track["due_at"]), paged)
 
 
-def _enqueue_refresh(conn: sqlite3.Connection, incident: dict[str, Any], now: datetime) -> None:
-    """Re-render the pinned summary and every paging DM from the current state."""
-    Store.enqueue(
-        conn, now, "refresh", f"refresh:{incident['id']}:{incident['version']}",
-        incident_id=incident["id"], priority=PRIORITY_REFRESH,
-    )
-
-
-def _enqueue_channel_message(conn: sqlite3.Connection, incident: dict[str, Any], now: datetime, tag: str, text: str) -> None:
-    Store.enqueue(
-        conn, now, "post_message", f"message:{incident['id']}:{tag}:{incident['version']}",
-        incident_id=incident["id"], payload={"text": text}, priority=PRIORITY_MESSAGE,
-        depends_on=f"create_channel:{incident['id']}",
-    )
-
-
-def insert_page(conn: sqlite3.Connection, incident_id: int, now: datetime, policy: str, level: int, loop: int,
-                 ref: str, kind: str, via: str, notify_only: bool, requested_by: str | None) -> None:
-    """A page row and its outbox row, once per (incident, policy, level, loop, target)."""
+def save_track(conn: sqlite3.Connection, track: dict[str, Any], *, state: str, due_at: datetime | None = None,
+               paged_at: datetime | None = None, **changes: Any) -> bool:
+    """Compare-and-swap on the track's version: False when someone moved it first (nothing written)."""
+    columns = {"state": state, "due_at": iso(due_at) if due_at else None, **changes}
+    if paged_at is not None:
+        columns["paged_at"] = iso(paged_at)
+    assignments = ", ".join(f"{c} = ?" for c in columns)
     cursor = conn.execute(
-        "INSERT INTO pages(incident_id, policy, level, loop, target, via, notify_only, requested_by, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (incident_id, policy, level, loop, ref, via, int(notify_only), requested_by, iso(now)),
+        f"UPDATE tracks SET {assignments}, version = version + 1 WHERE id = ? AND version = ?",
+        (*columns.values(), track["id"], track["version"]),
+    )
+    return cursor.rowcount == 1
+
+
+def insert_page(conn: sqlite3.Connection, incident_id: int, now: datetime, track: str, policy: str, level: int, loop: int,
+                ref: str, kind: str, via: str, notify_only: bool, requested_by: str | None, round_: int = 0) -> None:
+    """A page row and its outbox row, once per (incident, track, round, policy, level, loop, target)."""
+    cursor = conn.execute(
+        "INSERT INTO pages(incident_id, track, round, policy, level, loop, target, via, notify_only, requested_by, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (incident_id, track, round_, policy, level, loop, ref, via, int(notify_only), requested_by, iso(now)),
     )
     if cursor.rowcount == 1:
         Store.enqueue(
-            conn, now, "page", f"page:{incident_id}:{policy}:{level}:{loop}:{ref.lower()}",
+            conn, now, "page", f"page:{incident_id}:{track}:{round_}:{policy}:{level}:{loop}:{ref.lower()}",
             incident_id=incident_id, payload={"page_id": cursor.lastrowid, "kind": kind}, priority=PRIORITY_PAGE,
         )
 
 
-def _level_name(incident: dict[str, Any], event: Event) -> str:
-    name = f"Level {event.level + 1}"
-    return name if event.policy == incident["policy_id"] else f"{name} of policy {event.policy}"
+# -- outbox helpers ---------------------------------------------------------------------------------
+
+def enqueue_refresh(conn: sqlite3.Connection, incident: dict[str, Any], now: datetime, tag: str | None = None) -> None:
+    """Re-render the pinned summary and every paging DM from the current state."""
+    Store.enqueue(conn, now, "refresh", f"refresh:{incident['id']}:{tag or incident['version']}",
+                  incident_id=incident["id"], priority=PRIORITY_REFRESH)
 
 
-def _apply(conn: sqlite3.Connection, incident: dict[str, Any], state: State, events: list[Event], now: datetime,
-           actor: str | None, reason: str) -> None:
-    """Record what the engine decided: pages and their outbox rows, timeline entries, the new state."""
+def enqueue_channel_message(conn: sqlite3.Connection, incident: dict[str, Any], now: datetime, tag: str, text: str,
+                            actions: list[str] | None = None) -> None:
+    """A message in the incident channel; `actions` adds buttons (e.g. ["escalate"])."""
+    payload: dict[str, Any] = {"text": text}
+    if actions:
+        payload["actions"] = actions
+    Store.enqueue(conn, now, "post_message", f"message:{incident['id']}:{tag}",
+                  incident_id=incident["id"], payload=payload, priority=PRIORITY_MESSAGE,
+                  depends_on=f"create_channel:{incident['id']}")
+
+
+# -- applying the engine's decisions -------------------------------------------------------------------
+
+def _level_name(track: dict[str, Any], snapshot_root: str, event: Event) -> str:
+    name = f"level {event.level + 1}" if event.policy == snapshot_root else f"level {event.level + 1} of policy {event.policy}"
+    return name if track["track"] == MAIN else f"{track['label']}: {name}"
+
+
+def apply_events(conn: sqlite3.Connection, incident: dict[str, Any], track: dict[str, Any], state: State, events: list[Event],
+                 now: datetime, actor: str | None, reason: str, timer: tuple[str, datetime | None] | None = None) -> bool:
+    """Record what the engine decided for one track: pages, timeline entries, the new state (CAS).
+
+    `timer` keeps the track's own (state, due_at) instead of the engine's: an additive page on an
+    acknowledged incident moves the ladder's position but must not restart its clock.
+    """
     iid = incident["id"]
+    root = json.loads(track["snapshot"])["policy_id"]
     for event in events:
-        data = {"policy": event.policy, "level": event.level, "loop": event.loop}
+        data = {"track": track["track"], "policy": event.policy, "level": event.level, "loop": event.loop}
+        name = _level_name(track, root, event)
         for gap in event.gaps:
-            Store.add_timeline(conn, iid, now, "gap", f"{_level_name(incident, event)}: {gap}.", data=data)
+            Store.add_timeline(conn, iid, now, "gap", f"{name[0].upper()}{name[1:]}: {gap}.", data=data)
         if event.kind == "paged":
             for target in event.targets:
-                insert_page(conn, iid, now, event.policy, event.level, event.loop, target.ref, target.kind, target.via,
-                             event.notify_only, actor)
+                insert_page(conn, iid, now, track["track"], event.policy, event.level, event.loop, target.ref, target.kind,
+                            target.via, event.notify_only, track["requested_by"] or actor, track["round"])
             verb = "Notifying" if event.notify_only else "Paging"
             names = ", ".join(escape_mrkdwn(t.ref) for t in event.targets)
-            Store.add_timeline(conn, iid, now, "level_paged", f"{verb} {_level_name(incident, event).lower()} ({reason}): {names}.",
+            Store.add_timeline(conn, iid, now, "level_paged", f"{verb} {name} ({reason}): {names}.",
                                actor=actor, data={**data, "targets": [t.ref for t in event.targets]})
         elif event.kind == "skipped":
-            Store.add_timeline(conn, iid, now, "level_skipped",
-                               f"{_level_name(incident, event)} skipped: it resolves to nobody right now.", data=data)
+            Store.add_timeline(conn, iid, now, "level_skipped", f"Skipped {name}: it resolves to nobody right now.", data=data)
         elif event.kind == "waiting":
-            Store.add_timeline(conn, iid, now, "level_waiting",
-                               f"{_level_name(incident, event)} resolves to nobody right now; waiting it out before the next level.", data=data)
+            Store.add_timeline(conn, iid, now, "level_waiting", f"Waiting on {name}: it resolves to nobody right now.", data=data)
         elif event.kind == "repeat":
             Store.add_timeline(conn, iid, now, "repeat", f"End of the policy: starting again from level 1 ({event.detail}).", data=data)
         elif event.kind == "handoff":
             Store.add_timeline(conn, iid, now, "handoff", f"Policy {event.policy} is exhausted: {event.detail}.", data=data)
         elif event.kind == "exhausted":
-            text = ("Nobody could be paged: every level resolves to nobody right now." if state.paged_level is None
-                    else f"The ladder is exhausted: the incident stays with level {event.level + 1}.")
+            who = "the incident" if track["track"] == MAIN else track["label"]
+            text = (f"Nobody could be paged for {who}: every level resolves to nobody right now." if state.paged_level is None
+                    else f"The ladder is exhausted for {who}: nobody acknowledged; it stays with {name}.")
             Store.add_timeline(conn, iid, now, "exhausted", text, data=data)
     paged = any(e.kind == "paged" for e in events)
+    status, due_at = timer if timer is not None else (state.status, state.due_at)
+    return save_track(conn, track, state=status, due_at=due_at, paged_at=now if paged else None,
+                      policy=state.policy, level=state.level, loop=state.loop)
+
+
+def _new_track(conn: sqlite3.Connection, incident_id: int, key: str, label: str, snapshot: dict[str, Any], now: datetime,
+               requested_by: str | None = None, reason: str = "") -> dict[str, Any]:
     conn.execute(
-        "UPDATE escalations SET policy = ?, level = ?, loop = ?, state = ?, due_at = ?, "
-        "paged_at = CASE WHEN ? THEN ? ELSE paged_at END, version = version + 1 WHERE incident_id = ?",
-        (state.policy, state.level, state.loop, state.status, iso(state.due_at) if state.due_at else None,
-         int(paged), iso(now), iid),
+        "INSERT INTO tracks(incident_id, track, label, snapshot, policy, state, requested_by, reason, created_at) "
+        "VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+        (incident_id, key, label, json.dumps(snapshot), snapshot["policy_id"], requested_by, reason, iso(now)),
     )
+    row = conn.execute("SELECT * FROM tracks WHERE incident_id = ? AND track = ?", (incident_id, key)).fetchone()
+    return dict(row)
 
 
 def _notify_stakeholders(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], now: datetime) -> None:
@@ -216,8 +259,10 @@ def _notify_stakeholders(conn: sqlite3.Connection, catalog: Catalog, incident: d
             continue
         ref = stakeholder.user or stakeholder.user_group or ""
         kind = "person" if stakeholder.user else "user_group"
-        insert_page(conn, incident["id"], now, STAKEHOLDERS, -1, 0, ref, kind, f"stakeholder of {service.name}", True, None)
+        insert_page(conn, incident["id"], now, STAKEHOLDERS, STAKEHOLDERS, -1, 0, ref, kind, f"stakeholder of {service.name}", True, None)
 
+
+# -- use cases ----------------------------------------------------------------------------------------
 
 def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: datetime) -> Outcome:
     """Record the incident, snapshot its policy, page level 1 and queue the channel, all at once."""
@@ -248,9 +293,7 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
             ),
         )
         incident_id = cursor.lastrowid
-        conn.execute("INSERT INTO escalations(incident_id, policy, level, loop, state) VALUES (?, ?, 0, 0, 'active')",
-                     (incident_id, policy_id))
-        incident = _incident_in(conn, incident_id)
+        incident = incident_in(conn, incident_id)
         assert incident is not None
         Store.add_timeline(
             conn, incident_id, now, "declared",
@@ -258,8 +301,9 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
             actor=request.declared_by, data={"severity": severity.id, "service": service.id, "policy": policy_id},
         )
         Store.add_timeline(conn, incident_id, now, "policy", f"Escalation policy {policy_id}: {why}.", data={"policy": policy_id})
+        track = _new_track(conn, incident_id, MAIN, team.name, snapshot, now)
         state, events = escalation.start(snapshot, now, catalog.schedules)
-        _apply(conn, incident, state, events, now, None, "declared")
+        apply_events(conn, incident, track, state, events, now, None, "declared")
         _notify_stakeholders(conn, catalog, incident, now)
 
         channel_key = f"create_channel:{incident_id}"
@@ -277,66 +321,131 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
         if team.slack_channel and not request.private:
             Store.enqueue(conn, now, "announce", f"announce:{incident_id}:{team.slack_channel}", incident_id=incident_id,
                           payload={"channel": team.slack_channel}, priority=PRIORITY_MESSAGE, depends_on=channel_key)
-        incident = _incident_in(conn, incident_id)
+        incident = incident_in(conn, incident_id)
     paged_level = state.level if any(e.kind == "paged" for e in events) else None
     return Outcome(incident, True, f"{incident_ref(number)} declared.", {"paged_level": paged_level})
 
 
-def _cancel_pending_pages(conn: sqlite3.Connection, incident_id: int, reason: str) -> None:
+def _cancel_pending_pages(conn: sqlite3.Connection, incident_id: int, reason: str, tracks: list[str] | None = None) -> None:
     """Nothing pages after an acknowledgement or a resolution (stakeholder notices still go)."""
+    in_tracks = "" if tracks is None else f" AND track IN ({','.join('?' * len(tracks))})"
+    args = [] if tracks is None else list(tracks)
     conn.execute(
         "UPDATE outbox SET status = 'cancelled', last_error = ? WHERE incident_id = ? AND kind = 'page' AND status = 'pending' "
-        "AND json_extract(payload, '$.page_id') IN (SELECT id FROM pages WHERE incident_id = ? AND notify_only = 0)",
-        (reason, incident_id, incident_id),
+        f"AND json_extract(payload, '$.page_id') IN (SELECT id FROM pages WHERE incident_id = ? AND notify_only = 0{in_tracks})",
+        (reason, incident_id, incident_id, *args),
     )
     conn.execute(
-        "UPDATE pages SET status = 'cancelled' WHERE incident_id = ? AND status = 'pending' AND notify_only = 0 AND id NOT IN "
+        f"UPDATE pages SET status = 'cancelled' WHERE incident_id = ? AND status = 'pending' AND notify_only = 0{in_tracks} AND id NOT IN "
         "(SELECT json_extract(payload, '$.page_id') FROM outbox WHERE incident_id = ? AND kind = 'page' AND status IN ('sending', 'sent'))",
-        (incident_id, incident_id),
+        (incident_id, *args, incident_id),
     )
+
+
+def _ack_timeout(track: dict[str, Any]) -> int | None:
+    snapshot = json.loads(track["snapshot"])
+    value = escalation.policy_spec(snapshot, snapshot["policy_id"]).get("ack_timeout")
+    return int(value) if value else None
+
+
+def _stop_main_on_ack(conn: sqlite3.Connection, track: dict[str, Any], now: datetime) -> None:
+    """Acknowledgement stops the clock; with an ack timeout the ladder re-arms if still unresolved."""
+    timeout = _ack_timeout(track)
+    if timeout:
+        save_track(conn, track, state="acked", due_at=now + timedelta(seconds=timeout))
+    else:
+        save_track(conn, track, state="stopped")
 
 
 def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime) -> Outcome:
+    """The first acknowledgement owns the incident; later ones acknowledge the clicker's own page."""
     with store.transaction() as conn:
-        incident = _incident_in(conn, incident_id)
+        incident = incident_in(conn, incident_id)
         if incident is None:
             return Outcome(None, False, NOT_FOUND)
         ref = incident_ref(incident["number"])
         if incident["status"] == "resolved":
             return Outcome(incident, False, f"{ref} is already resolved.")
+        mine = conn.execute(
+            "SELECT DISTINCT track FROM pages WHERE incident_id = ? AND user_id = ? AND acknowledged_at IS NULL AND notify_only = 0",
+            (incident_id, user_id),
+        ).fetchall()
+        my_tracks = {r["track"] for r in mine}
+        tracks = {t["track"]: t for t in _tracks_of(conn, incident_id)}
+        conn.execute("UPDATE pages SET acknowledged_at = ? WHERE incident_id = ? AND user_id = ? AND acknowledged_at IS NULL",
+                     (iso(now), incident_id, user_id))
+        stopped = []
+        for key in sorted(my_tracks - {MAIN}):
+            track = tracks.get(key)
+            if track and track["state"] in ("active", "waiting", "exhausted"):
+                save_track(conn, track, state="stopped")
+                stopped.append(track["label"])
+        if stopped:
+            _cancel_pending_pages(conn, incident_id, f"acknowledged by {user_id}", sorted(my_tracks - {MAIN}))
+
         if incident["status"] == "acknowledged":
-            who = incident["acknowledged_by"]
-            return Outcome(incident, False, f"{ref} was already acknowledged by <@{who}>.")
+            if not my_tracks:
+                return Outcome(incident, False, f"{ref} was already acknowledged by <@{incident['acknowledged_by']}>.")
+            incident = bump_incident(conn, incident_id, now)
+            Store.add_timeline(conn, incident_id, now, "page_acknowledged",
+                               f"<@{user_id}> acknowledged their page ({', '.join(stopped) or 'main ladder'}).", actor=user_id)
+            enqueue_channel_message(conn, incident, now, f"page_ack:{user_id}:{incident['version']}",
+                                    f":white_check_mark: <@{user_id}> acknowledged their page"
+                                    + (f" ({escape_mrkdwn(', '.join(stopped))})" if stopped else "") + ".")
+            enqueue_refresh(conn, incident, now)
+            return Outcome(incident, True, f"You acknowledged your page for {ref}; <@{incident['acknowledged_by']}> owns the incident.",
+                           {"page_only": True})
+
         changed = conn.execute(
-            "UPDATE incidents SET status = 'acknowledged', acknowledged_by = ?, acknowledged_at = ? "
-            "WHERE id = ? AND status = 'triggered'",
+            "UPDATE incidents SET status = 'acknowledged', acknowledged_by = ?, acknowledged_at = ? WHERE id = ? AND status = 'triggered'",
             (user_id, iso(now), incident_id),
         ).rowcount
         if not changed:  # BEGIN IMMEDIATE serialises writers; this is the compare-and-swap guard all the same
             return Outcome(incident, False, f"{ref} changed while you clicked; try again.")
-        conn.execute("UPDATE escalations SET state = 'stopped', due_at = NULL, version = version + 1 WHERE incident_id = ?", (incident_id,))
-        conn.execute(
-            "UPDATE pages SET acknowledged_at = ? WHERE incident_id = ? AND user_id = ? AND acknowledged_at IS NULL",
-            (iso(now), incident_id, user_id),
-        )
-        _cancel_pending_pages(conn, incident_id, f"acknowledged by {user_id}")
-        incident = _bump(conn, incident_id, now)
+        if MAIN in tracks:
+            _stop_main_on_ack(conn, tracks[MAIN], now)
+        _cancel_pending_pages(conn, incident_id, f"acknowledged by {user_id}", [MAIN])
+        incident = bump_incident(conn, incident_id, now)
         declared = parse_iso(incident["declared_at"])
         assert declared is not None
         seconds = int((now - declared).total_seconds())
-        Store.add_timeline(conn, incident_id, now, "acknowledged", f"Acknowledged by <@{user_id}> after {seconds}s.",
+        Store.add_timeline(conn, incident_id, now, "acknowledged", f"Acknowledged by <@{user_id}> after {format_duration(seconds)}.",
                            actor=user_id, data={"seconds_to_ack": seconds})
-        _enqueue_channel_message(conn, incident, now, "ack", f":white_check_mark: <@{user_id}> acknowledged {ref}. The escalation clock is stopped.")
-        _enqueue_refresh(conn, incident, now)
+        timeout = _ack_timeout(tracks[MAIN]) if MAIN in tracks else None
+        rearm = f" If it is still open in {format_duration(timeout)}, the ladder re-arms." if timeout else ""
+        enqueue_channel_message(conn, incident, now, f"ack:{incident['version']}",
+                                f":white_check_mark: <@{user_id}> acknowledged {ref}. The escalation clock is stopped.{rearm}")
+        enqueue_refresh(conn, incident, now)
     return Outcome(incident, True, f"You acknowledged {ref}.")
 
 
+def still_on_it(store: Store, incident_id: int, user_id: str, now: datetime) -> Outcome:
+    """"Still on it": push the ack timeout back instead of letting the ladder re-arm."""
+    with store.transaction() as conn:
+        incident = incident_in(conn, incident_id)
+        if incident is None:
+            return Outcome(None, False, NOT_FOUND)
+        ref = incident_ref(incident["number"])
+        track = next((t for t in _tracks_of(conn, incident_id) if t["track"] == MAIN), None)
+        if incident["status"] != "acknowledged" or track is None or track["state"] not in ("acked", "rearming"):
+            return Outcome(incident, False, f"{ref} is not waiting on an acknowledgement timeout.")
+        timeout = _ack_timeout(track) or 0
+        save_track(conn, track, state="acked", due_at=now + timedelta(seconds=timeout))
+        incident = bump_incident(conn, incident_id, now)
+        Store.add_timeline(conn, incident_id, now, "still_on_it", f"<@{user_id}> is still on it: the ack timeout restarts.", actor=user_id)
+        enqueue_channel_message(conn, incident, now, f"still_on_it:{incident['version']}",
+                                f":hammer_and_wrench: <@{user_id}> is still on it. The ladder re-arms in {format_duration(timeout)} if {ref} is still open.")
+        enqueue_refresh(conn, incident, now)
+    return Outcome(incident, True, f"Thanks: the ladder stays quiet for another {format_duration(timeout)}.")
+
+
 def change_severity(store: Store, catalog: Catalog, incident_id: int, severity_id: str, user_id: str, now: datetime) -> Outcome:
+    """Change severity; a raise that makes the team's policy stricter switches the main ladder to it."""
     severity = catalog.severity(severity_id)
     if severity is None:
         return Outcome(None, False, "That severity is no longer in the catalog.")
     with store.transaction() as conn:
-        incident = _incident_in(conn, incident_id)
+        incident = incident_in(conn, incident_id)
         if incident is None:
             return Outcome(None, False, NOT_FOUND)
         ref = incident_ref(incident["number"])
@@ -347,67 +456,169 @@ def change_severity(store: Store, catalog: Catalog, incident_id: int, severity_i
         old_id = incident["severity"]
         old = catalog.severity(old_id)
         old_label = old.label if old else old_id
-        incident = _bump(conn, incident_id, now, severity=severity_id)
+        raised = catalog.ranks.get(severity_id, 99) < catalog.ranks.get(old_id, 99)
+        incident = bump_incident(conn, incident_id, now, severity=severity_id)
         Store.add_timeline(conn, incident_id, now, "severity_changed",
                            f"Severity changed from {old_label} to {severity.label} by <@{user_id}>.",
                            actor=user_id, data={"from": old_id, "to": severity_id})
-        _enqueue_channel_message(conn, incident, now, "severity",
-                                 f":rotating_light: <@{user_id}> changed the severity of {ref} from {old_label} to *{severity.label}*.")
-        _enqueue_refresh(conn, incident, now)
+        text = f":rotating_light: <@{user_id}> changed the severity of {ref} from {old_label} to *{severity.label}*."
+        if raised and incident["team_id"] in catalog.teams:
+            text += _switch_policy_if_stricter(conn, catalog, incident, severity.label, now)
+        enqueue_channel_message(conn, incident, now, f"severity:{incident['version']}", text)
+        enqueue_refresh(conn, incident, now)
     return Outcome(incident, True, f"{ref} is now {severity.label}.")
+
+
+def _switch_policy_if_stricter(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], label: str, now: datetime) -> str:
+    track = next((t for t in _tracks_of(conn, incident["id"]) if t["track"] == MAIN), None)
+    if track is None:
+        return ""
+    policy_id, why = catalog.choose_policy(incident["team_id"], incident["severity"], now)
+    if policy_id == json.loads(track["snapshot"])["policy_id"]:
+        return ""
+    snapshot = escalation.snapshot_policy(catalog, policy_id)
+    conn.execute("UPDATE tracks SET snapshot = ?, policy = ?, level = 0, loop = 0 WHERE id = ?",
+                 (json.dumps(snapshot), policy_id, track["id"]))
+    track = dict(conn.execute("SELECT * FROM tracks WHERE id = ?", (track["id"],)).fetchone())
+    Store.add_timeline(conn, incident["id"], now, "policy_switched",
+                       f"Raised to {label}: the main ladder switched to policy {policy_id} ({why}), from level 1.",
+                       data={"policy": policy_id})
+    if incident["status"] == "triggered":
+        state, events = escalation.start(snapshot, now, catalog.schedules)
+        apply_events(conn, incident, track, state, events, now, None, f"raised to {label}")
+        return f" The ladder switched to the *{policy_id}* policy and pages its level 1 now."
+    return f" The ladder switched to the *{policy_id}* policy (it applies if the ladder re-arms)."
 
 
 def resolve(store: Store, incident_id: int, user_id: str, note: str, now: datetime) -> Outcome:
     with store.transaction() as conn:
-        incident = _incident_in(conn, incident_id)
+        incident = incident_in(conn, incident_id)
         if incident is None:
             return Outcome(None, False, NOT_FOUND)
         ref = incident_ref(incident["number"])
         if incident["status"] == "resolved":
             return Outcome(incident, False, f"{ref} was already resolved by <@{incident['resolved_by']}>.")
         note = note.strip()
-        conn.execute("UPDATE escalations SET state = 'stopped', due_at = NULL, version = version + 1 WHERE incident_id = ?", (incident_id,))
+        for track in _tracks_of(conn, incident_id):
+            save_track(conn, track, state="stopped")
         _cancel_pending_pages(conn, incident_id, f"resolved by {user_id}")
-        incident = _bump(conn, incident_id, now, status="resolved", resolved_by=user_id, resolved_at=iso(now), resolution_note=note)
+        incident = bump_incident(conn, incident_id, now, status="resolved", resolved_by=user_id, resolved_at=iso(now), resolution_note=note)
         Store.add_timeline(conn, incident_id, now, "resolved", f"Resolved by <@{user_id}>." + (f" Note: {escape_mrkdwn(note)}" if note else ""),
                            actor=user_id, data={"note": note})
         Store.enqueue(
             conn, now, "post_message", f"message:{incident_id}:resolved", incident_id=incident_id,
             payload={"resolution": True}, priority=PRIORITY_MESSAGE, depends_on=f"create_channel:{incident_id}",
         )
-        _enqueue_refresh(conn, incident, now)
+        enqueue_refresh(conn, incident, now)
     return Outcome(incident, True, f"{ref} is resolved.")
 
 
-def escalate_next(
-    store: Store, catalog: Catalog, incident_id: int, user_id: str, reason: str, now: datetime,
-    expected_escalation_version: int | None = None,
-) -> Outcome:
-    """Page the next level of the snapshot now. Additive: whoever acknowledged keeps the incident."""
+@dataclass
+class EscalateRequest:
+    """Additive escalation: `to` is "next" (the main ladder's next level), "team:<id>" or "person:<ref>"."""
+
+    to: str
+    by: str
+    reason: str = ""
+    expected_version: int | None = None
+
+
+def escalate(store: Store, catalog: Catalog, incident_id: int, request: EscalateRequest, now: datetime) -> Outcome:
+    """Page more people now. Never a reassignment: whoever acknowledged keeps the incident."""
     with store.transaction() as conn:
-        incident = _incident_in(conn, incident_id)
+        incident = incident_in(conn, incident_id)
         if incident is None:
             return Outcome(None, False, NOT_FOUND)
         ref = incident_ref(incident["number"])
         if incident["status"] == "resolved":
             return Outcome(incident, False, f"{ref} is resolved; there is nobody left to escalate to. Declare a new incident if it is back.")
-        state, version = state_of(conn, incident)
-        if expected_escalation_version is not None and version != expected_escalation_version:
-            return Outcome(incident, False, f"{ref} was escalated by someone else while you had the form open; nothing more was paged.")
-        snapshot = json.loads(incident["policy_snapshot"])
-        if state.level + 1 >= escalation.level_count(snapshot, state.policy):
-            return Outcome(incident, False, f"{ref} is already at the last level of the {state.policy} policy; nobody further up to page.")
-        new_state, events = escalation.escalate_now(snapshot, state, now, catalog.schedules)
-        if not any(e.kind == "paged" for e in events):
-            return Outcome(incident, False, f"Every level above the current one of {ref} resolves to nobody right now; nobody was paged.")
-        reason = reason.strip()
-        Store.add_timeline(conn, incident_id, now, "escalated", f"Escalated by <@{user_id}>" + (f": {escape_mrkdwn(reason)}" if reason else "."),
-                           actor=user_id, data={"reason": reason})
-        if incident["status"] == "acknowledged":
-            new_state = escalation.stopped(new_state)  # additive: the acknowledger keeps it and no timer restarts
-        _apply(conn, incident, new_state, events, now, user_id, f"escalated by <@{user_id}>")
-        incident = _bump(conn, incident_id, now)
-        text = f":arrow_double_up: <@{user_id}> escalated {ref} to level {new_state.level + 1}" + (f": {escape_mrkdwn(reason)}" if reason else ".")
-        _enqueue_channel_message(conn, incident, now, "escalate", text)
-        _enqueue_refresh(conn, incident, now)
-    return Outcome(incident, True, f"Escalated {ref} to level {new_state.level + 1}.", {"level": new_state.level})
+        if request.expected_version is not None and incident["version"] != request.expected_version:
+            return Outcome(incident, False, f"{ref} changed while you had the form open (someone escalated or acknowledged); "
+                                            "nothing was paged. Look at the summary and escalate again if you still need to.")
+        reason = request.reason.strip()
+        kind, _, target = request.to.partition(":")
+        if kind == "next":
+            outcome = _escalate_next(conn, catalog, incident, request.by, reason, now)
+        elif kind == "team":
+            outcome = _escalate_to_team(conn, catalog, incident, target, request.by, reason, now)
+        elif kind == "person":
+            outcome = _escalate_to_person(conn, catalog, incident, target, request.by, reason, now)
+        else:
+            outcome = Outcome(incident, False, "Choose whom to escalate to.")
+        if not outcome.changed:
+            return outcome
+        Store.add_timeline(conn, incident_id, now, "escalated",
+                           f"<@{request.by}> escalated to {outcome.data['label']}" + (f": {escape_mrkdwn(reason)}" if reason else "."),
+                           actor=request.by, data={"to": request.to, "reason": reason})
+        incident = bump_incident(conn, incident_id, now)
+        text = f":arrow_double_up: <@{request.by}> escalated {ref} to {outcome.data['label']}" + (f": {escape_mrkdwn(reason)}" if reason else ".")
+        if incident["acknowledged_by"]:
+            text += f" <@{incident['acknowledged_by']}> still owns the incident."
+        enqueue_channel_message(conn, incident, now, f"escalate:{incident['version']}", text)
+        enqueue_refresh(conn, incident, now)
+    return Outcome(incident, True, f"Escalated {ref} to {outcome.data['label']}.", outcome.data)
+
+
+def _escalate_next(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], by: str, reason: str, now: datetime) -> Outcome:
+    ref = incident_ref(incident["number"])
+    track = next(t for t in _tracks_of(conn, incident["id"]) if t["track"] == MAIN)
+    snapshot = json.loads(track["snapshot"])
+    state = track_state(conn, track)
+    if state.level + 1 >= escalation.level_count(snapshot, state.policy):
+        return Outcome(incident, False, f"{ref} is already at the last level of the {state.policy} policy; nobody further up to page. "
+                                        "Escalate to another team or a person instead.")
+    new_state, events = escalation.escalate_now(snapshot, state, now, catalog.schedules)
+    if not any(e.kind == "paged" for e in events):
+        return Outcome(incident, False, f"Every level above the current one of {ref} resolves to nobody right now; nobody was paged.")
+    # Additive: on an acknowledged incident the acknowledger keeps it and the ladder's clock stays as it is.
+    timer = (track["state"], parse_iso(track["due_at"])) if incident["status"] == "acknowledged" else None
+    apply_events(conn, incident, track, new_state, events, now, by, f"escalated by <@{by}>", timer)
+    return Outcome(incident, True, data={"label": f"level {new_state.level + 1}", "level": new_state.level})
+
+
+def _escalate_to_team(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], team_id: str, by: str, reason: str,
+                      now: datetime) -> Outcome:
+    if team_id not in catalog.teams:
+        return Outcome(incident, False, "That team is not in the catalog (any more).")
+    team = catalog.teams[team_id]
+    existing = [t for t in _tracks_of(conn, incident["id"]) if t["track"] == MAIN and incident["team_id"] == team_id
+                or t["track"].startswith(f"team:{team_id}#")]
+    active = [t for t in existing if t["state"] in ("active", "waiting")]
+    if active:
+        return Outcome(incident, False, f"{team.name} is already being paged for {incident_ref(incident['number'])}; "
+                                        "wait for their acknowledgement or escalate their ladder from the summary.")
+    policy_id, why = catalog.choose_policy(team_id, incident["severity"], now)
+    snapshot = escalation.snapshot_policy(catalog, policy_id)
+    key = f"team:{team_id}#{len(existing) + 1}"
+    track = _new_track(conn, incident["id"], key, team.name, snapshot, now, by, reason)
+    state, events = escalation.start(snapshot, now, catalog.schedules)
+    apply_events(conn, incident, track, state, events, now, by, f"escalated by <@{by}> through policy {policy_id}: {why}")
+    if not any(e.kind == "paged" for e in events):
+        return Outcome(incident, True, data={"label": f"{team.name} (nobody reachable right now)"})
+    return Outcome(incident, True, data={"label": team.name, "track": key})
+
+
+def _escalate_to_person(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], person: str, by: str, reason: str,
+                        now: datetime) -> Outcome:
+    if not person:
+        return Outcome(incident, False, "Choose the person to page.")
+    count = conn.execute("SELECT COUNT(*) AS n FROM tracks WHERE incident_id = ? AND track LIKE ?",
+                         (incident["id"], f"person:{person}#%")).fetchone()["n"]
+    live = conn.execute("SELECT 1 FROM tracks WHERE incident_id = ? AND track LIKE ? AND state IN ('active', 'waiting')",
+                        (incident["id"], f"person:{person}#%")).fetchone()
+    label = f"<@{person}>" if "@" not in person else escape_mrkdwn(person)
+    if live:
+        return Outcome(incident, False, f"{label} is already being paged for {incident_ref(incident['number'])}.")
+    snapshot = {"policy_id": "person", "schedules": {}, "policies": {"person": {
+        "repeat": 0, "then": None, "levels": [{"targets": [{"user": person}], "escalate_after": PERSON_TIMEOUT,
+                                               "notify_only": False, "when_empty": "skip"}]}}}
+    track = _new_track(conn, incident["id"], f"person:{person}#{count + 1}", label, snapshot, now, by, reason)
+    state, events = escalation.start(snapshot, now, catalog.schedules)
+    apply_events(conn, incident, track, state, events, now, by, f"escalated by <@{by}>")
+    return Outcome(incident, True, data={"label": label})
+
+
+def escalate_next(store: Store, catalog: Catalog, incident_id: int, user_id: str, reason: str, now: datetime,
+                  expected_version: int | None = None) -> Outcome:
+    """The main ladder's next level, now (the summary's Escalate default)."""
+    return escalate(store, catalog, incident_id, EscalateRequest("next", user_id, reason, expected_version), now)

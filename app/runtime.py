@@ -13,6 +13,7 @@ from typing import Callable
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
+from app import engine
 from app.catalog import Catalog, load_catalog
 from app.catalog_watch import CatalogWatcher
 from app.config import Settings
@@ -38,9 +39,10 @@ class Runtime:
             token=settings.bot_token.get(), base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT_SECONDS,
             retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
         )
-        self.delivery = SlackDelivery(self.store, self.client, lambda: self.catalog)
+        self.delivery = SlackDelivery(self.store, self.client, lambda: self.catalog, settings.page_alert_after)
         self.worker = Worker(self.store, self.delivery, clock=clock, tick_seconds=settings.tick_seconds,
-                             threads=settings.delivery_threads, periodic=[self.catalog_watcher.poll])
+                             threads=settings.delivery_threads, periodic=[self.catalog_watcher.poll],
+                             engine=lambda now: engine.tick(self.store, self.catalog, now))
         self.bolt = build_bolt_app(self)
 
     @property

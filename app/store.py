@@ -123,13 +123,39 @@ _MIGRATIONS: dict[int, list[str]] = {
             expires_at TEXT NOT NULL
         )""",
     ],
-    # 2: policy hand-offs (`then`): escalation state and pages name the policy they belong to.
+    # 2: escalation tracks. An incident has a main ladder plus one track per team or person it was
+    # additively escalated to; each track has its own policy snapshot, state, timer and version.
     2: [
-        "ALTER TABLE escalations ADD COLUMN policy TEXT",
-        "UPDATE escalations SET policy = (SELECT policy_id FROM incidents WHERE incidents.id = escalations.incident_id)",
+        """CREATE TABLE tracks (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            track TEXT NOT NULL,
+            label TEXT NOT NULL,
+            snapshot TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            level INTEGER NOT NULL DEFAULT 0,
+            loop INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL,
+            paged_at TEXT,
+            due_at TEXT,
+            requested_by TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            round INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            version INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (incident_id, track)
+        )""",
+        """INSERT INTO tracks(incident_id, track, label, snapshot, policy, level, loop, state, paged_at, due_at, created_at, version)
+           SELECT e.incident_id, 'main', i.team_name, i.policy_snapshot, i.policy_id, e.level, e.loop, e.state, e.paged_at,
+                  e.due_at, i.declared_at, e.version
+           FROM escalations e JOIN incidents i ON i.id = e.incident_id""",
+        "DROP TABLE escalations",
+        "CREATE INDEX tracks_due ON tracks(due_at) WHERE due_at IS NOT NULL",
         """CREATE TABLE pages_v2 (
             id INTEGER PRIMARY KEY,
             incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            track TEXT NOT NULL DEFAULT 'main',
+            round INTEGER NOT NULL DEFAULT 0,
             policy TEXT NOT NULL,
             level INTEGER NOT NULL,
             loop INTEGER NOT NULL DEFAULT 0,
@@ -145,7 +171,7 @@ _MIGRATIONS: dict[int, list[str]] = {
             sent_at TEXT,
             acknowledged_at TEXT,
             error TEXT,
-            UNIQUE (incident_id, policy, level, loop, target)
+            UNIQUE (incident_id, track, round, policy, level, loop, target)
         )""",
         """INSERT INTO pages_v2(id, incident_id, policy, level, loop, target, via, notify_only, requested_by, user_id,
                  dm_channel, dm_ts, status, created_at, sent_at, acknowledged_at, error)
@@ -180,6 +206,7 @@ class OutboxRow:
     dedupe_key: str
     payload: dict[str, Any]
     attempts: int
+    created_at: datetime | None = None
 
 
 class Store:
@@ -294,8 +321,13 @@ class Store:
         row = self.conn.execute("SELECT * FROM pages WHERE id = ?", (page_id,)).fetchone()
         return dict(row) if row else None
 
-    def escalation(self, incident_id: int) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT * FROM escalations WHERE incident_id = ?", (incident_id,)).fetchone()
+    def tracks(self, incident_id: int) -> list[dict[str, Any]]:
+        """The incident's escalation tracks, the main ladder first."""
+        rows = self.conn.execute("SELECT * FROM tracks WHERE incident_id = ? ORDER BY track != 'main', id", (incident_id,))
+        return [dict(r) for r in rows]
+
+    def track(self, incident_id: int, track: str = "main") -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM tracks WHERE incident_id = ? AND track = ?", (incident_id, track)).fetchone()
         return dict(row) if row else None
 
     def outbox_rows(self, incident_id: int | None = None) -> list[dict[str, Any]]:
@@ -370,7 +402,7 @@ class Store:
                 )
                 claimed.append(
                     OutboxRow(row["id"], row["incident_id"], row["kind"], row["dedupe_key"],
-                              json.loads(row["payload"]), row["attempts"] + 1)
+                              json.loads(row["payload"]), row["attempts"] + 1, parse_iso(row["created_at"]))
                 )
             return claimed
 

@@ -20,7 +20,7 @@ from app.store import Store
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "worker"
-LEASE_SECONDS = 10.0
+LEASE_SECONDS = 5.0  # a second process takes over within this long after the first dies
 
 
 def utcnow() -> datetime:
@@ -32,6 +32,7 @@ class Worker:
         self, store: Store, delivery: SlackDelivery, *, clock: Callable[[], datetime] = utcnow,
         tick_seconds: float = 1.0, threads: int = 4, holder: str | None = None,
         periodic: list[Callable[[datetime], object]] | None = None,
+        engine: Callable[[datetime], object] | None = None,
     ) -> None:
         self.store = store
         self.delivery = delivery
@@ -39,6 +40,7 @@ class Worker:
         self.tick_seconds = tick_seconds
         self.holder = holder or f"worker-{uuid.uuid4().hex[:8]}"
         self.periodic = list(periodic or [])  # cheap checks run every tick in every process (e.g. catalog reload)
+        self.engine = engine  # the escalation timers: run only by the lease holder
         # Pages get a lane of their own: half the threads (at least one) never send anything else.
         self.page_threads = max(1, threads // 2)
         self.other_threads = max(1, threads - self.page_threads)
@@ -79,7 +81,9 @@ class Worker:
         return self._has_lease
 
     def tick(self, now: datetime) -> None:
-        """Advance everything that is due at `now`. Escalation timers join here (engine issue)."""
+        """Advance every escalation timer that is due at `now` (their pages join the outbox)."""
+        if self.engine is not None:
+            self.engine(now)
 
     def dispatch_due(self, now: datetime) -> int:
         """Claim due rows up to each lane's free threads and send them in the background."""

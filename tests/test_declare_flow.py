@@ -172,11 +172,13 @@ def test_escalate_pages_the_next_level_without_taking_the_incident(ladder: Ladde
     assert "&lt;!channel&gt;" in note and "<!channel>" not in note
     # The same form submitted again pages nobody else: the ladder moved since it was opened.
     reply = ladder.driver.submit(view, alice, {"reason": "again"})
-    assert "escalated by someone else" in reply.body
-    # At the top of the ladder, Escalate explains instead of opening a form.
+    assert "changed while you had the form open" in reply.body and "nothing was paged" in reply.body
+    # At the top of the ladder the form no longer offers "the next level": another team or a person still can be.
+    opened = len(ladder.slack.ok_calls_to("views.open"))
     ladder.driver.click(summary_of(ladder), "incident_escalate", alice)
-    answer = ladder.slack.wait_for(lambda: ladder.slack.responses)
-    assert "last level" in answer[-1]["body"]["text"]
+    view = ladder.driver.opened_view("escalate_incident", after=opened)
+    choices = [o["value"] for o in next(b for b in view["blocks"] if b.get("block_id") == "to")["element"]["options"]]
+    assert choices == ["team", "person"]
 
 
 def test_a_modal_submitted_twice_declares_once(ladder: Ladder) -> None:

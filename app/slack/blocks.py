@@ -27,11 +27,12 @@ from slack_sdk.models.blocks import (
     RadioButtonsElement,
     SectionBlock,
     StaticSelectElement,
+    UserSelectElement,
 )
 from slack_sdk.models.views import View
 
 from app.catalog import Catalog, Service
-from app.escalation import level_count
+from app import escalation
 from app.incidents import DESCRIPTION_MAX, TITLE_MAX, channel_name_for, incident_ref
 from app.store import parse_iso
 from app.text import escape_mrkdwn, truncate
@@ -41,6 +42,7 @@ STATIC_SERVICE_LIMIT = 100
 
 # Action and callback ids: the contract between these builders and the listeners.
 ACK = "incident_ack"
+STILL_ON_IT = "incident_still_on_it"
 ESCALATE = "incident_escalate"
 SEVERITY = "incident_severity"
 RESOLVE = "incident_resolve"
@@ -157,44 +159,37 @@ def resolve_modal(incident: dict[str, Any]) -> dict[str, Any]:
     return view.to_dict()
 
 
-def escalate_modal(incident: dict[str, Any], escalation: dict[str, Any], next_level_preview: str) -> dict[str, Any]:
+def escalate_modal(incident: dict[str, Any], next_level: str | None, teams: list[tuple[str, str]]) -> dict[str, Any]:
+    """Additive escalation: the main ladder's next level, another team through its policy, or a person."""
     ref = incident_ref(incident["number"])
-    view = View(
-        type="modal", callback_id=ESCALATE_VIEW, title=truncate(f"Escalate {ref}", 24), submit="Page now", close="Cancel",
-        private_metadata=json.dumps({"incident_id": incident["id"], "version": escalation["version"]}),
-        blocks=[
-            SectionBlock(text=MarkdownTextObject(text=(
-                f"*{ref} · {escape_mrkdwn(incident['title'])}*\n{next_level_preview}\n"
-                "Escalating adds people; whoever acknowledged keeps the incident."))),
-            InputBlock(block_id="reason", label="Reason", optional=True,
-                       element=PlainTextInputElement(action_id="value", max_length=500,
-                                                     placeholder="e.g. Need someone with ledger access")),
-        ],
-    )
+    choices = []
+    if next_level:
+        choices.append(Option(value="next", text="The next level now", description=truncate(next_level, 75)))
+    if teams:
+        choices.append(Option(value="team", text="Another team", description="Pages their on-call through their policy"))
+    choices.append(Option(value="person", text="A person", description="Pages them directly"))
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=(
+            f"*{ref} · {escape_mrkdwn(incident['title'])}*\n"
+            "Escalating adds people; whoever acknowledged keeps the incident."))),
+        InputBlock(block_id="to", label="Page", element=RadioButtonsElement(action_id="value", options=choices, initial_option=choices[0])),
+    ]
+    if teams:
+        blocks.append(InputBlock(block_id="team", label="Team", optional=True, hint="When paging another team.",
+                                 element=StaticSelectElement(action_id="value", placeholder="Pick a team",
+                                                             options=[Option(value=tid, text=truncate(name, 75)) for tid, name in teams[:100]])))
+    blocks += [
+        InputBlock(block_id="person", label="Person", optional=True, hint="When paging a person.",
+                   element=UserSelectElement(action_id="value", placeholder="Pick a person")),
+        InputBlock(block_id="reason", label="Reason", optional=True,
+                   element=PlainTextInputElement(action_id="value", max_length=500, placeholder="e.g. Need someone with ledger access")),
+    ]
+    view = View(type="modal", callback_id=ESCALATE_VIEW, title=truncate(f"Escalate {ref}", 24), submit="Page now", close="Cancel",
+                private_metadata=json.dumps({"incident_id": incident["id"], "version": incident["version"]}), blocks=blocks)
     return view.to_dict()
 
 
 # -- messages -----------------------------------------------------------------------------------
-
-def _ladder_line(incident: dict[str, Any], escalation: dict[str, Any] | None, pages: list[dict[str, Any]]) -> str:
-    if incident["status"] == "resolved":
-        return f"Resolved {slack_date(incident['resolved_at'])} by <@{incident['resolved_by']}>."
-    if escalation is None or escalation["paged_at"] is None:
-        return "Nobody could be paged: every level of the policy resolves to nobody right now."
-    snapshot = json.loads(incident["policy_snapshot"])
-    policy = escalation["policy"] or incident["policy_id"]
-    level = escalation["level"]
-    current = [p for p in pages if (p["policy"], p["level"], p["loop"]) == (policy, level, escalation["loop"])]
-    names = ", ".join(_person(p) for p in current) or "—"
-    levels = level_count(snapshot, policy)
-    of_policy = "" if policy == incident["policy_id"] else f" of policy {policy}"
-    line = f"Level {level + 1} of {levels}{of_policy}: {names} paged {slack_date(escalation['paged_at'], '{time}')}"
-    if incident["status"] == "acknowledged":
-        return line + f" — acknowledged by <@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'], '{time}')}."
-    if level + 1 < levels:
-        return line + f" — use Escalate to page level {level + 2}."
-    return line + " — the last level of the policy."
-
 
 def _person(page: dict[str, Any]) -> str:
     status = {"failed": " (page failed)", "pending": " (sending…)", "cancelled": " (not sent)"}.get(page["status"], "")
@@ -204,7 +199,69 @@ def _person(page: dict[str, Any]) -> str:
     return who + status
 
 
-def summary_blocks(incident: dict[str, Any], catalog: Catalog, escalation: dict[str, Any] | None, pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _ref(ref: str) -> str:
+    return f"<@{ref}>" if "@" not in ref else escape_mrkdwn(ref)
+
+
+def _what_next(track: dict[str, Any], catalog: Catalog) -> str:
+    """The ladder's next step, named: "escalates to level 2 (@bob) at 10:07"."""
+    snapshot = json.loads(track["snapshot"])
+    policy = escalation.policy_spec(snapshot, track["policy"])
+    at = slack_date(track["due_at"], "{time}")
+    due = parse_iso(track["due_at"])
+    if track["level"] + 1 < len(policy["levels"]) and due is not None:
+        plan = escalation.plan_level(snapshot, track["level"] + 1, due, catalog.schedules, track["policy"])
+        who = ", ".join(_ref(t.ref) for t in plan.targets) or "nobody on call now"
+        return f"escalates to level {track['level'] + 2} ({who}) at {at}"
+    if track["loop"] < int(policy.get("repeat", 0)):
+        return f"starts again from level 1 at {at}"
+    if policy.get("then"):
+        return f"hands off to policy {policy['then']} at {at}"
+    return f"the last level: exhausted at {at} if nobody acknowledges"
+
+
+def track_line(incident: dict[str, Any], track: dict[str, Any], pages: list[dict[str, Any]], catalog: Catalog) -> str:
+    """Where one ladder stands, for the summary: who was paged when, who acknowledged, what comes next."""
+    mine = [p for p in pages if p["track"] == track["track"]]
+    head = ""
+    if track["track"] != "main":
+        by = ""
+        if track["requested_by"]:
+            why = f": {escape_mrkdwn(track['reason'])}" if track["reason"] else ""
+            by = f" (escalated by <@{track['requested_by']}>{why})"
+        head = f":arrow_double_up: *{escape_mrkdwn(track['label'])}*{by}: "
+    if track["paged_at"] is None:
+        return head + "nobody could be paged: every level resolves to nobody right now."
+    snapshot = json.loads(track["snapshot"])
+    levels = escalation.level_count(snapshot, track["policy"])
+    position = (track["round"], track["policy"], track["level"], track["loop"])
+    current = [p for p in mine if (p["round"], p["policy"], p["level"], p["loop"]) == position]
+    of_policy = "" if track["policy"] == snapshot["policy_id"] else f" of policy {track['policy']}"
+    line = (f"{head}Level {track['level'] + 1} of {levels}{of_policy}: {', '.join(_person(p) for p in current) or '—'} "
+            f"paged {slack_date(track['paged_at'], '{time}')}")
+    state = track["state"]
+    if incident["status"] == "resolved":
+        return line + "."
+    if track["track"] == "main" and incident["status"] == "acknowledged":
+        line += f" — acknowledged by <@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'], '{time}')}"
+        if state == "acked":
+            line += f"; the ladder re-arms at {slack_date(track['due_at'], '{time}')} if still open"
+        elif state == "rearming":
+            line += f"; re-arming at {slack_date(track['due_at'], '{time}')} unless someone is still on it"
+        return line + "."
+    acked = [p for p in mine if p["acknowledged_at"] and p["user_id"]]
+    if track["track"] != "main" and acked:
+        return line + f" — acknowledged by <@{acked[0]['user_id']}> {slack_date(acked[0]['acknowledged_at'], '{time}')}."
+    if state == "active":
+        return line + f" — {_what_next(track, catalog)}."
+    if state == "waiting":
+        return line + f" — nobody on call at this level; {_what_next(track, catalog)}."
+    if state == "exhausted":
+        return line + " — exhausted: nobody acknowledged."
+    return line + "."
+
+
+def summary_blocks(incident: dict[str, Any], catalog: Catalog, tracks: list[dict[str, Any]], pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ref = incident_ref(incident["number"])
     severity = catalog.severity(incident["severity"])
     severity_label = severity.label if severity else incident["severity"]
@@ -225,7 +282,11 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, escalation: dict[
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(escape_mrkdwn(incident["description"]), 3000))))
     if incident["status"] == "resolved" and incident["resolution_note"]:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate("*Resolution*\n" + escape_mrkdwn(incident["resolution_note"]), 3000))))
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(_ladder_line(incident, escalation, pages), 3000))]))
+    if incident["status"] == "resolved":
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"Resolved {slack_date(incident['resolved_at'])} by <@{incident['resolved_by']}>.")]))
+    for track in tracks[:20]:  # 50 blocks a message; 20 ladders is far beyond any real incident
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(track_line(incident, track, pages, catalog), 3000))]))
     if incident["status"] != "resolved":
         value = str(incident["id"])
         elements: list[Any] = []
@@ -245,7 +306,7 @@ def summary_text(incident: dict[str, Any]) -> str:
     return f"{incident_ref(incident['number'])} · {escape_mrkdwn(incident['title'])} ({incident['status']})"
 
 
-def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]) -> list[dict[str, Any]]:
+def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any], track: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     ref = incident_ref(incident["number"])
     severity = catalog.severity(incident["severity"])
     severity_label = severity.label if severity else incident["severity"]
@@ -262,7 +323,13 @@ def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]
         f"{why} Channel: {channel}",
     ]
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), 3000)))]
-    if incident["status"] == "triggered" and not page["notify_only"]:
+    # An additive page on an acknowledged incident still wants its own acknowledgement.
+    wanted = incident["status"] == "triggered" or (
+        track is not None and track["track"] != "main" and track["state"] in ("active", "waiting"))
+    if page["acknowledged_at"] and incident["status"] != "resolved":
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f":white_check_mark: You acknowledged {slack_date(page['acknowledged_at'], '{time}')}")]))
+    elif wanted and not page["notify_only"] and incident["status"] != "resolved":
         blocks.append(ActionsBlock(block_id=f"page:{incident['id']}", elements=[
             ButtonElement(action_id=ACK, text="Acknowledge", value=str(incident["id"]), style="primary")]))
     elif incident["status"] == "acknowledged":
@@ -288,6 +355,20 @@ def topic_text(incident: dict[str, Any], catalog: Catalog) -> str:
     severity = catalog.severity(incident["severity"])
     label = severity.label if severity else incident["severity"]
     return truncate(f"{incident_ref(incident['number'])} · {label} · {incident['service_name']} · {incident['title']}", 250)
+
+
+def channel_message_blocks(incident: dict[str, Any], text: str, actions: list[str]) -> list[dict[str, Any]]:
+    """A message in the incident channel with the decision one click away."""
+    value = str(incident["id"])
+    buttons = {
+        "escalate": ButtonElement(action_id=ESCALATE, text="Escalate", value=value),
+        "still_on_it": ButtonElement(action_id=STILL_ON_IT, text="Still on it", value=value, style="primary"),
+    }
+    elements = [buttons[a] for a in actions if a in buttons]
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)))]
+    if elements and incident["status"] != "resolved":
+        blocks.append(ActionsBlock(block_id=f"message:{incident['id']}", elements=elements))
+    return _dicts(blocks)
 
 
 def resolution_blocks(incident: dict[str, Any]) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from app.catalog import Catalog
 from app.incidents import PRIORITY_CHANNEL, PRIORITY_REFRESH, incident_ref, insert_page
 from app.slack import blocks
 from app.store import OutboxRow, Store, iso
+from app.text import escape_mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +86,11 @@ def _error_code(exc: SlackApiError) -> str:
 class SlackDelivery:
     """Sends one claimed outbox row; the worker decides when and in which thread."""
 
-    def __init__(self, store: Store, client: WebClient, catalog: Callable[[], Catalog]) -> None:
+    def __init__(self, store: Store, client: WebClient, catalog: Callable[[], Catalog], page_alert_after: float = 120) -> None:
         self.store = store
         self.client = client
         self.catalog = catalog
+        self.page_alert_after = page_alert_after  # a page still failing after this long is reported to humans
         self._handlers: dict[str, Callable[[OutboxRow, datetime], None]] = {
             "page": self._page,
             "create_channel": self._create_channel,
@@ -99,7 +101,7 @@ class SlackDelivery:
             "announce": self._announce,
             "post_message": self._post_message,
             "refresh": self._refresh,
-            "admin_notice": self._admin_notice,
+            "channel_message": self._channel_message,
         }
 
     def deliver(self, row: OutboxRow, now: datetime) -> DeliveryResult:
@@ -115,6 +117,8 @@ class SlackDelivery:
                 at = now + timedelta(seconds=outcome.seconds)
                 log.warning("outbox %s (%s) will retry at %s: %s", row.id, row.kind, iso(at), outcome.reason)
                 self.store.retry_later(row.id, at, outcome.reason)
+                if row.kind == "page" and row.created_at is not None and (now - row.created_at).total_seconds() >= self.page_alert_after:
+                    self._report_stuck_page(row, now, outcome.reason)
                 return DeliveryResult(row.id, row.kind, "retry", outcome.reason)
             reason = str(outcome)
             log.error("outbox %s (%s) failed for good: %s", row.id, row.kind, reason)
@@ -157,6 +161,26 @@ class SlackDelivery:
                         depends_on=f"create_channel:{row.incident_id}",
                     )
 
+    def _report_stuck_page(self, row: OutboxRow, now: datetime, reason: str) -> None:
+        """A page Slack keeps refusing is still retried, but people must know it has not arrived (once)."""
+        with self.store.transaction() as conn:
+            incident = conn.execute("SELECT * FROM incidents WHERE id = ?", (row.incident_id,)).fetchone()
+            page = conn.execute("SELECT * FROM pages WHERE id = ?", (row.payload.get("page_id"),)).fetchone()
+            if incident is None or page is None:
+                return
+            minutes = int((now - row.created_at).total_seconds() // 60) if row.created_at else 0
+            text = (f":warning: The page to {escape_mrkdwn(page['target'])} for {incident_ref(incident['number'])} has not gone out for "
+                    f"{minutes} min (Slack: {escape_mrkdwn(reason)}). Ladder keeps retrying; reach them another way if you can.")
+            key = f"page_stuck:{page['id']}"
+            if Store.enqueue(conn, now, "post_message", f"message:{incident['id']}:{key}", incident_id=incident["id"],
+                             payload={"text": text}, priority=PRIORITY_CHANNEL, depends_on=f"create_channel:{incident['id']}"):
+                Store.add_timeline(conn, incident["id"], now, "page_stuck", f"The page to {escape_mrkdwn(page['target'])} is still failing: {reason}.",
+                                   data={"page_id": page["id"]})
+            team = self.catalog().teams.get(incident["team_id"])
+            if team is not None and team.slack_channel and not incident["private"]:
+                Store.enqueue(conn, now, "channel_message", f"{key}:team", incident_id=incident["id"],
+                              payload={"channel": team.slack_channel, "text": text}, priority=PRIORITY_CHANNEL)
+
     def _resolve_user(self, ref: str, now: datetime) -> str:
         """E-mail or Slack ID -> Slack user ID, through users.lookupByEmail with a cache."""
         if "@" not in ref:
@@ -184,7 +208,10 @@ class SlackDelivery:
         if row.payload.get("kind") == "user_group":
             self._expand_user_group(row, incident, page, now)
             return
-        acknowledged_meanwhile = incident["status"] == "acknowledged" and not (page["notify_only"] or page["requested_by"])
+        track = self.store.track(incident["id"], page["track"])
+        # An additive track pages until someone on it acknowledges; the main ladder stops at the incident's ack.
+        additive = page["requested_by"] or (track is not None and track["track"] != "main" and track["state"] in ("active", "waiting"))
+        acknowledged_meanwhile = incident["status"] == "acknowledged" and not (page["notify_only"] or additive)
         if incident["status"] == "resolved" or acknowledged_meanwhile:
             # Nothing pages after an acknowledgement, unless a responder asked for this page (additive escalation).
             self._done(row, now, lambda conn: conn.execute("UPDATE pages SET status = 'cancelled' WHERE id = ?", (page["id"],)))
@@ -192,8 +219,8 @@ class SlackDelivery:
         user_id = self._resolve_user(page["target"], now)
         page = {**page, "user_id": user_id}
         response = self.client.chat_postMessage(
-            channel=user_id, text=blocks.page_text(incident), blocks=blocks.page_blocks(incident, self.catalog(), page),
-            unfurl_links=False,
+            channel=user_id, text=blocks.page_text(incident), unfurl_links=False,
+            blocks=blocks.page_blocks(incident, self.catalog(), page, self.store.track(incident["id"], page["track"])),
         )
 
         def record(conn: Any) -> None:
@@ -218,8 +245,8 @@ class SlackDelivery:
             if not members:
                 Store.add_timeline(conn, incident["id"], now, "gap", f"User group {page['target']} has no members; nobody paged from it.")
             for member in members:
-                insert_page(conn, incident["id"], now, page["policy"], page["level"], page["loop"], member, "person",
-                            f"member of {page['target']}", bool(page["notify_only"]), page["requested_by"])
+                insert_page(conn, incident["id"], now, page["track"], page["policy"], page["level"], page["loop"], member, "person",
+                            f"member of {page['target']}", bool(page["notify_only"]), page["requested_by"], page["round"])
 
         self._done(row, now, record)
 
@@ -273,7 +300,7 @@ class SlackDelivery:
     def _summary_payload(self, incident: dict[str, Any]) -> dict[str, Any]:
         return {
             "text": blocks.summary_text(incident),
-            "blocks": blocks.summary_blocks(incident, self.catalog(), self.store.escalation(incident["id"]), self.store.pages(incident["id"])),
+            "blocks": blocks.summary_blocks(incident, self.catalog(), self.store.tracks(incident["id"]), self.store.pages(incident["id"])),
         }
 
     def _post_summary(self, row: OutboxRow, now: datetime) -> None:
@@ -306,19 +333,21 @@ class SlackDelivery:
         incident = self._incident(row)
         if row.payload.get("resolution"):
             payload = {"text": f"{incident_ref(incident['number'])} resolved", "blocks": blocks.resolution_blocks(incident)}
+        elif row.payload.get("actions"):
+            payload = {"text": row.payload["text"], "blocks": blocks.channel_message_blocks(incident, row.payload["text"], row.payload["actions"])}
         else:
             payload = {"text": row.payload["text"]}
         self.client.chat_postMessage(channel=incident["channel_id"], unfurl_links=False, **payload)
         self._done(row, now)
 
-    def _admin_notice(self, row: OutboxRow, now: datetime) -> None:
-        """A message for Ladder's operators (e.g. a rejected catalog), not tied to an incident."""
+    def _channel_message(self, row: OutboxRow, now: datetime) -> None:
+        """A message to a named channel (the admin channel, a team channel), not the incident's own."""
         try:
             self.client.chat_postMessage(channel=row.payload["channel"], text=row.payload["text"], unfurl_links=False)
         except SlackApiError as exc:
             code = _error_code(exc)
             if code in ("channel_not_found", "not_in_channel", "is_archived"):
-                raise PermanentFailure(f"{code} for ADMIN_CHANNEL {row.payload['channel']}; invite the Ladder bot there") from None
+                raise PermanentFailure(f"{code} for {row.payload['channel']}; invite the Ladder bot there or fix the setting") from None
             raise
         self._done(row, now)
 
@@ -328,10 +357,11 @@ class SlackDelivery:
         if incident["summary_ts"] and incident["channel_id"]:
             self.client.chat_update(channel=incident["channel_id"], ts=incident["summary_ts"], **self._summary_payload(incident))
         catalog = self.catalog()
+        tracks = {t["track"]: t for t in self.store.tracks(incident["id"])}
         for page in self.store.pages(incident["id"]):
             if page["dm_ts"] and page["dm_channel"]:
                 self.client.chat_update(channel=page["dm_channel"], ts=page["dm_ts"], text=blocks.page_text(incident),
-                                        blocks=blocks.page_blocks(incident, catalog, page))
+                                        blocks=blocks.page_blocks(incident, catalog, page, tracks.get(page["track"])))
         self._done(row, now)
 
 

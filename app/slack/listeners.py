@@ -94,6 +94,22 @@ def register(bolt: App, runtime: "Runtime") -> None:
         if words and words[0].lower() == "oncall":
             ack(text=oncall_answer(" ".join(words[1:])))
             return
+        if words and words[0].lower() == "escalate":
+            incident = runtime.store.incident_by_channel(command.get("channel_id") or "")
+            if incident is None:
+                ack(text="Run `/incident escalate` in an incident's channel, or use the Escalate button on its summary.")
+                return
+            form = escalate_form(incident)
+            if isinstance(form, str):
+                ack(text=form)
+                return
+            ack()
+            try:
+                client.views_open(trigger_id=command["trigger_id"], view=form)
+            except SlackApiError as exc:
+                log.warning("views.open for escalate failed: %s", exc.response.get("error"))
+                respond(text="Slack did not let Ladder open the form in time. Please run `/incident escalate` again.", response_type="ephemeral")
+            return
         ack()
         catalog = runtime.catalog
         title = plain_from_command_text(text)
@@ -160,6 +176,8 @@ def register(bolt: App, runtime: "Runtime") -> None:
         outcome = incidents.acknowledge(runtime.store, incident_id, body["user"]["id"], runtime.clock())
         if outcome.changed:
             runtime.worker.wake()
+            if outcome.data.get("page_only"):  # their own page, on someone else's incident: say so
+                _say_ephemeral(respond, outcome.message)
         else:
             _say_ephemeral(respond, outcome.message if outcome.incident else UNKNOWN_INCIDENT)
 
@@ -208,17 +226,18 @@ def register(bolt: App, runtime: "Runtime") -> None:
         ref = incidents.incident_ref(incident["number"])
         if incident["status"] == "resolved":
             return f"{ref} is resolved; there is nobody left to escalate to."
-        escalation = runtime.store.escalation(incident["id"])
-        assert escalation is not None
-        snapshot = json.loads(incident["policy_snapshot"])
-        policy = escalation["policy"] or incident["policy_id"]
-        start = escalation["level"] + 1
-        if start >= level_count(snapshot, policy):
-            return f"{ref} is already at the last level of the {policy} policy; nobody further up to page."
-        plan = plan_level(snapshot, start, runtime.clock(), runtime.catalog.schedules, policy)
-        who = ", ".join(person(t.ref) for t in plan.targets) or "nobody right now (it will be skipped)"
-        preview = f"This pages *level {start + 1}* of the {policy} policy: {who}."
-        return blocks.escalate_modal(incident, escalation, preview)
+        catalog = runtime.catalog
+        main = runtime.store.track(incident["id"])
+        next_level = None
+        if main is not None:
+            snapshot = json.loads(main["snapshot"])
+            start = main["level"] + 1
+            if start < level_count(snapshot, main["policy"]):
+                plan = plan_level(snapshot, start, runtime.clock(), catalog.schedules, main["policy"])
+                who = ", ".join(t.ref for t in plan.targets) or "nobody on call now"
+                next_level = f"Level {start + 1} of {main['policy']}: {who}"
+        teams = [(tid, t.name) for tid, t in sorted(catalog.teams.items(), key=lambda kv: kv[1].name.lower()) if tid != incident["team_id"]]
+        return blocks.escalate_modal(incident, next_level, teams)
 
     bolt.action(blocks.RESOLVE)(open_modal_for("resolve", resolve_form))
     bolt.action(blocks.ESCALATE)(open_modal_for("escalate", escalate_form))
@@ -237,16 +256,37 @@ def register(bolt: App, runtime: "Runtime") -> None:
     @bolt.view(blocks.ESCALATE_VIEW)
     def escalate_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         metadata = json.loads(view.get("private_metadata") or "{}")
-        reason = _state_value(view["state"]["values"], "reason", "value", "value") or ""
-        outcome = incidents.escalate_next(
-            runtime.store, runtime.catalog, int(metadata["incident_id"]), body["user"]["id"], reason, runtime.clock(),
-            expected_escalation_version=metadata.get("version"),
-        )
+        values = view["state"]["values"]
+        choice = (_state_value(values, "to", "value", "selected_option") or {}).get("value") or "next"
+        team = (_state_value(values, "team", "value", "selected_option") or {}).get("value")
+        person = _state_value(values, "person", "value", "selected_user")
+        if choice == "team" and not team:
+            ack(response_action="errors", errors={"team": "Pick the team to page."})
+            return
+        if choice == "person" and not person:
+            ack(response_action="errors", errors={"person": "Pick the person to page."})
+            return
+        to = {"team": f"team:{team}", "person": f"person:{person}"}.get(choice, "next")
+        request = incidents.EscalateRequest(to, body["user"]["id"], _state_value(values, "reason", "value", "value") or "",
+                                            metadata.get("version"))
+        outcome = incidents.escalate(runtime.store, runtime.catalog, int(metadata["incident_id"]), request, runtime.clock())
         if outcome.changed:
             ack()
             runtime.worker.wake()
         else:
             ack(response_action="update", view=blocks.message_modal("Not escalated", outcome.message))
+
+    @bolt.action(blocks.STILL_ON_IT)
+    def still_on_it_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        incident_id = _incident_id(action.get("value"))
+        if incident_id is None:
+            _say_ephemeral(respond, UNKNOWN_INCIDENT)
+            return
+        outcome = incidents.still_on_it(runtime.store, incident_id, body["user"]["id"], runtime.clock())
+        if outcome.changed:
+            runtime.worker.wake()
+        _say_ephemeral(respond, outcome.message if outcome.incident else UNKNOWN_INCIDENT)
 
     @bolt.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:
