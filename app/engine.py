@@ -22,7 +22,6 @@ from app.incidents import (
     MAIN, apply_events, bump_incident, incident_in, enqueue_channel_message, enqueue_refresh, incident_ref, save_track, track_state,
 )
 from app.store import Store, iso, parse_iso
-from app.text import escape_mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ def _advance(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any
                            data={"late_by_s": round(late, 3), "track": track["track"]})
     incident = bump_incident(conn, incident["id"], now)
     if any(e.kind == "exhausted" for e in events):
-        who = "" if track["track"] == MAIN else f" ({escape_mrkdwn(track['label'])})"
+        who = "" if track["track"] == MAIN else f" ({track['label']})"  # labels are mrkdwn-safe
         enqueue_channel_message(
             conn, incident, now, f"exhausted:{track['id']}:{track['round']}",
             f":warning: Nobody acknowledged {incident_ref(incident['number'])}{who}: the ladder is exhausted after every level"

@@ -238,6 +238,7 @@ def apply_events(conn: sqlite3.Connection, incident: dict[str, Any], track: dict
 
 def _new_track(conn: sqlite3.Connection, incident_id: int, key: str, label: str, snapshot: dict[str, Any], now: datetime,
                requested_by: str | None = None, reason: str = "") -> dict[str, Any]:
+    """A new escalation track; `label` is mrkdwn-safe already (an escaped team name, or a mention)."""
     conn.execute(
         "INSERT INTO tracks(incident_id, track, label, snapshot, policy, state, requested_by, reason, created_at) "
         "VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)",
@@ -301,7 +302,7 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
             actor=request.declared_by, data={"severity": severity.id, "service": service.id, "policy": policy_id},
         )
         Store.add_timeline(conn, incident_id, now, "policy", f"Escalation policy {policy_id}: {why}.", data={"policy": policy_id})
-        track = _new_track(conn, incident_id, MAIN, team.name, snapshot, now)
+        track = _new_track(conn, incident_id, MAIN, escape_mrkdwn(team.name), snapshot, now)
         state, events = escalation.start(snapshot, now, catalog.schedules)
         apply_events(conn, incident, track, state, events, now, None, "declared")
         _notify_stakeholders(conn, catalog, incident, now)
@@ -391,7 +392,7 @@ def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime) -> 
                                f"<@{user_id}> acknowledged their page ({', '.join(stopped) or 'main ladder'}).", actor=user_id)
             enqueue_channel_message(conn, incident, now, f"page_ack:{user_id}:{incident['version']}",
                                     f":white_check_mark: <@{user_id}> acknowledged their page"
-                                    + (f" ({escape_mrkdwn(', '.join(stopped))})" if stopped else "") + ".")
+                                    + (f" ({', '.join(stopped)})" if stopped else "") + ".")
             enqueue_refresh(conn, incident, now)
             return Outcome(incident, True, f"You acknowledged your page for {ref}; <@{incident['acknowledged_by']}> owns the incident.",
                            {"page_only": True})
@@ -590,7 +591,7 @@ def _escalate_to_team(conn: sqlite3.Connection, catalog: Catalog, incident: dict
     policy_id, why = catalog.choose_policy(team_id, incident["severity"], now)
     snapshot = escalation.snapshot_policy(catalog, policy_id)
     key = f"team:{team_id}#{len(existing) + 1}"
-    track = _new_track(conn, incident["id"], key, team.name, snapshot, now, by, reason)
+    track = _new_track(conn, incident["id"], key, escape_mrkdwn(team.name), snapshot, now, by, reason)
     state, events = escalation.start(snapshot, now, catalog.schedules)
     apply_events(conn, incident, track, state, events, now, by, f"escalated by <@{by}> through policy {policy_id}: {why}")
     if not any(e.kind == "paged" for e in events):

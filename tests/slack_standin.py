@@ -46,6 +46,7 @@ class Fault:
     retry_after: int | None = None
     delay: float = 0.0
     times: int = 1
+    match: Callable[[dict[str, Any]], bool] | None = None  # only calls whose arguments match
 
 
 class SlackStandIn:
@@ -121,10 +122,18 @@ class SlackStandIn:
 
     # -- faults -----------------------------------------------------------------------------------
     def fail(self, method: str, *, status: int = 200, error: str | None = None, retry_after: int | None = None,
-             times: int = 1, delay: float = 0.0) -> None:
-        """The next `times` calls of `method` fail this way (429 + Retry-After, 5xx, an error code)."""
+             times: int = 1, delay: float = 0.0, match: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """The next `times` calls of `method` (whose arguments `match`) fail this way (429 + Retry-After, 5xx, an error code)."""
         with self.lock:
-            self.faults.setdefault(method, []).append(Fault(status, error, retry_after, delay, times))
+            self.faults.setdefault(method, []).append(Fault(status, error, retry_after, delay, times, match))
+
+    def heal(self, method: str | None = None) -> None:
+        """Slack is back: drop pending faults (of one method, or all)."""
+        with self.lock:
+            if method is None:
+                self.faults.clear()
+            else:
+                self.faults.pop(method, None)
 
     def slow(self, method: str, seconds: float) -> None:
         """Every call of `method` (or of every method, with '*') takes this long to answer."""
@@ -237,12 +246,12 @@ class SlackStandIn:
         delay = self.delays.get(method, self.delays.get("*", 0.0))
         fault = None
         with self.lock:
-            queue = self.faults.get(method)
-            if queue:
-                fault = queue[0]
+            queue = self.faults.get(method) or []
+            fault = next((f for f in queue if f.match is None or f.match(args)), None)
+            if fault is not None:
                 fault.times -= 1
                 if fault.times <= 0:
-                    queue.pop(0)
+                    queue.remove(fault)
         if fault is not None:
             delay = max(delay, fault.delay)
         if delay:

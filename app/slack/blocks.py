@@ -229,8 +229,10 @@ def track_line(incident: dict[str, Any], track: dict[str, Any], pages: list[dict
         if track["requested_by"]:
             why = f": {escape_mrkdwn(track['reason'])}" if track["reason"] else ""
             by = f" (escalated by <@{track['requested_by']}>{why})"
-        head = f":arrow_double_up: *{escape_mrkdwn(track['label'])}*{by}: "
+        head = f":arrow_double_up: *{track['label']}*{by}: "  # labels are stored mrkdwn-safe
     if track["paged_at"] is None:
+        if track["state"] == "waiting" and incident["status"] != "resolved":
+            return head + f"Level {track['level'] + 1}: nobody on call at this level right now; {_what_next(track, catalog)}."
         return head + "nobody could be paged: every level resolves to nobody right now."
     snapshot = json.loads(track["snapshot"])
     levels = escalation.level_count(snapshot, track["policy"])
