@@ -43,10 +43,18 @@ def due_tracks(store: Store, now: datetime, limit: int = BATCH) -> list[int]:
 
 
 def tick(store: Store, catalog: Catalog, now: datetime, limit: int = BATCH) -> TickReport:
+    """Advance everything due at `now`, `limit` tracks per write transaction (short write locks)."""
     report = TickReport()
-    due = due_tracks(store, now, limit)
-    if not due:
-        return report
+    while True:
+        due = due_tracks(store, now, limit)
+        if not due:
+            return report
+        _advance_batch(store, catalog, now, due, report)
+        if len(due) < limit:
+            return report
+
+
+def _advance_batch(store: Store, catalog: Catalog, now: datetime, due: list[int], report: TickReport) -> None:
     with store.transaction() as conn:
         for track_id in due:
             row = conn.execute("SELECT * FROM tracks WHERE id = ?", (track_id,)).fetchone()
@@ -71,7 +79,6 @@ def tick(store: Store, catalog: Catalog, now: datetime, limit: int = BATCH) -> T
                 report.lateness.append(late)
             else:
                 save_track(conn, track, state=track["state"])  # a stray timer on a stopped track: clear it
-    return report
 
 
 def _late_note(track: dict[str, Any], late: float) -> str:

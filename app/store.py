@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import sqlite_utils
 
@@ -463,15 +463,19 @@ class Store:
         return parse_iso(row["at"]) if row and row["at"] else None
 
     # -- lease -------------------------------------------------------------------------------------
-    def acquire_lease(self, name: str, holder: str, now: datetime, seconds: float) -> bool:
-        """Take or renew the named lease; True while `holder` owns it. One worker loop per database."""
+    def acquire_lease(self, name: str, holder: str, now: datetime, seconds: float,
+                      holder_is_gone: Callable[[str], bool] = lambda _holder: False) -> bool:
+        """Take or renew the named lease; True while `holder` owns it. One worker loop per database.
+
+        An expired lease is free; so is one whose holder is known to be gone (`holder_is_gone`).
+        """
         expires = iso(datetime.fromtimestamp(now.timestamp() + seconds, timezone.utc))
         with self.transaction() as conn:
             row = conn.execute("SELECT holder, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
             if row is None:
                 conn.execute("INSERT INTO leases(name, holder, expires_at) VALUES (?, ?, ?)", (name, holder, expires))
                 return True
-            if row["holder"] == holder or row["expires_at"] <= iso(now):
+            if row["holder"] == holder or row["expires_at"] <= iso(now) or holder_is_gone(row["holder"]):
                 conn.execute("UPDATE leases SET holder = ?, expires_at = ? WHERE name = ?", (holder, expires, name))
                 return True
             return False

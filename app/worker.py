@@ -8,6 +8,8 @@ and handed to a small thread pool, so a page never waits behind a slow channel c
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -27,6 +29,21 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def holder_is_gone(holder: str) -> bool:
+    """A lease holder on this host whose process no longer exists (e.g. killed): no need to wait out its lease."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, owned by someone else
+    return False
+
+
 class Worker:
     def __init__(
         self, store: Store, delivery: SlackDelivery, *, clock: Callable[[], datetime] = utcnow,
@@ -38,7 +55,7 @@ class Worker:
         self.delivery = delivery
         self.clock = clock
         self.tick_seconds = tick_seconds
-        self.holder = holder or f"worker-{uuid.uuid4().hex[:8]}"
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.periodic = list(periodic or [])  # cheap checks run every tick in every process (e.g. catalog reload)
         self.engine = engine  # the escalation timers: run only by the lease holder
         # Pages get a lane of their own: half the threads (at least one) never send anything else.
@@ -73,7 +90,7 @@ class Worker:
     # -- one step --------------------------------------------------------------------------------
     def hold_lease(self, now: datetime) -> bool:
         had = self._has_lease
-        self._has_lease = self.store.acquire_lease(LEASE_NAME, self.holder, now, LEASE_SECONDS)
+        self._has_lease = self.store.acquire_lease(LEASE_NAME, self.holder, now, LEASE_SECONDS, holder_is_gone)
         if self._has_lease and not had:
             released = self.store.release_stale_claims(now, self.holder)
             if released:
