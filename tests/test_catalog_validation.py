@@ -174,3 +174,12 @@ def test_the_documented_example_is_valid() -> None:
     example = re.findall(r"```yaml\n(.*?)```", doc, flags=re.S)[0]
     catalog = parse_catalog(example, "docs/catalog.md")
     assert catalog.choose_policy("payments", "sev1", datetime(2026, 11, 28, 3, tzinfo=timezone.utc))[0] == "payments-critical"
+
+
+@pytest.mark.parametrize("timeout, ok", [("9m", False), ("10m", True), ("2h", True)])
+def test_ack_timeout_minimum(timeout: str, ok: bool) -> None:
+    text = catalog_text(policies=f"  big:\n    ack_timeout: {timeout}\n    levels:\n      - {{targets: [{{user: a@example.com}}], escalate_after: 5m}}\n")
+    if ok:
+        parse_catalog(text)
+    else:
+        assert any("policies.big.ack_timeout: ack_timeout must be at least 10m" in p for p in problems(text))

@@ -385,6 +385,7 @@ HELP_TEXT = (
     "• `/incident` — open the declare form.\n"
     "• `/incident <what is broken>` — the same, pre-filled: e.g. `/incident bank transfers failing`.\n"
     "• `/incident oncall [team]` — who is on call now, for every schedule or for one team.\n"
+    "• `/incident escalate` — in an incident channel: page the next level, another team or a person.\n"
     "• `/incident help` — this message.\n"
     "In an incident channel, the pinned summary has buttons to *Acknowledge*, *Escalate*, *Change severity* and *Resolve*."
 )
