@@ -185,6 +185,7 @@ class Team(_Model):
     timezone: str = "UTC"
     working_hours: Window | None = None
     escalation_policy: str | PolicyChoice
+    rules: list["Rule"] = Field(default_factory=list)
 
     @field_validator("slack_channel")
     @classmethod
@@ -253,6 +254,7 @@ class Service(_Model):
     owner: str | None = None
     tier: int | None = Field(default=None, ge=1, le=5)
     stakeholders: list[Stakeholder] = Field(default_factory=list)
+    rules: list["Rule"] = Field(default_factory=list)
 
     @field_validator("id")
     @classmethod
@@ -422,12 +424,133 @@ class Policy(_Model):
         return seconds
 
 
+class Trigger(_Model):
+    """When a rule fires; exactly one field. Durations count from when the rule's conditions became true."""
+
+    declared: bool | None = None
+    severity_changed: dict[Literal["to", "at_least"], str] | None = None
+    unacknowledged_for: int | None = None
+    open_for: int | None = None
+    no_update_for: int | None = None
+    acknowledged_for: int | None = None
+    lead_unassigned_for: int | None = None
+
+    @field_validator("unacknowledged_for", "open_for", "no_update_for", "acknowledged_for", "lead_unassigned_for", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> int | None:
+        return None if value is None else parse_duration(value)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Trigger":
+        given = [name for name in type(self).model_fields if getattr(self, name) not in (None, False)]
+        if len(given) != 1:
+            raise ValueError(f"`when` names exactly one of: {', '.join(type(self).model_fields)}")
+        if self.severity_changed is not None and len(self.severity_changed) != 1:
+            raise ValueError("severity_changed takes {to: <severity>} or {at_least: <severity>}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(name for name in type(self).model_fields if getattr(self, name) not in (None, False))
+
+    @property
+    def duration(self) -> int:
+        value = getattr(self, self.kind)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class Conditions(_Model):
+    """Which incidents a rule applies to; all given fields must hold, re-checked when it fires."""
+
+    severity: list[str] | None = None
+    severity_at_least: str | None = None
+    service: list[str] | None = None
+    team: list[str] | None = None
+    tier: list[int] | None = None
+    private: bool | None = None
+    working_hours: Literal["within", "outside"] | None = None
+
+
+class EscalateTo(_Model):
+    team: str | None = None
+    person: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "EscalateTo":
+        if bool(self.team) == bool(self.person):
+            raise ValueError("escalate_to is `next`, {team: <team id>} or {person: <e-mail or Slack ID>}")
+        if self.person:
+            _person(self.person)
+        return self
+
+
+class Rule(_Model):
+    id: str
+    when: Trigger
+    if_: Conditions = Field(default_factory=Conditions, alias="if")
+    do: Literal["nudge", "escalate", "notify", "remind_update"]
+    say: str = Field(default="", max_length=1500)
+    every: int | None = None
+    escalate_to: Literal["next"] | EscalateTo = "next"
+    channel: str | None = None
+    stakeholders: bool = False
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("id")
+    @classmethod
+    def _rule_id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("lowercase letters, digits, '-' and '_' (at most 63 characters)")
+        return value
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _every(cls, value: Any) -> int | None:
+        if value is None:
+            return None
+        seconds = parse_duration(value)
+        if seconds < 60:
+            raise ValueError(f"every must be at least 1m (rules run with minute granularity); got {format_duration(seconds)}")
+        return seconds
+
+    @field_validator("channel")
+    @classmethod
+    def _rule_channel(cls, value: str | None) -> str | None:
+        if value is not None and not _SLACK_CHANNEL.match(value):
+            raise ValueError("a channel name like #incident-leadership or a channel ID like C0123ABCD")
+        return value
+
+    @model_validator(mode="after")
+    def _action_fields(self) -> "Rule":
+        if self.do == "notify" and not (self.channel or self.stakeholders):
+            raise ValueError("a notify rule needs channel: <#channel> and/or stakeholders: true")
+        if self.do != "notify" and (self.channel or self.stakeholders):
+            raise ValueError("channel and stakeholders belong to `do: notify` rules")
+        return self
+
+
 class CatalogModel(_Model):
     severities: list[Severity] = Field(min_length=1)
     teams: dict[str, Team] = Field(min_length=1)
     services: list[Service] = Field(min_length=1)
     schedules: dict[str, Schedule] = Field(default_factory=dict)
     policies: dict[str, Policy] = Field(min_length=1)
+    rules: list[Rule] = Field(default_factory=list)
+
+
+Team.model_rebuild()
+Service.model_rebuild()
+
+
+@dataclass(frozen=True)
+class ScopedRule:
+    """A rule and where it was written: global, a team's or a service's (which then applies only there)."""
+
+    rule: Rule
+    team: str | None = None
+    service: str | None = None
+    path: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -470,6 +593,8 @@ class Catalog:
         self.teams = model.teams
         self.schedules = model.schedules
         self.policies = model.policies
+        self.rules = _scoped_rules(model)
+        self.rules_by_id = {scoped.rule.id: scoped for scoped in self.rules}
 
     def issue(self, path: tuple[Any, ...], message: str, level: Literal["error", "warning"] = "warning") -> CatalogIssue:
         """A problem found after validation (e.g. by the linter), located in the source file."""
@@ -505,6 +630,15 @@ class Catalog:
 
 # libyaml's parser when PyYAML has it (about 7x faster on a large catalog); the pure one otherwise.
 _SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if yaml.__with_libyaml__ else yaml.SafeLoader
+
+
+def _scoped_rules(model: CatalogModel) -> list[ScopedRule]:
+    rules = [ScopedRule(r, path=("rules", i)) for i, r in enumerate(model.rules)]
+    for team_id, team in model.teams.items():
+        rules += [ScopedRule(r, team=team_id, path=("teams", team_id, "rules", i)) for i, r in enumerate(team.rules)]
+    for index, service in enumerate(model.services):
+        rules += [ScopedRule(r, service=service.id, path=("services", index, "rules", i)) for i, r in enumerate(service.rules)]
+    return rules
 
 
 class _UniqueKeyLoader(_SafeLoader):  # type: ignore[misc, valid-type]
@@ -606,13 +740,16 @@ class _Sections:
     schedules: dict[str, Schedule]
     policies: dict[str, Policy]
     declared: dict[str, set[str]]
+    rules: list[ScopedRule] = field(default_factory=list)
 
     @classmethod
     def of(cls, model: CatalogModel) -> "_Sections":
         return cls(list(enumerate(model.severities)), list(enumerate(model.services)), dict(model.teams),
                    dict(model.schedules), dict(model.policies),
                    {"severities": {s.id for s in model.severities}, "teams": set(model.teams),
-                    "schedules": set(model.schedules), "policies": set(model.policies)})
+                    "schedules": set(model.schedules), "policies": set(model.policies),
+                    "services": {s.id for s in model.services}},
+                   _scoped_rules(model))
 
 
 def _cross_references(sections: _Sections) -> list[tuple[tuple[Any, ...], str]]:
@@ -659,6 +796,7 @@ def _cross_references(sections: _Sections) -> list[tuple[tuple[Any, ...], str]]:
                                  f"unknown schedule {target.schedule!r}; {_known('schedules', declared['schedules'])}")
         if policy.then is not None and policy.then not in declared["policies"]:
             problems.add(("policies", policy_id, "then"), f"unknown policy {policy.then!r}; {_known('policies', declared['policies'])}")
+    _rule_references(sections, problems)
     for policy_id in sections.policies:
         chain, current = [policy_id], sections.policies[policy_id].then
         while current is not None and current in sections.policies:
@@ -670,6 +808,30 @@ def _cross_references(sections: _Sections) -> list[tuple[tuple[Any, ...], str]]:
             chain.append(current)
             current = sections.policies[current].then
     return problems.items
+
+
+def _rule_references(sections: _Sections, problems: _Problems) -> None:
+    declared = sections.declared
+    seen: dict[str, tuple[Any, ...]] = {}
+    for scoped in sections.rules:
+        rule, path = scoped.rule, scoped.path
+        if rule.id in seen:
+            problems.add(path + ("id",), f"duplicate rule id {rule.id!r} (also at {_dotted(seen[rule.id])}); rule ids must be unique")
+        seen.setdefault(rule.id, path)
+        severities = list(rule.if_.severity or []) + ([rule.if_.severity_at_least] if rule.if_.severity_at_least else [])
+        severities += list((rule.when.severity_changed or {}).values())
+        for severity in severities:
+            if severity not in declared["severities"]:
+                problems.add(path, f"rule {rule.id!r}: unknown severity {severity!r}; {_known('severities', declared['severities'])}")
+        for team in rule.if_.team or []:
+            if team not in declared["teams"]:
+                problems.add(path + ("if", "team"), f"unknown team {team!r}; {_known('teams', declared['teams'])}")
+        for service in rule.if_.service or []:
+            if service not in declared.get("services", set()):
+                problems.add(path + ("if", "service"), f"unknown service {service!r}")
+        target = rule.escalate_to
+        if isinstance(target, EscalateTo) and target.team and target.team not in declared["teams"]:
+            problems.add(path + ("escalate_to", "team"), f"unknown team {target.team!r}; {_known('teams', declared['teams'])}")
 
 
 def _entry_by_entry(data: dict[str, Any]) -> _Sections:
@@ -698,7 +860,7 @@ def _entry_by_entry(data: dict[str, Any]) -> _Sections:
 
     return _Sections(listed("severities", Severity), listed("services", Service), mapped("teams", Team),
                      mapped("schedules", Schedule), mapped("policies", Policy),
-                     {key: names(key) for key in ("severities", "teams", "schedules", "policies")})
+                     {key: names(key) for key in ("severities", "teams", "schedules", "policies", "services")})
 
 
 def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:

@@ -13,14 +13,14 @@ import os
 import signal
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.error import URLError
 
 from slack_sdk.errors import SlackApiError
 
 from app import oncall_report, simulate
-from app.catalog import Catalog, CatalogError, load_catalog
+from app.catalog import Catalog, CatalogError, load_catalog, parse_duration
 from app.lint import lint
 from app.config import SettingsError, load_settings
 
@@ -104,7 +104,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if catalog is None:
         return 1
     try:
-        result = simulate.simulate(catalog, args.service, args.severity, _when(args.at), args.no_ack)
+        result = simulate.simulate(catalog, args.service, args.severity, _when(args.at), args.no_ack,
+                                   timedelta(seconds=parse_duration(args.for_)))
     except KeyError as exc:
         return _fail(str(exc.args[0]), 1)
     print(json.dumps(result.as_dict(), indent=2) if args.json else simulate.render(result, catalog))
@@ -198,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--service", required=True, help="a service id from the catalog")
     sim.add_argument("--severity", help="a severity id (default: the least severe)")
     sim.add_argument("--at", help="ISO time, UTC unless it has an offset (default now)")
-    sim.add_argument("--no-ack", action="store_true", help="nobody acknowledges: follow the ladder to its end")
+    sim.add_argument("--no-ack", action="store_true", help="nobody acknowledges: follow the ladder to its end, and the rules")
+    sim.add_argument("--for", dest="for_", default="4h", help="with --no-ack, how long to follow the rules (default 4h)")
     sim.add_argument("--catalog", help="catalog file (default: CATALOG_PATH or manifests/catalog.yaml)")
     sim.add_argument("--json", action="store_true", help="machine-readable output")
     sim.set_defaults(func=cmd_simulate)

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from app import escalation
+from app import escalation, nudges
 from app.catalog import REARM_NOTICE, Catalog, format_duration
 from app.incidents import (
-    MAIN, apply_events, bump_incident, incident_in, enqueue_channel_message, enqueue_refresh, incident_ref, save_track, track_state,
+    MAIN, apply_events, bump_incident, enqueue_channel_message, enqueue_refresh, incident_in, incident_ref, save_track,
+    touch_rule_timers, track_state,
 )
 from app.store import Store, iso, parse_iso
 
@@ -33,6 +34,7 @@ BATCH = 500
 class TickReport:
     fired: int = 0
     lateness: list[float] = field(default_factory=list)  # seconds past due, one per track advanced
+    rules_fired: int = 0
 
 
 def due_tracks(store: Store, now: datetime, limit: int = BATCH) -> list[int]:
@@ -48,9 +50,17 @@ def tick(store: Store, catalog: Catalog, now: datetime, limit: int = BATCH) -> T
     while True:
         due = due_tracks(store, now, limit)
         if not due:
-            return report
+            break
         _advance_batch(store, catalog, now, due, report)
         if len(due) < limit:
+            break
+    while True:
+        timers = nudges.due_timers(store, now, limit)
+        if not timers:
+            return report
+        with store.transaction() as conn:
+            report.rules_fired += sum(nudges.advance_timer(conn, catalog, timer_id, now) for timer_id in timers)
+        if len(timers) < limit:
             return report
 
 
@@ -138,7 +148,9 @@ def _rearm(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any],
     conn.execute("UPDATE tracks SET round = round + 1, level = 0, loop = 0 WHERE id = ?", (track["id"],))
     track = dict(conn.execute("SELECT * FROM tracks WHERE id = ?", (track["id"],)).fetchone())
     owner = incident["acknowledged_by"]
-    incident = bump_incident(conn, incident["id"], now, status="triggered", acknowledged_by=None, acknowledged_at=None)
+    incident = bump_incident(conn, incident["id"], now, status="triggered", acknowledged_by=None, acknowledged_at=None,
+                             triggered_since=iso(now))
+    touch_rule_timers(conn, incident["id"], now)
     Store.add_timeline(conn, incident["id"], now, "rearmed",
                        f"Ack timeout: <@{owner}> acknowledged but the incident is still open, so the ladder re-armed{_late_note(track, late)}.",
                        data={"previous_owner": owner})

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from app import escalation
+from app import escalation, rules
 from app.catalog import Catalog, format_duration
 from app.escalation import Event, State
 from app.store import Store, iso, parse_iso
@@ -169,6 +169,26 @@ def insert_page(conn: sqlite3.Connection, incident_id: int, now: datetime, track
         )
 
 
+# -- rule timers --------------------------------------------------------------------------------------
+
+def sync_rule_timers(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any]) -> None:
+    """Create the timers of every rule that can apply to this incident, due when each next fires."""
+    facts = rules.Facts.of(incident)
+    for scoped in catalog.rules:
+        if not rules.in_scope(scoped, facts, catalog):
+            continue
+        conn.execute("INSERT INTO rule_timers(incident_id, rule_id) VALUES (?, ?) ON CONFLICT DO NOTHING", (incident["id"], scoped.rule.id))
+        timer = dict(conn.execute("SELECT * FROM rule_timers WHERE incident_id = ? AND rule_id = ?", (incident["id"], scoped.rule.id)).fetchone())
+        due = rules.next_due(scoped, facts, rules.Memory.of(timer), catalog)
+        conn.execute("UPDATE rule_timers SET due_at = ?, version = version + 1 WHERE id = ?", (iso(due[0]) if due else None, timer["id"]))
+
+
+def touch_rule_timers(conn: sqlite3.Connection, incident_id: int, now: datetime) -> None:
+    """The incident changed: let the next tick re-evaluate its rules (they may now fire, wait longer, or never)."""
+    conn.execute("UPDATE rule_timers SET due_at = ?, version = version + 1 WHERE incident_id = ? AND dismissed_by IS NULL",
+                 (iso(now), incident_id))
+
+
 # -- outbox helpers ---------------------------------------------------------------------------------
 
 def enqueue_refresh(conn: sqlite3.Connection, incident: dict[str, Any], now: datetime, tag: str | None = None) -> None:
@@ -178,11 +198,13 @@ def enqueue_refresh(conn: sqlite3.Connection, incident: dict[str, Any], now: dat
 
 
 def enqueue_channel_message(conn: sqlite3.Connection, incident: dict[str, Any], now: datetime, tag: str, text: str,
-                            actions: list[str] | None = None) -> None:
-    """A message in the incident channel; `actions` adds buttons (e.g. ["escalate"])."""
+                            actions: list[str] | None = None, rule: str | None = None) -> None:
+    """A message in the incident channel; `actions` adds buttons (e.g. ["escalate"]), `rule` says which rule's."""
     payload: dict[str, Any] = {"text": text}
     if actions:
         payload["actions"] = actions
+    if rule:
+        payload["rule"] = rule
     Store.enqueue(conn, now, "post_message", f"message:{incident['id']}:{tag}",
                   incident_id=incident["id"], payload=payload, priority=PRIORITY_MESSAGE,
                   depends_on=f"create_channel:{incident['id']}")
@@ -293,6 +315,7 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
                 request.view_id, policy_id, json.dumps(snapshot), catalog.digest, iso(now),
             ),
         )
+        conn.execute("UPDATE incidents SET severity_since = declared_at, triggered_since = declared_at WHERE id = ?", (cursor.lastrowid,))
         incident_id = cursor.lastrowid
         incident = incident_in(conn, incident_id)
         assert incident is not None
@@ -306,6 +329,7 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
         state, events = escalation.start(snapshot, now, catalog.schedules)
         apply_events(conn, incident, track, state, events, now, None, "declared")
         _notify_stakeholders(conn, catalog, incident, now)
+        sync_rule_timers(conn, catalog, incident)
 
         channel_key = f"create_channel:{incident_id}"
         Store.enqueue(
@@ -403,6 +427,7 @@ def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime) -> 
         ).rowcount
         if not changed:  # BEGIN IMMEDIATE serialises writers; this is the compare-and-swap guard all the same
             return Outcome(incident, False, f"{ref} changed while you clicked; try again.")
+        touch_rule_timers(conn, incident_id, now)
         if MAIN in tracks:
             _stop_main_on_ack(conn, tracks[MAIN], now)
         _cancel_pending_pages(conn, incident_id, f"acknowledged by {user_id}", [MAIN])
@@ -458,7 +483,8 @@ def change_severity(store: Store, catalog: Catalog, incident_id: int, severity_i
         old = catalog.severity(old_id)
         old_label = old.label if old else old_id
         raised = catalog.ranks.get(severity_id, 99) < catalog.ranks.get(old_id, 99)
-        incident = bump_incident(conn, incident_id, now, severity=severity_id)
+        incident = bump_incident(conn, incident_id, now, severity=severity_id, severity_since=iso(now))
+        touch_rule_timers(conn, incident_id, now)
         Store.add_timeline(conn, incident_id, now, "severity_changed",
                            f"Severity changed from {old_label} to {severity.label} by <@{user_id}>.",
                            actor=user_id, data={"from": old_id, "to": severity_id})
@@ -502,6 +528,7 @@ def resolve(store: Store, incident_id: int, user_id: str, note: str, now: dateti
         note = note.strip()
         for track in _tracks_of(conn, incident_id):
             save_track(conn, track, state="stopped")
+        conn.execute("UPDATE rule_timers SET due_at = NULL, version = version + 1 WHERE incident_id = ?", (incident_id,))
         _cancel_pending_pages(conn, incident_id, f"resolved by {user_id}")
         incident = bump_incident(conn, incident_id, now, status="resolved", resolved_by=user_id, resolved_at=iso(now), resolution_note=note)
         Store.add_timeline(conn, incident_id, now, "resolved", f"Resolved by <@{user_id}>." + (f" Note: {escape_mrkdwn(note)}" if note else ""),
@@ -516,12 +543,20 @@ def resolve(store: Store, incident_id: int, user_id: str, note: str, now: dateti
 
 @dataclass
 class EscalateRequest:
-    """Additive escalation: `to` is "next" (the main ladder's next level), "team:<id>" or "person:<ref>"."""
+    """Additive escalation: `to` is "next" (the main ladder's next level), "team:<id>" or "person:<ref>".
+
+    `by` is the Slack user who asked, or None when a rule (`by_rule`) escalates on its own.
+    """
 
     to: str
-    by: str
+    by: str | None
     reason: str = ""
     expected_version: int | None = None
+    by_rule: str | None = None
+
+    @property
+    def who(self) -> str:
+        return f"<@{self.by}>" if self.by else f"rule `{self.by_rule}`"
 
 
 def escalate(store: Store, catalog: Catalog, incident_id: int, request: EscalateRequest, now: datetime) -> Outcome:
@@ -530,37 +565,43 @@ def escalate(store: Store, catalog: Catalog, incident_id: int, request: Escalate
         incident = incident_in(conn, incident_id)
         if incident is None:
             return Outcome(None, False, NOT_FOUND)
-        ref = incident_ref(incident["number"])
-        if incident["status"] == "resolved":
-            return Outcome(incident, False, f"{ref} is resolved; there is nobody left to escalate to. Declare a new incident if it is back.")
-        if request.expected_version is not None and incident["version"] != request.expected_version:
-            return Outcome(incident, False, f"{ref} changed while you had the form open (someone escalated or acknowledged); "
-                                            "nothing was paged. Look at the summary and escalate again if you still need to.")
-        reason = request.reason.strip()
-        kind, _, target = request.to.partition(":")
-        if kind == "next":
-            outcome = _escalate_next(conn, catalog, incident, request.by, reason, now)
-        elif kind == "team":
-            outcome = _escalate_to_team(conn, catalog, incident, target, request.by, reason, now)
-        elif kind == "person":
-            outcome = _escalate_to_person(conn, catalog, incident, target, request.by, reason, now)
-        else:
-            outcome = Outcome(incident, False, "Choose whom to escalate to.")
-        if not outcome.changed:
-            return outcome
-        Store.add_timeline(conn, incident_id, now, "escalated",
-                           f"<@{request.by}> escalated to {outcome.data['label']}" + (f": {escape_mrkdwn(reason)}" if reason else "."),
-                           actor=request.by, data={"to": request.to, "reason": reason})
-        incident = bump_incident(conn, incident_id, now)
-        text = f":arrow_double_up: <@{request.by}> escalated {ref} to {outcome.data['label']}" + (f": {escape_mrkdwn(reason)}" if reason else ".")
-        if incident["acknowledged_by"]:
-            text += f" <@{incident['acknowledged_by']}> still owns the incident."
-        enqueue_channel_message(conn, incident, now, f"escalate:{incident['version']}", text)
-        enqueue_refresh(conn, incident, now)
+        return escalate_in(conn, catalog, incident, request, now)
+
+
+def escalate_in(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], request: EscalateRequest, now: datetime) -> Outcome:
+    """`escalate` inside a transaction the caller holds (a rule firing in the engine's tick)."""
+    incident_id = incident["id"]
+    ref = incident_ref(incident["number"])
+    if incident["status"] == "resolved":
+        return Outcome(incident, False, f"{ref} is resolved; there is nobody left to escalate to. Declare a new incident if it is back.")
+    if request.expected_version is not None and incident["version"] != request.expected_version:
+        return Outcome(incident, False, f"{ref} changed while you had the form open (someone escalated or acknowledged); "
+                                        "nothing was paged. Look at the summary and escalate again if you still need to.")
+    reason = request.reason.strip()
+    kind, _, target = request.to.partition(":")
+    if kind == "next":
+        outcome = _escalate_next(conn, catalog, incident, request, now)
+    elif kind == "team":
+        outcome = _escalate_to_team(conn, catalog, incident, target, request, now)
+    elif kind == "person":
+        outcome = _escalate_to_person(conn, catalog, incident, target, request, now)
+    else:
+        outcome = Outcome(incident, False, "Choose whom to escalate to.")
+    if not outcome.changed:
+        return outcome
+    Store.add_timeline(conn, incident_id, now, "escalated",
+                       f"{request.who} escalated to {outcome.data['label']}" + (f": {escape_mrkdwn(reason)}" if reason else "."),
+                       actor=request.by, data={"to": request.to, "reason": reason, "rule": request.by_rule})
+    incident = bump_incident(conn, incident_id, now)
+    text = f":arrow_double_up: {request.who} escalated {ref} to {outcome.data['label']}" + (f": {escape_mrkdwn(reason)}" if reason else ".")
+    if incident["acknowledged_by"]:
+        text += f" <@{incident['acknowledged_by']}> still owns the incident."
+    enqueue_channel_message(conn, incident, now, f"escalate:{incident['version']}", text)
+    enqueue_refresh(conn, incident, now)
     return Outcome(incident, True, f"Escalated {ref} to {outcome.data['label']}.", outcome.data)
 
 
-def _escalate_next(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], by: str, reason: str, now: datetime) -> Outcome:
+def _escalate_next(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], request: EscalateRequest, now: datetime) -> Outcome:
     ref = incident_ref(incident["number"])
     track = next(t for t in _tracks_of(conn, incident["id"]) if t["track"] == MAIN)
     snapshot = json.loads(track["snapshot"])
@@ -573,11 +614,11 @@ def _escalate_next(conn: sqlite3.Connection, catalog: Catalog, incident: dict[st
         return Outcome(incident, False, f"Every level above the current one of {ref} resolves to nobody right now; nobody was paged.")
     # Additive: on an acknowledged incident the acknowledger keeps it and the ladder's clock stays as it is.
     timer = (track["state"], parse_iso(track["due_at"])) if incident["status"] == "acknowledged" else None
-    apply_events(conn, incident, track, new_state, events, now, by, f"escalated by <@{by}>", timer)
+    apply_events(conn, incident, track, new_state, events, now, request.by, f"escalated by {request.who}", timer)
     return Outcome(incident, True, data={"label": f"level {new_state.level + 1}", "level": new_state.level})
 
 
-def _escalate_to_team(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], team_id: str, by: str, reason: str,
+def _escalate_to_team(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], team_id: str, request: EscalateRequest,
                       now: datetime) -> Outcome:
     if team_id not in catalog.teams:
         return Outcome(incident, False, "That team is not in the catalog (any more).")
@@ -591,15 +632,15 @@ def _escalate_to_team(conn: sqlite3.Connection, catalog: Catalog, incident: dict
     policy_id, why = catalog.choose_policy(team_id, incident["severity"], now)
     snapshot = escalation.snapshot_policy(catalog, policy_id)
     key = f"team:{team_id}#{len(existing) + 1}"
-    track = _new_track(conn, incident["id"], key, escape_mrkdwn(team.name), snapshot, now, by, reason)
+    track = _new_track(conn, incident["id"], key, escape_mrkdwn(team.name), snapshot, now, request.by, request.reason.strip())
     state, events = escalation.start(snapshot, now, catalog.schedules)
-    apply_events(conn, incident, track, state, events, now, by, f"escalated by <@{by}> through policy {policy_id}: {why}")
+    apply_events(conn, incident, track, state, events, now, request.by, f"escalated by {request.who} through policy {policy_id}: {why}")
     if not any(e.kind == "paged" for e in events):
         return Outcome(incident, True, data={"label": f"{team.name} (nobody reachable right now)"})
     return Outcome(incident, True, data={"label": team.name, "track": key})
 
 
-def _escalate_to_person(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], person: str, by: str, reason: str,
+def _escalate_to_person(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], person: str, request: EscalateRequest,
                         now: datetime) -> Outcome:
     if not person:
         return Outcome(incident, False, "Choose the person to page.")
@@ -613,9 +654,9 @@ def _escalate_to_person(conn: sqlite3.Connection, catalog: Catalog, incident: di
     snapshot = {"policy_id": "person", "schedules": {}, "policies": {"person": {
         "repeat": 0, "then": None, "levels": [{"targets": [{"user": person}], "escalate_after": PERSON_TIMEOUT,
                                                "notify_only": False, "when_empty": "skip"}]}}}
-    track = _new_track(conn, incident["id"], f"person:{person}#{count + 1}", label, snapshot, now, by, reason)
+    track = _new_track(conn, incident["id"], f"person:{person}#{count + 1}", label, snapshot, now, request.by, request.reason.strip())
     state, events = escalation.start(snapshot, now, catalog.schedules)
-    apply_events(conn, incident, track, state, events, now, by, f"escalated by <@{by}>")
+    apply_events(conn, incident, track, state, events, now, request.by, f"escalated by {request.who}")
     return Outcome(incident, True, data={"label": label})
 
 

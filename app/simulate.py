@@ -7,11 +7,11 @@ Built on the live engine (`app.escalation.start` / `advance`) and the same polic
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from app import escalation
-from app.catalog import Catalog, format_duration
+from app import escalation, rules
+from app.catalog import Catalog, ScopedRule, format_duration
 from app.escalation import Event
 
 MAX_STEPS = 500
@@ -29,6 +29,7 @@ class Simulation:
     policy_id: str
     policy_reason: str
     events: list[Event] = field(default_factory=list)
+    rule_steps: list["RuleStep"] = field(default_factory=list)
     ends: str = ""  # how the walk ended: "acknowledged?" (default) or "exhausted"
     next_due: datetime | None = None
 
@@ -42,6 +43,8 @@ class Simulation:
                  "targets": [{"ref": t.ref, "via": t.via} for t in e.targets], "gaps": e.gaps}
                 for e in self.events
             ],
+            "rules": [{"minute": _minutes(self.declared_at, r.at), "at": r.at.isoformat(), "rule": r.rule, "do": r.action,
+                       "when": r.text} for r in self.rule_steps],
             "ends": self.ends, "next_escalation_at": self.next_due.isoformat() if self.next_due else None,
         }
 
@@ -50,8 +53,24 @@ def _minutes(start: datetime, at: datetime) -> int:
     return int((at - start).total_seconds() // 60)
 
 
-def simulate(catalog: Catalog, service_id: str, severity_id: str | None, at: datetime, no_ack: bool) -> Simulation:
-    """Declare at `at`; with `no_ack`, let nobody acknowledge and follow the ladder to its end."""
+@dataclass(frozen=True)
+class RuleStep:
+    at: datetime
+    rule: str
+    action: str
+    text: str
+
+
+def _rules_for(catalog: Catalog, service_id: str, team_id: str, severity: str, at: datetime) -> tuple[list[ScopedRule], rules.Facts]:
+    facts = rules.Facts(status="triggered", severity=severity, service_id=service_id, team_id=team_id, private=False,
+                        declared_at=at, severity_since=at, triggered_since=at, acknowledged_at=None, last_update_at=None, lead=None)
+    return [r for r in catalog.rules if rules.in_scope(r, facts, catalog)], facts
+
+
+def simulate(catalog: Catalog, service_id: str, severity_id: str | None, at: datetime, no_ack: bool,
+             horizon: timedelta = timedelta(hours=4)) -> Simulation:
+    """Declare at `at`; with `no_ack`, nobody acknowledges, posts an update or takes the lead: follow the
+    ladder to its end and the rules up to `horizon`. Without it: what happens at declaration, and what next."""
     severity = catalog.severity(severity_id) if severity_id else catalog.default_severity()
     if severity is None:
         raise KeyError(f"unknown severity {severity_id!r}; known: {', '.join(s.id for s in catalog.severities)}")
@@ -64,11 +83,39 @@ def simulate(catalog: Catalog, service_id: str, severity_id: str | None, at: dat
     result = Simulation(service_id, service.name, team_id, team.name, team.timezone, severity.id, at, policy_id, why)
     state, events = escalation.start(snapshot, at, catalog.schedules)
     result.events.extend(events)
-    steps = 0
-    while no_ack and state.due_at is not None and steps < MAX_STEPS:
-        state, events = escalation.advance(snapshot, state, state.due_at, catalog.schedules)
+    scoped_rules, facts = _rules_for(catalog, service_id, team_id, severity.id, at)
+    memory = {r.rule.id: rules.Memory() for r in scoped_rules}
+    end = at + horizon if no_ack else at
+    for _ in range(MAX_STEPS):
+        due_rules = [(d[0], d[1], r) for r in scoped_rules if (d := rules.next_due(r, facts, memory[r.rule.id], catalog))]
+        next_rule = min(due_rules, key=lambda x: x[0], default=None)
+        ladder_due = state.due_at if no_ack else None
+        # Same order as the live tick: the ladder's timers first, then the rules due at the same instant.
+        if next_rule is not None and next_rule[0] <= end and (ladder_due is None or next_rule[0] < ladder_due):
+            when, occurrence, scoped = next_rule
+            memory[scoped.rule.id] = rules.Memory(occurrence, when)
+            if not rules.holds_at(scoped, facts, catalog, when):
+                continue
+            action = scoped.rule.do.replace("_", " ")
+            if scoped.rule.do == "escalate":
+                target = scoped.rule.escalate_to
+                if target == "next":
+                    more: list[Event] = []
+                    if state.level + 1 < escalation.level_count(snapshot, state.policy):
+                        state, more = escalation.escalate_now(snapshot, state, when, catalog.schedules)
+                        result.events.extend(more)
+                    action = "escalate to the next level" if any(e.kind == "paged" for e in more) else \
+                        "escalate: nothing further up the ladder to page"
+                else:
+                    action = f"escalate to team {target.team} (their ladder starts)" if target.team else f"escalate to {target.person}"  # type: ignore[union-attr]
+            elif scoped.rule.do == "notify":
+                action = f"notify {scoped.rule.channel or 'the stakeholders'}"
+            result.rule_steps.append(RuleStep(when, scoped.rule.id, action, rules.describe(scoped)))
+            continue
+        if ladder_due is None:
+            break
+        state, events = escalation.advance(snapshot, state, ladder_due, catalog.schedules)
         result.events.extend(events)
-        steps += 1
     result.next_due = state.due_at
     result.ends = state.status
     return result
@@ -84,29 +131,40 @@ def render(sim: Simulation, catalog: Catalog) -> str:
         f"Policy {sim.policy_id}: {sim.policy_reason}.",
         "",
     ]
-    for event in sim.events:
-        when = event.at.astimezone(zone)
-        stamp = f"+{_minutes(sim.declared_at, event.at)}m".ljust(7) + f"{when:%a %H:%M}  "
-        level = f"level {event.level + 1}" + ("" if event.policy == sim.policy_id else f" of {event.policy}")
-        for gap in event.gaps:
-            lines.append(f"{stamp}{level}: {gap}")
-        if event.kind == "paged":
-            verb = "notify" if event.notify_only else "page"
-            who = ", ".join(f"{t.ref} ({t.via})" for t in event.targets)
-            prefix = "" if event.at == sim.declared_at else "no acknowledgement: "
-            lines.append(f"{stamp}{prefix}{level}: {verb} {who}")
-        elif event.kind == "skipped":
-            lines.append(f"{stamp}{level} skipped: it resolves to nobody")
-        elif event.kind == "waiting":
-            lines.append(f"{stamp}{level} resolves to nobody: waiting it out")
-        elif event.kind == "repeat":
-            lines.append(f"{stamp}end of the policy: {event.detail}, back to level 1")
-        elif event.kind == "handoff":
-            lines.append(f"{stamp}policy {event.policy} exhausted: {event.detail}")
-        elif event.kind == "exhausted":
-            lines.append(f"{stamp}the ladder is exhausted: the incident stays with {level}")
+    lines_at: list[tuple[datetime, int, str]] = []
+    for order, step in enumerate(sim.rule_steps, start=len(sim.events)):  # after the ladder's own steps of the same minute
+        stamp = f"+{_minutes(sim.declared_at, step.at)}m".ljust(7) + f"{step.at.astimezone(zone):%a %H:%M}  "
+        lines_at.append((step.at, order, f"{stamp}rule {step.rule} ({step.text}): {step.action}"))
+    for order, event in enumerate(sim.events):
+        lines_at.append((event.at, order, _event_line(sim, event, zone)))
+    lines += [line for _, _, line in sorted(lines_at, key=lambda x: (x[0], x[1])) if line]
     if sim.next_due is not None:
         after = format_duration(int((sim.next_due - sim.events[-1].at).total_seconds()))
         lines.append(f"{'':7}{sim.next_due.astimezone(zone):%a %H:%M}  if nobody acknowledges within {after}, the next level is "
-                     "paged (run with --no-ack to see the whole ladder)")
+                     "paged (run with --no-ack to see the whole ladder and the rules)")
+    return "\n".join(lines)
+
+
+def _event_line(sim: Simulation, event: Event, zone: Any) -> str:
+    lines: list[str] = []
+    when = event.at.astimezone(zone)
+    stamp = f"+{_minutes(sim.declared_at, event.at)}m".ljust(7) + f"{when:%a %H:%M}  "
+    level = f"level {event.level + 1}" + ("" if event.policy == sim.policy_id else f" of {event.policy}")
+    for gap in event.gaps:
+        lines.append(f"{stamp}{level}: {gap}")
+    if event.kind == "paged":
+        verb = "notify" if event.notify_only else "page"
+        who = ", ".join(f"{t.ref} ({t.via})" for t in event.targets)
+        prefix = "" if event.at == sim.declared_at else "no acknowledgement: "
+        lines.append(f"{stamp}{prefix}{level}: {verb} {who}")
+    elif event.kind == "skipped":
+        lines.append(f"{stamp}{level} skipped: it resolves to nobody")
+    elif event.kind == "waiting":
+        lines.append(f"{stamp}{level} resolves to nobody: waiting it out")
+    elif event.kind == "repeat":
+        lines.append(f"{stamp}end of the policy: {event.detail}, back to level 1")
+    elif event.kind == "handoff":
+        lines.append(f"{stamp}policy {event.policy} exhausted: {event.detail}")
+    elif event.kind == "exhausted":
+        lines.append(f"{stamp}the ladder is exhausted: the incident stays with {level}")
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -182,6 +182,28 @@ _MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE pages_v2 RENAME TO pages",
         "CREATE INDEX pages_incident ON pages(incident_id)",
     ],
+    # 3: rules. What they need to know about an incident, and one timer row per (incident, rule).
+    3: [
+        "ALTER TABLE incidents ADD COLUMN lead TEXT",
+        "ALTER TABLE incidents ADD COLUMN last_update_at TEXT",
+        "ALTER TABLE incidents ADD COLUMN severity_since TEXT",
+        "ALTER TABLE incidents ADD COLUMN triggered_since TEXT",
+        "UPDATE incidents SET severity_since = declared_at, triggered_since = declared_at",
+        """CREATE TABLE rule_timers (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            rule_id TEXT NOT NULL,
+            due_at TEXT,
+            occurrence TEXT,
+            fired_at TEXT,
+            fire_count INTEGER NOT NULL DEFAULT 0,
+            snoozed_until TEXT,
+            dismissed_by TEXT,
+            version INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (incident_id, rule_id)
+        )""",
+        "CREATE INDEX rule_timers_due ON rule_timers(due_at) WHERE due_at IS NOT NULL",
+    ],
 }
 
 
@@ -324,6 +346,10 @@ class Store:
     def tracks(self, incident_id: int) -> list[dict[str, Any]]:
         """The incident's escalation tracks, the main ladder first."""
         rows = self.conn.execute("SELECT * FROM tracks WHERE incident_id = ? ORDER BY track != 'main', id", (incident_id,))
+        return [dict(r) for r in rows]
+
+    def rule_timers(self, incident_id: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM rule_timers WHERE incident_id = ? ORDER BY id", (incident_id,))
         return [dict(r) for r in rows]
 
     def track(self, incident_id: int, track: str = "main") -> dict[str, Any] | None:

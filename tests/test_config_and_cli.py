@@ -100,7 +100,7 @@ def test_cli_run_with_broken_catalog_exits_1_naming_the_line(tmp_path: Path) -> 
 def test_cli_check_example_catalog() -> None:
     result = run_cli(["check", str(ROOT / "manifests" / "catalog.yaml")], {}, ROOT)
     assert result.returncode == 0, result.stderr
-    assert "OK — 12 services, 4 teams" in result.stdout
+    assert "OK — 12 services, 5 teams" in result.stdout
 
 
 def test_cli_run_serves_slack_over_http_and_stops_on_sigterm(slack, tmp_path: Path) -> None:

@@ -51,13 +51,25 @@ def methods_called_by_the_app() -> set[str]:
     return set(re.findall(r"client\.([a-z]+_[A-Za-z_]+)\(", source))
 
 
+SCOPES_FOR_EVENT = {"message.channels": {"channels:history"}, "message.groups": {"groups:history"}}
+
+
 def test_bot_scopes_are_exactly_what_the_code_calls_for() -> None:
     called = methods_called_by_the_app()
     unknown = called - SCOPES_FOR_METHOD.keys()
     assert not unknown, f"add the scopes for {unknown} to SCOPES_FOR_METHOD and the manifests"
-    needed = {"commands"}.union(*(SCOPES_FOR_METHOD[m] for m in called))
     for path in MANIFESTS:
+        events = load(path)["settings"].get("event_subscriptions", {}).get("bot_events", [])
+        needed = {"commands"}.union(*(SCOPES_FOR_METHOD[m] for m in called), *(SCOPES_FOR_EVENT[e] for e in events))
         assert set(load(path)["oauth_config"]["scopes"]["bot"]) == needed, path.name
+
+
+def test_the_events_subscribed_to_are_the_events_the_code_listens_to() -> None:
+    source = "\n".join(p.read_text() for p in (ROOT / "app").rglob("*.py"))
+    listened = set(re.findall(r'@bolt\.event\("([a-z_.]+)"\)', source))
+    for path in MANIFESTS:
+        events = load(path)["settings"].get("event_subscriptions", {}).get("bot_events", [])
+        assert {e.split(".")[0] for e in events} == listened, path.name
 
 
 def test_socket_mode_manifest_and_http_variant() -> None:

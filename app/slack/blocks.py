@@ -43,6 +43,12 @@ STATIC_SERVICE_LIMIT = 100
 # Action and callback ids: the contract between these builders and the listeners.
 ACK = "incident_ack"
 STILL_ON_IT = "incident_still_on_it"
+TAKE_LEAD = "incident_take_lead"
+POST_UPDATE = "incident_post_update"
+NUDGE_ESCALATE = "nudge_escalate"
+NUDGE_SNOOZE = "nudge_snooze"
+NUDGE_DISMISS = "nudge_dismiss"
+UPDATE_VIEW = "status_update"
 ESCALATE = "incident_escalate"
 SEVERITY = "incident_severity"
 RESOLVE = "incident_resolve"
@@ -142,6 +148,21 @@ def declared_modal(incident: dict[str, Any], catalog: Catalog, paged: list[str])
 
 def incident_channel_hint(incident: dict[str, Any]) -> str:
     return incident["channel_name"] or channel_name_for(incident["number"], incident["title"])
+
+
+def update_modal(incident: dict[str, Any]) -> dict[str, Any]:
+    ref = incident_ref(incident["number"])
+    view = View(
+        type="modal", callback_id=UPDATE_VIEW, title=truncate(f"Update on {ref}", 24), submit="Post", close="Cancel",
+        private_metadata=json.dumps({"incident_id": incident["id"]}),
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=f"*{ref} · {escape_mrkdwn(incident['title'])}*\nPosted in the incident channel and kept on the timeline.")),
+            InputBlock(block_id="update", label="What is the status?", element=PlainTextInputElement(
+                action_id="value", multiline=True, min_length=3, max_length=2900,
+                placeholder="What we know, what we are doing, when the next update comes")),
+        ],
+    )
+    return view.to_dict()
 
 
 def resolve_modal(incident: dict[str, Any]) -> dict[str, Any]:
@@ -276,6 +297,8 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, tracks: list[dict
     ]
     if incident["acknowledged_by"]:
         fields.append(MarkdownTextObject(text=f"*Acknowledged*\n<@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'])}"))
+    if incident.get("lead"):
+        fields.append(MarkdownTextObject(text=f"*Lead*\n<@{incident['lead']}>"))
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=truncate(f"{ref} · {incident['title']}", 150), emoji=False)),
         SectionBlock(fields=fields),
@@ -359,12 +382,19 @@ def topic_text(incident: dict[str, Any], catalog: Catalog) -> str:
     return truncate(f"{incident_ref(incident['number'])} · {label} · {incident['service_name']} · {incident['title']}", 250)
 
 
-def channel_message_blocks(incident: dict[str, Any], text: str, actions: list[str]) -> list[dict[str, Any]]:
-    """A message in the incident channel with the decision one click away."""
+def channel_message_blocks(incident: dict[str, Any], text: str, actions: list[str], rule: str | None = None) -> list[dict[str, Any]]:
+    """A message in the incident channel with the decision one click away (a nudge's buttons name its rule)."""
     value = str(incident["id"])
+    ruled = f"{incident['id']}:{rule}" if rule else value
     buttons = {
         "escalate": ButtonElement(action_id=ESCALATE, text="Escalate", value=value),
         "still_on_it": ButtonElement(action_id=STILL_ON_IT, text="Still on it", value=value, style="primary"),
+        "take_lead": ButtonElement(action_id=TAKE_LEAD, text="I'll lead", value=value, style="primary"),
+        "post_update": ButtonElement(action_id=POST_UPDATE, text="Post an update", value=value, style="primary"),
+        "rule_escalate": ButtonElement(action_id=NUDGE_ESCALATE, text="Escalate now", value=ruled, style="danger"),
+        "snooze_15": ButtonElement(action_id=f"{NUDGE_SNOOZE}_15", text="Snooze 15m", value=f"{ruled}:15"),
+        "snooze_60": ButtonElement(action_id=f"{NUDGE_SNOOZE}_60", text="Snooze 1h", value=f"{ruled}:60"),
+        "dismiss": ButtonElement(action_id=NUDGE_DISMISS, text="Dismiss", value=ruled),
     }
     elements = [buttons[a] for a in actions if a in buttons]
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)))]
@@ -386,6 +416,8 @@ HELP_TEXT = (
     "• `/incident <what is broken>` — the same, pre-filled: e.g. `/incident bank transfers failing`.\n"
     "• `/incident oncall [team]` — who is on call now, for every schedule or for one team.\n"
     "• `/incident escalate` — in an incident channel: page the next level, another team or a person.\n"
+    "• `/incident lead [@someone]` — in an incident channel: take the lead, or hand it to someone.\n"
+    "• `/incident update` — in an incident channel: post a status update.\n"
     "• `/incident help` — this message.\n"
     "In an incident channel, the pinned summary has buttons to *Acknowledge*, *Escalate*, *Change severity* and *Resolve*."
 )

@@ -334,7 +334,8 @@ class SlackDelivery:
         if row.payload.get("resolution"):
             payload = {"text": f"{incident_ref(incident['number'])} resolved", "blocks": blocks.resolution_blocks(incident)}
         elif row.payload.get("actions"):
-            payload = {"text": row.payload["text"], "blocks": blocks.channel_message_blocks(incident, row.payload["text"], row.payload["actions"])}
+            payload = {"text": row.payload["text"],
+                       "blocks": blocks.channel_message_blocks(incident, row.payload["text"], row.payload["actions"], row.payload.get("rule"))}
         else:
             payload = {"text": row.payload["text"]}
         self.client.chat_postMessage(channel=incident["channel_id"], unfurl_links=False, **payload)

@@ -16,7 +16,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from app import incidents, oncall_report, routing
+from app import incidents, nudges, oncall_report, routing
 from app.escalation import level_count, plan_level
 from app.slack import blocks
 from app.text import escape_mrkdwn
@@ -93,6 +93,26 @@ def register(bolt: App, runtime: "Runtime") -> None:
         words = text.split()
         if words and words[0].lower() == "oncall":
             ack(text=oncall_answer(" ".join(words[1:])))
+            return
+        if words and words[0].lower() in ("lead", "update"):
+            incident = runtime.store.incident_by_channel(command.get("channel_id") or "")
+            if incident is None:
+                ack(text=f"Run `/incident {words[0].lower()}` in an incident's channel.")
+                return
+            if words[0].lower() == "lead":
+                mention = _MENTION.match(words[1]) if len(words) > 1 else None
+                lead = mention.group(2) if mention and mention.group(1) == "@" else command["user_id"]
+                outcome = nudges.assign_lead(runtime.store, incident["id"], lead, command["user_id"], runtime.clock())
+                ack(text=outcome.message)
+                if outcome.changed:
+                    runtime.worker.wake()
+                return
+            ack()
+            try:
+                client.views_open(trigger_id=command["trigger_id"], view=blocks.update_modal(incident))
+            except SlackApiError as exc:
+                log.warning("views.open for an update failed: %s", exc.response.get("error"))
+                respond(text="Slack did not let Ladder open the form in time. Please run `/incident update` again.", response_type="ephemeral")
             return
         if words and words[0].lower() == "escalate":
             incident = runtime.store.incident_by_channel(command.get("channel_id") or "")
@@ -287,6 +307,86 @@ def register(bolt: App, runtime: "Runtime") -> None:
         if outcome.changed:
             runtime.worker.wake()
         _say_ephemeral(respond, outcome.message if outcome.incident else UNKNOWN_INCIDENT)
+
+    def rule_of(value: Any) -> tuple[int | None, str, int]:
+        parts = str(value or "").split(":")
+        incident_id = _incident_id(parts[0]) if parts else None
+        rule = parts[1] if len(parts) > 1 else ""
+        minutes = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0
+        return incident_id, rule, minutes
+
+    @bolt.action(re.compile(f"^{blocks.NUDGE_SNOOZE}_\\d+$"))
+    def nudge_snoozed(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        incident_id, rule, minutes = rule_of(action.get("value"))
+        if incident_id is None or not rule or minutes not in nudges.SNOOZE_CHOICES:
+            _say_ephemeral(respond, UNKNOWN_INCIDENT)
+            return
+        outcome = nudges.snooze(runtime.store, incident_id, rule, minutes, body["user"]["id"], runtime.clock())
+        _say_ephemeral(respond, outcome.message)
+
+    @bolt.action(blocks.NUDGE_DISMISS)
+    def nudge_dismissed(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        incident_id, rule, _ = rule_of(action.get("value"))
+        if incident_id is None or not rule:
+            _say_ephemeral(respond, UNKNOWN_INCIDENT)
+            return
+        outcome = nudges.dismiss(runtime.store, incident_id, rule, body["user"]["id"], runtime.clock())
+        if outcome.changed:
+            runtime.worker.wake()
+        _say_ephemeral(respond, outcome.message)
+
+    @bolt.action(blocks.NUDGE_ESCALATE)
+    def nudge_escalated(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        incident_id, rule, _ = rule_of(action.get("value"))
+        if incident_id is None:
+            _say_ephemeral(respond, UNKNOWN_INCIDENT)
+            return
+        outcome = nudges.escalate_now(runtime.store, runtime.catalog, incident_id, rule, body["user"]["id"], runtime.clock())
+        if outcome.changed:
+            runtime.worker.wake()
+        _say_ephemeral(respond, outcome.message)
+
+    @bolt.action(blocks.TAKE_LEAD)
+    def lead_taken(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        incident_id = _incident_id(action.get("value"))
+        if incident_id is None:
+            _say_ephemeral(respond, UNKNOWN_INCIDENT)
+            return
+        outcome = nudges.assign_lead(runtime.store, incident_id, body["user"]["id"], body["user"]["id"], runtime.clock())
+        if outcome.changed:
+            runtime.worker.wake()
+        else:
+            _say_ephemeral(respond, outcome.message)
+
+    def update_form(incident: dict[str, Any]) -> dict[str, Any] | str:
+        if incident["status"] == "resolved":
+            return f"{incidents.incident_ref(incident['number'])} is resolved."
+        return blocks.update_modal(incident)
+
+    bolt.action(blocks.POST_UPDATE)(open_modal_for("update", update_form))
+
+    @bolt.view(blocks.UPDATE_VIEW)
+    def update_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        text = _state_value(view["state"]["values"], "update", "value", "value") or ""
+        if len(text.strip()) < 3:
+            ack(response_action="errors", errors={"update": "Write a sentence or two: what you know, what you are doing."})
+            return
+        incident_id = json.loads(view.get("private_metadata") or "{}").get("incident_id")
+        outcome = nudges.post_update(runtime.store, int(incident_id), body["user"]["id"], text, runtime.clock())
+        ack()
+        if outcome.changed:
+            runtime.worker.wake()
+
+    @bolt.event("message")
+    def human_message(event: dict[str, Any]) -> None:
+        """Any human message in an incident channel is an update, for "no update for" rules."""
+        if event.get("bot_id") or event.get("subtype") not in (None, "thread_broadcast", "file_share") or not event.get("user"):
+            return
+        nudges.record_human_message(runtime.store, event.get("channel") or "", event["user"], runtime.clock())
 
     @bolt.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:
