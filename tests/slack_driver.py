@@ -139,6 +139,17 @@ class SlackDriver:
         }
         return self.post_payload(payload)
 
+    # -- events -------------------------------------------------------------------------------------
+    def message_event(self, channel_id: str, user_id: str, text: str, **extra: Any) -> Reply:
+        """A `message` event as the Events API delivers it (signed JSON)."""
+        ts = f"{time.time():.6f}"
+        event = {"type": "message", "channel": channel_id, "user": user_id, "text": text, "ts": ts, "event_ts": ts,
+                 "channel_type": "channel", **extra}
+        body = {"token": "deprecated-verification-token", "team_id": TEAM_ID, "api_app_id": "A0LADDER1", "event": event,
+                "type": "event_callback", "event_id": f"Ev{int(time.time() * 1e6)}", "event_time": int(time.time()),
+                "authorizations": [{"team_id": TEAM_ID, "user_id": "UBOT00001", "is_bot": True, "is_enterprise_install": False}]}
+        return self.post(json.dumps(body), "application/json")
+
     # -- buttons --------------------------------------------------------------------------------------
     @staticmethod
     def find_element(message: dict[str, Any], action_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
