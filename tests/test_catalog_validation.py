@@ -183,3 +183,24 @@ def test_ack_timeout_minimum(timeout: str, ok: bool) -> None:
         parse_catalog(text)
     else:
         assert any("policies.big.ack_timeout: ack_timeout must be at least 10m" in p for p in problems(text))
+
+
+@pytest.mark.parametrize("rule, expected", [
+    ("{id: r, when: {open_for: 1h, declared: true}, do: nudge}", "`when` names exactly one of"),
+    ("{id: r, when: {open_for: 1h}, do: notify}", "a notify rule needs channel"),
+    ("{id: r, when: {open_for: 1h}, do: nudge, every: 30s}", "every must be at least 1m"),
+    ("{id: r, when: {open_for: 1h}, if: {severity_at_least: sev9}, do: nudge}", "rule 'r': unknown severity 'sev9'"),
+    ("{id: r, when: {severity_changed: {to: sev7}}, do: nudge}", "rule 'r': unknown severity 'sev7'"),
+    ("{id: r, when: {open_for: 1h}, if: {team: [ghosts]}, do: nudge}", "rules[0].if.team: unknown team 'ghosts'"),
+    ("{id: r, when: {open_for: 1h}, do: escalate, escalate_to: {team: ghosts}}", "rules[0].escalate_to.team: unknown team 'ghosts'"),
+    ("{id: r, when: {open_for: 1h}, do: shout}", "rules[0].do"),
+])
+def test_rule_mistakes_are_named(rule: str, expected: str) -> None:
+    found = problems(catalog_text() + f"rules:\n  - {rule}\n")
+    assert any(expected in p for p in found), found
+
+
+def test_rule_ids_are_unique_across_scopes() -> None:
+    text = catalog_text(teams="  pay:\n    name: Pay\n    escalation_policy: core\n    rules: [{id: r, when: {open_for: 1h}, do: nudge}]\n")
+    found = problems(text + "rules:\n  - {id: r, when: {declared: true}, do: nudge}\n")
+    assert any("teams.pay.rules[0].id: duplicate rule id 'r' (also at rules[0])" in p for p in found), found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from app.catalog import load_catalog, parse_catalog
@@ -119,3 +119,27 @@ def test_cli_check_reports_every_error_and_exits_1(tmp_path) -> None:
     paths = {e["path"] for e in data["errors"]}
     assert {"services[3].owner", "services[4].owner", "teams.platform.timezone", "schedules.platform-primary.timezone"} <= paths
     assert all(e["line"] for e in data["errors"])
+
+
+def test_simulate_shows_the_rules_beside_the_ladder() -> None:
+    sim = simulate(load_catalog(EXAMPLE), "bank-transfers", "sev1", SAT_3AM, no_ack=True, horizon=timedelta(hours=1))
+    rules = [(r["minute"], r["rule"], r["do"]) for r in sim.as_dict()["rules"]]
+    assert rules == [
+        (0, "sev1-tell-leadership", "notify #incident-leadership"),
+        (0, "sev1-assign-lead", "nudge"),
+        (5, "sev1-unacknowledged", "escalate: nothing further up the ladder to page"),  # the ladder's own level 2 came first
+        (10, "payments-sev1-leadership", "escalate to team leadership (their ladder starts)"),
+        (30, "status-updates", "remind update"),
+        (60, "status-updates", "remind update"),
+    ]
+
+
+def test_a_rule_that_escalates_before_the_policy_moves_the_simulated_ladder() -> None:
+    text = CATALOG % "skip" + """
+rules:
+  - {id: fast, when: {unacknowledged_for: 1m}, do: escalate}
+"""
+    catalog = parse_catalog(text.replace("when_empty: skip", "when_empty: skip").replace("{schedule: office}", "{user: o@example.com}"))
+    sim = simulate(catalog, "api", None, SAT_3AM, no_ack=True, horizon=timedelta(minutes=30))
+    paged = [(s["minute"], s["level"]) for s in sim.as_dict()["steps"] if s["kind"] == "paged"]
+    assert paged[:2] == [(0, 1), (1, 2)]  # level 2 at minute 1, by the rule, not at minute 5 by the policy
