@@ -154,9 +154,26 @@ def save_track(conn: sqlite3.Connection, track: dict[str, Any], *, state: str, d
     return cursor.rowcount == 1
 
 
+PAGE_AGAIN_AFTER = 60  # seconds: two ladders reaching the same person in the same minute page them once
+
+
 def insert_page(conn: sqlite3.Connection, incident_id: int, now: datetime, track: str, policy: str, level: int, loop: int,
                 ref: str, kind: str, via: str, notify_only: bool, requested_by: str | None, round_: int = 0) -> None:
-    """A page row and its outbox row, once per (incident, track, round, policy, level, loop, target)."""
+    """A page row and its outbox row, once per (incident, track, round, policy, level, loop, target).
+
+    A person already paged for this incident within the last minute (by another track, say the
+    policy's hand-off and a rule escalating to the same team) is not paged again; the timeline says so.
+    """
+    if not notify_only:
+        recent = conn.execute(
+            "SELECT track FROM pages WHERE incident_id = ? AND lower(target) = lower(?) AND notify_only = 0 "
+            "AND status IN ('pending', 'sending', 'sent') AND acknowledged_at IS NULL AND created_at >= ?",
+            (incident_id, ref, iso(now - timedelta(seconds=PAGE_AGAIN_AFTER))),
+        ).fetchone()
+        if recent is not None:
+            Store.add_timeline(conn, incident_id, now, "page_merged", f"{escape_mrkdwn(ref)} was paged for this incident less than a minute "
+                               f"ago ({recent['track']}); not paging again for {track}.", data={"target": ref, "track": track})
+            return
     cursor = conn.execute(
         "INSERT INTO pages(incident_id, track, round, policy, level, loop, target, via, notify_only, requested_by, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",

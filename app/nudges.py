@@ -37,7 +37,7 @@ def render_say(text: str, incident: dict[str, Any], catalog: Catalog, elapsed: t
         ref=incident_ref(incident["number"]), title=escape_mrkdwn(incident["title"]),
         severity=severity.label if severity else incident["severity"], service=escape_mrkdwn(incident["service_name"]),
         team=escape_mrkdwn(incident["team_name"]), elapsed=format_duration(int(elapsed.total_seconds()) // 60 * 60),
-        channel=f"<#{incident['channel_id']}>" if incident.get("channel_id") else f"#{incident.get('channel_name') or 'the incident channel'}",
+        channel="{channel}",  # filled in at delivery, when the incident channel exists (see SlackDelivery)
     )
     return text.format_map(values)
 

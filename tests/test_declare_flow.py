@@ -8,9 +8,10 @@ from tests.conftest import Ladder
 
 
 def declare(ladder: Ladder, text: str = "bank transfers failing", user: str = "sam", **inputs):
+    opened = len(ladder.slack.ok_calls_to("views.open"))
     reply = ladder.driver.slash(text, ladder.user(user))
     assert reply.status == 200, reply.body
-    view = ladder.driver.opened_view("declare_incident")
+    view = ladder.driver.opened_view("declare_incident", after=opened)  # this declaration's modal, not an earlier one
     reply = ladder.driver.submit(view, ladder.user(user), inputs)
     assert reply.status == 200, reply.body
     incident = ladder.slack.wait_for(lambda: ladder.runtime.store.incident_by_view(view["id"]))

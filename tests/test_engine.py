@@ -306,3 +306,15 @@ def test_a_tick_with_nothing_due_writes_nothing(engine: Engine) -> None:
 
     report = clock.tick(store, engine.runtime.catalog, utcnow())
     assert report.fired == 0 and store.conn.total_changes == before
+
+
+def test_two_ladders_reaching_the_same_person_in_the_same_minute_page_once(engine: Engine) -> None:
+    incident, _, _ = declare(engine)
+    engine.deliver()
+    view = open_escalate_form(engine, "bob")
+    engine.driver.submit(view, engine.user("bob"), {"to": "person", "person": engine.user("alice")})
+    engine.slack.wait_for(lambda: any(e["kind"] == "page_merged" for e in engine.timeline(incident["id"])))
+    engine.deliver()
+    assert len(engine.dms("alice")) == 1
+    engine.at(minutes=15)  # a later page to the same person is a new page
+    assert len(engine.dms("alice")) == 2

@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from app.catalog import Catalog
-from app.incidents import PRIORITY_CHANNEL, PRIORITY_REFRESH, incident_ref, insert_page
+from app.incidents import PRIORITY_CHANNEL, PRIORITY_REFRESH, channel_name_for, incident_ref, insert_page
 from app.slack import blocks
 from app.store import OutboxRow, Store, iso
 from app.text import escape_mrkdwn
@@ -343,8 +343,14 @@ class SlackDelivery:
 
     def _channel_message(self, row: OutboxRow, now: datetime) -> None:
         """A message to a named channel (the admin channel, a team channel), not the incident's own."""
+        text = row.payload["text"]
+        incident = self.store.incident(row.incident_id) if row.incident_id else None
+        if incident is not None and "{channel}" in text:
+            # Not waiting for the incident channel (the message must go even if creating it fails): link it if it exists.
+            text = text.replace("{channel}", f"<#{incident['channel_id']}>" if incident["channel_id"]
+                                else f"#{incident['channel_name'] or channel_name_for(incident['number'], incident['title'])}")
         try:
-            self.client.chat_postMessage(channel=row.payload["channel"], text=row.payload["text"], unfurl_links=False)
+            self.client.chat_postMessage(channel=row.payload["channel"], text=text, unfurl_links=False)
         except SlackApiError as exc:
             code = _error_code(exc)
             if code in ("channel_not_found", "not_in_channel", "is_archived"):
