@@ -165,14 +165,24 @@ def insert_page(conn: sqlite3.Connection, incident_id: int, now: datetime, track
     policy's hand-off and a rule escalating to the same team) is not paged again; the timeline says so.
     """
     if not notify_only:
+        # The same person may be named by e-mail on one ladder and by Slack ID on another.
         recent = conn.execute(
-            "SELECT track FROM pages WHERE incident_id = ? AND lower(target) = lower(?) AND notify_only = 0 "
-            "AND status IN ('pending', 'sending', 'sent') AND acknowledged_at IS NULL AND created_at >= ?",
-            (incident_id, ref, iso(now - timedelta(seconds=PAGE_AGAIN_AFTER))),
+            "SELECT track, user_id FROM pages WHERE incident_id = ? AND notify_only = 0 AND acknowledged_at IS NULL "
+            "AND status IN ('pending', 'sending', 'sent') AND created_at >= ? "
+            "AND (lower(target) = lower(?) OR user_id = ? OR user_id = (SELECT user_id FROM slack_users WHERE ref = lower(?)) "
+            "     OR lower(target) IN (SELECT ref FROM slack_users WHERE user_id = ?))",
+            (incident_id, iso(now - timedelta(seconds=PAGE_AGAIN_AFTER)), ref, ref, ref, ref),
         ).fetchone()
         if recent is not None:
+            # Still a page of this track (its ladder reached them; their acknowledgement stops it), just not a second DM.
+            user_id = recent["user_id"] or (ref if "@" not in ref else None)
+            conn.execute(
+                "INSERT INTO pages(incident_id, track, round, policy, level, loop, target, via, notify_only, requested_by, created_at, "
+                "status, user_id, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 'merged', ?, ?) ON CONFLICT DO NOTHING",
+                (incident_id, track, round_, policy, level, loop, ref, via, requested_by, iso(now), user_id, iso(now)),
+            )
             Store.add_timeline(conn, incident_id, now, "page_merged", f"{escape_mrkdwn(ref)} was paged for this incident less than a minute "
-                               f"ago ({recent['track']}); not paging again for {track}.", data={"target": ref, "track": track})
+                               f"ago ({recent['track']}); not sending a second page for {track}.", data={"target": ref, "track": track})
             return
     cursor = conn.execute(
         "INSERT INTO pages(incident_id, track, round, policy, level, loop, target, via, notify_only, requested_by, created_at) "

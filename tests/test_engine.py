@@ -316,5 +316,11 @@ def test_two_ladders_reaching_the_same_person_in_the_same_minute_page_once(engin
     engine.slack.wait_for(lambda: any(e["kind"] == "page_merged" for e in engine.timeline(incident["id"])))
     engine.deliver()
     assert len(engine.dms("alice")) == 1
-    engine.at(minutes=15)  # a later page to the same person is a new page
+    assert "(already paged)" in block_text(summary_of(engine))
+    engine.at(minutes=5)
+    engine.at(minutes=10)  # the main ladder repeats: a page minutes later is a new page
     assert len(engine.dms("alice")) == 2
+    engine.driver.click(engine.dms("alice")[0], "incident_ack", engine.user("alice"))
+    engine.slack.wait_for(lambda: engine.runtime.store.incident(incident["id"])["status"] == "acknowledged")
+    person = next(t for t in engine.runtime.store.tracks(incident["id"]) if t["track"].startswith("person:"))
+    assert person["state"] == "stopped"  # her acknowledgement covers the merged page's ladder too

@@ -213,7 +213,8 @@ def escalate_modal(incident: dict[str, Any], next_level: str | None, teams: list
 # -- messages -----------------------------------------------------------------------------------
 
 def _person(page: dict[str, Any]) -> str:
-    status = {"failed": " (page failed)", "pending": " (sending…)", "cancelled": " (not sent)"}.get(page["status"], "")
+    status = {"failed": " (page failed)", "pending": " (sending…)", "cancelled": " (not sent)",
+              "merged": " (already paged)"}.get(page["status"], "")
     who = f"<@{page['user_id']}>" if page["user_id"] else escape_mrkdwn(page["target"])
     if page["acknowledged_at"]:
         status = " :white_check_mark:"
