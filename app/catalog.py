@@ -178,11 +178,25 @@ class PolicyChoice(_Model):
     outside_working_hours: str | None = None
 
 
-class Team(_Model):
+class _Zoned(_Model):
+    """Something whose times are wall-clock times in its own IANA zone (a team, a schedule)."""
+
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _zone(value)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Team(_Zoned):
     name: str = Field(min_length=1)
     slack_channel: str | None = None
     slack_user_group: str | None = None
-    timezone: str = "UTC"
     working_hours: Window | None = None
     escalation_policy: str | PolicyChoice
     rules: list["Rule"] = Field(default_factory=list)
@@ -210,14 +224,6 @@ class Team(_Model):
             raise ValueError(f"{value!r} is not a Slack user group ID (S…)")
         return value
 
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        return _zone(value)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
 
     @property
     def choice(self) -> PolicyChoice:
@@ -340,8 +346,7 @@ class Override(_Model):
         return self
 
 
-class Schedule(_Model):
-    timezone: str = "UTC"
+class Schedule(_Zoned):
     layers: list[Layer] = Field(min_length=1)
     overrides: list[Override] = Field(default_factory=list)
 
@@ -356,14 +361,6 @@ class Schedule(_Model):
             del data["rotation"]
         return data
 
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        return _zone(value)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
 
 
 class Target(_Model):

@@ -142,6 +142,8 @@ def _timer(conn: sqlite3.Connection, incident_id: int, rule_id: str) -> dict[str
 
 def snooze(store: Store, incident_id: int, rule_id: str, minutes: int, user_id: str, now: datetime) -> Outcome:
     """Postpone this rule for this incident: it comes back in `minutes`, even if it already fired."""
+    if minutes not in SNOOZE_CHOICES:
+        return Outcome(None, False, f"Snooze for {' or '.join(str(m) for m in SNOOZE_CHOICES)} minutes.")
     with store.transaction() as conn:
         incident, timer = incident_in(conn, incident_id), _timer(conn, incident_id, rule_id)
         if incident is None or timer is None:

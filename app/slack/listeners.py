@@ -186,35 +186,47 @@ def register(bolt: App, runtime: "Runtime") -> None:
             log.info("could not show the declare result: %s", exc.response.get("error"))
 
     # -- buttons on the summary and in paging DMs ---------------------------------------------------
-    @bolt.action(blocks.ACK)
-    def acknowledge_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
-        incident_id = _incident_id(action.get("value"))
-        if incident_id is None:
-            _say_ephemeral(respond, UNKNOWN_INCIDENT)
-            return
-        outcome = incidents.acknowledge(runtime.store, incident_id, body["user"]["id"], runtime.clock())
-        if outcome.changed:
-            runtime.worker.wake()
-            if outcome.data.get("page_only"):  # their own page, on someone else's incident: say so
-                _say_ephemeral(respond, outcome.message)
-        else:
-            _say_ephemeral(respond, outcome.message if outcome.incident else UNKNOWN_INCIDENT)
+    # -- buttons: one shape for all of them ---------------------------------------------------------------
+    def button(action_id: Any, use_case: Callable[[Any, str], incidents.Outcome],
+               parse: Callable[[dict[str, Any]], Any] | None = None, always_reply: bool = False) -> None:
+        """ack, find what was clicked, run the use case, wake the worker, and tell the clicker what it did (ephemeral)."""
+        def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+            ack()
+            target = parse(action) if parse else _incident_id(action.get("value"))
+            if target is None:
+                _say_ephemeral(respond, UNKNOWN_INCIDENT)
+                return
+            outcome = use_case(target, body["user"]["id"])
+            if outcome.changed:
+                runtime.worker.wake()
+            if always_reply or not outcome.changed or outcome.data.get("page_only"):
+                _say_ephemeral(respond, outcome.message if outcome.incident else UNKNOWN_INCIDENT)
 
-    @bolt.action(blocks.SEVERITY)
-    def severity_chosen(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
+        bolt.action(action_id)(listener)
+
+    def severity_choice(action: dict[str, Any]) -> tuple[int, str] | None:
         value = (action.get("selected_option") or {}).get("value") or ""
-        incident_id = _incident_id(value)
-        severity_id = value.split(":", 1)[1] if ":" in value else ""
-        if incident_id is None or not severity_id:
-            _say_ephemeral(respond, UNKNOWN_INCIDENT)
-            return
-        outcome = incidents.change_severity(runtime.store, runtime.catalog, incident_id, severity_id, body["user"]["id"], runtime.clock())
-        if outcome.changed:
-            runtime.worker.wake()
-        else:
-            _say_ephemeral(respond, outcome.message if outcome.incident else UNKNOWN_INCIDENT)
+        incident_id, _, severity_id = value.partition(":")
+        return (int(incident_id), severity_id) if incident_id.isdigit() and severity_id else None
+
+    def rule_choice(action: dict[str, Any]) -> tuple[int, str, int] | None:
+        """Nudge buttons carry "<incident>:<rule>[:<minutes>]"."""
+        parts = str(action.get("value") or "").split(":")
+        if len(parts) < 2 or not parts[0].isdigit() or not parts[1]:
+            return None
+        return int(parts[0]), parts[1], int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0
+
+    now = runtime.clock
+    store = runtime.store
+    button(blocks.ACK, lambda iid, user: incidents.acknowledge(store, iid, user, now()))
+    button(blocks.SEVERITY, lambda c, user: incidents.change_severity(store, runtime.catalog, c[0], c[1], user, now()), severity_choice)
+    button(blocks.STILL_ON_IT, lambda iid, user: incidents.still_on_it(store, iid, user, now()), always_reply=True)
+    button(blocks.TAKE_LEAD, lambda iid, user: nudges.assign_lead(store, iid, user, user, now()))
+    button(re.compile(f"^{blocks.NUDGE_SNOOZE}_(15|60)$"), lambda c, user: nudges.snooze(store, c[0], c[1], c[2], user, now()),
+           rule_choice, always_reply=True)
+    button(blocks.NUDGE_DISMISS, lambda c, user: nudges.dismiss(store, c[0], c[1], user, now()), rule_choice, always_reply=True)
+    button(blocks.NUDGE_ESCALATE, lambda c, user: nudges.escalate_now(store, runtime.catalog, c[0], c[1], user, now()),
+           rule_choice, always_reply=True)
 
     def open_modal_for(action_name: str, build: Callable[[dict[str, Any]], dict[str, Any] | str]) -> Callable[..., None]:
         def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
@@ -295,72 +307,6 @@ def register(bolt: App, runtime: "Runtime") -> None:
             runtime.worker.wake()
         else:
             ack(response_action="update", view=blocks.message_modal("Not escalated", outcome.message))
-
-    @bolt.action(blocks.STILL_ON_IT)
-    def still_on_it_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
-        incident_id = _incident_id(action.get("value"))
-        if incident_id is None:
-            _say_ephemeral(respond, UNKNOWN_INCIDENT)
-            return
-        outcome = incidents.still_on_it(runtime.store, incident_id, body["user"]["id"], runtime.clock())
-        if outcome.changed:
-            runtime.worker.wake()
-        _say_ephemeral(respond, outcome.message if outcome.incident else UNKNOWN_INCIDENT)
-
-    def rule_of(value: Any) -> tuple[int | None, str, int]:
-        parts = str(value or "").split(":")
-        incident_id = _incident_id(parts[0]) if parts else None
-        rule = parts[1] if len(parts) > 1 else ""
-        minutes = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0
-        return incident_id, rule, minutes
-
-    @bolt.action(re.compile(f"^{blocks.NUDGE_SNOOZE}_\\d+$"))
-    def nudge_snoozed(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
-        incident_id, rule, minutes = rule_of(action.get("value"))
-        if incident_id is None or not rule or minutes not in nudges.SNOOZE_CHOICES:
-            _say_ephemeral(respond, UNKNOWN_INCIDENT)
-            return
-        outcome = nudges.snooze(runtime.store, incident_id, rule, minutes, body["user"]["id"], runtime.clock())
-        _say_ephemeral(respond, outcome.message)
-
-    @bolt.action(blocks.NUDGE_DISMISS)
-    def nudge_dismissed(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
-        incident_id, rule, _ = rule_of(action.get("value"))
-        if incident_id is None or not rule:
-            _say_ephemeral(respond, UNKNOWN_INCIDENT)
-            return
-        outcome = nudges.dismiss(runtime.store, incident_id, rule, body["user"]["id"], runtime.clock())
-        if outcome.changed:
-            runtime.worker.wake()
-        _say_ephemeral(respond, outcome.message)
-
-    @bolt.action(blocks.NUDGE_ESCALATE)
-    def nudge_escalated(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
-        incident_id, rule, _ = rule_of(action.get("value"))
-        if incident_id is None:
-            _say_ephemeral(respond, UNKNOWN_INCIDENT)
-            return
-        outcome = nudges.escalate_now(runtime.store, runtime.catalog, incident_id, rule, body["user"]["id"], runtime.clock())
-        if outcome.changed:
-            runtime.worker.wake()
-        _say_ephemeral(respond, outcome.message)
-
-    @bolt.action(blocks.TAKE_LEAD)
-    def lead_taken(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
-        incident_id = _incident_id(action.get("value"))
-        if incident_id is None:
-            _say_ephemeral(respond, UNKNOWN_INCIDENT)
-            return
-        outcome = nudges.assign_lead(runtime.store, incident_id, body["user"]["id"], body["user"]["id"], runtime.clock())
-        if outcome.changed:
-            runtime.worker.wake()
-        else:
-            _say_ephemeral(respond, outcome.message)
 
     def update_form(incident: dict[str, Any]) -> dict[str, Any] | str:
         if incident["status"] == "resolved":
