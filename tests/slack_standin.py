@@ -62,6 +62,9 @@ class SlackStandIn:
         self.faults: dict[str, list[Fault]] = {}
         self.delays: dict[str, float] = {}
         self.socket_url: str | None = None
+        self.limits: dict[str, tuple[float, float]] = {}  # method -> (per minute, burst): Slack's rate tiers
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._offset = 0.0  # the stand-in's own clock can be moved, so rate windows pass without sleeping
         self._ids = itertools.count(1000)
         self._ts = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -134,6 +137,31 @@ class SlackStandIn:
                 self.faults.clear()
             else:
                 self.faults.pop(method, None)
+
+    def rate_limit(self, method: str, per_minute: float, burst: float = 1) -> None:
+        """Enforce a rate tier: a token bucket per method (per channel for chat.postMessage), 429 + Retry-After beyond it."""
+        with self.lock:
+            self.limits[method] = (per_minute, burst)
+
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` pass for the rate limits."""
+        with self.lock:
+            self._offset += seconds
+
+    def _take_token(self, method: str, args: dict[str, Any]) -> int | None:
+        """None if the call may go ahead; otherwise the whole seconds until it may (Retry-After)."""
+        if method not in self.limits:
+            return None
+        per_minute, burst = self.limits[method]
+        key = f"{method}:{args.get('channel', '')}" if method == "chat.postMessage" else method
+        now = time.monotonic() + self._offset
+        tokens, at = self._buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - at) * per_minute / 60)
+        if tokens >= 1:
+            self._buckets[key] = (tokens - 1, now)
+            return None
+        self._buckets[key] = (tokens, now)
+        return max(1, int(((1 - tokens) * 60 / per_minute) + 0.999))
 
     def slow(self, method: str, seconds: float) -> None:
         """Every call of `method` (or of every method, with '*') takes this long to answer."""
@@ -260,6 +288,10 @@ class SlackStandIn:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             error = fault.error or ("ratelimited" if fault.status == 429 else "internal_error")
             return fault.status, {"ok": False, "error": error}, headers
+        with self.lock:
+            wait = self._take_token(method, args)
+        if wait is not None:
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
         token = authorization.removeprefix("Bearer ").strip()
         expected = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
         if token != expected:

@@ -224,3 +224,24 @@ def test_live_worker_pages_right_after_submission(slack, tmp_path, clock) -> Non
     finally:
         stop()
         runtime.close()
+
+
+def test_one_429_holds_back_the_method_instead_of_a_429_storm(ladder: Ladder) -> None:
+    """conversations.create is Tier 2 (about 20 a minute): past the burst, one 429 makes the queue wait, not retry in a herd."""
+    ladder.slack.rate_limit("conversations.create", per_minute=20, burst=2)
+    for n in range(6):
+        declare(ladder, "", title=f"Storm {n}", service="bank-transfers")
+    ladder.deliver()
+    creates = [c.status for c in ladder.slack.calls_to("conversations.create")]
+    threads = ladder.runtime.settings.delivery_threads
+    # The burst goes through; calls already in flight may each get a 429 (at most one per delivery thread);
+    # everything still queued waits for the Retry-After instead of reaching Slack.
+    assert creates[:2] == [200, 200] and 1 <= creates.count(429) <= threads - 1 and len(creates) < 6
+    assert len([c for c in ladder.slack.calls_to("chat.postMessage") if c.args["channel"].startswith("U")]) == 6  # pages never wait
+    for _ in range(12):  # let Slack's clock and ours move on together, three seconds at a time
+        ladder.slack.advance(3)
+        ladder.clock.advance(seconds=3)
+        ladder.deliver()
+    assert len(ladder.slack.incident_channels()) == 6
+    statuses = [c.status for c in ladder.slack.calls_to("conversations.create")]
+    assert statuses.count(200) == 6 and statuses.count(429) <= 2 * threads  # a trickle, not a storm

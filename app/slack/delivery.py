@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import socket
+import threading
 import urllib.error
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,10 +35,16 @@ MAX_NAME_ATTEMPTS = 50
 
 
 class RetryLater(Exception):
-    def __init__(self, seconds: float, reason: str) -> None:
+    def __init__(self, seconds: float, reason: str, rate_limited: bool = False) -> None:
         self.seconds = seconds
         self.reason = reason
+        self.rate_limited = rate_limited
         super().__init__(reason)
+
+
+# Kinds whose Slack method has a per-method (workspace-wide) rate tier: one 429 holds back the whole kind.
+# Messages are limited per channel, so a 429 for one channel must not hold back pages to others.
+GATED_KINDS = {"create_channel", "invite", "set_topic", "pin_summary"}
 
 
 class PermanentFailure(Exception):
@@ -69,7 +76,7 @@ def classify(exc: BaseException, attempts: int) -> Exception:
                 seconds = max(1.0, float(raw))
             except ValueError:
                 seconds = 30.0
-            return RetryLater(seconds, f"rate limited by Slack (Retry-After {raw}s)")
+            return RetryLater(seconds, f"rate limited by Slack (Retry-After {raw}s)", rate_limited=True)
         if status >= 500 or error in TRANSIENT_ERRORS:
             return RetryLater(_backoff(attempts), f"Slack answered {status} {error}".strip())
         return PermanentFailure(error or f"HTTP {status}")
@@ -91,6 +98,8 @@ class SlackDelivery:
         self.client = client
         self.catalog = catalog
         self.page_alert_after = page_alert_after  # a page still failing after this long is reported to humans
+        self._gates: dict[str, datetime] = {}  # outbox kind -> when Slack's rate limit for its method lifts
+        self._gate_lock = threading.Lock()
         self._handlers: dict[str, Callable[[OutboxRow, datetime], None]] = {
             "page": self._page,
             "create_channel": self._create_channel,
@@ -106,6 +115,11 @@ class SlackDelivery:
 
     def deliver(self, row: OutboxRow, now: datetime) -> DeliveryResult:
         handler = self._handlers.get(row.kind)
+        gate = self._gated_until(row.kind, now)
+        if gate is not None:
+            # Slack said "slow down" for this method: queued rows wait it out too instead of each earning a 429.
+            self.store.retry_later(row.id, gate, "waiting for Slack's rate limit on this method")
+            return DeliveryResult(row.id, row.kind, "retry", "rate-limit gate")
         try:
             if handler is None:
                 raise PermanentFailure(f"unknown outbox kind {row.kind!r}")
@@ -115,6 +129,9 @@ class SlackDelivery:
             outcome = exc if isinstance(exc, (RetryLater, PermanentFailure)) else classify(exc, row.attempts)
             if isinstance(outcome, RetryLater):
                 at = now + timedelta(seconds=outcome.seconds)
+                if outcome.rate_limited and row.kind in GATED_KINDS:
+                    with self._gate_lock:
+                        self._gates[row.kind] = max(at, self._gates.get(row.kind, at))
                 log.warning("outbox %s (%s) will retry at %s: %s", row.id, row.kind, iso(at), outcome.reason)
                 self.store.retry_later(row.id, at, outcome.reason)
                 if row.kind == "page" and row.created_at is not None and (now - row.created_at).total_seconds() >= self.page_alert_after:
@@ -160,6 +177,14 @@ class SlackDelivery:
                         payload={"text": f":warning: Could not page {page['target']} ({reason}). Page them another way or escalate."},
                         depends_on=f"create_channel:{row.incident_id}",
                     )
+
+    def _gated_until(self, kind: str, now: datetime) -> datetime | None:
+        with self._gate_lock:
+            until = self._gates.get(kind)
+            if until is None or until <= now:
+                self._gates.pop(kind, None)
+                return None
+            return until
 
     def _report_stuck_page(self, row: OutboxRow, now: datetime, reason: str) -> None:
         """A page Slack keeps refusing is still retried, but people must know it has not arrived (once)."""
