@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Iterable
+from functools import lru_cache
 
 from app.catalog import Catalog, Service
 
@@ -24,12 +24,20 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(folded)
 
 
+SIMILAR = 0.8  # a word this close to a name's word counts as that word (a small typo)
+
+
+@lru_cache(maxsize=65536)
 def _similar(a: str, b: str) -> float:
+    """How alike two words are, 0..1; cheap upper bounds first, the full ratio only when it could pass."""
     if a == b:
         return 1.0
-    if len(a) < 4 or len(b) < 4:
+    if len(a) < 4 or len(b) < 4 or abs(len(a) - len(b)) > max(len(a), len(b)) * (1 - SIMILAR) * 2:
         return 0.0
-    return SequenceMatcher(None, a, b).ratio()
+    matcher = SequenceMatcher(None, a, b)
+    if matcher.real_quick_ratio() < SIMILAR or matcher.quick_ratio() < SIMILAR:
+        return 0.0
+    return matcher.ratio()
 
 
 def _phrase_score(phrase: list[str], words: list[str]) -> float:
@@ -40,7 +48,7 @@ def _phrase_score(phrase: list[str], words: list[str]) -> float:
     total = 0.0
     for token in meaningful:
         best = max((_similar(token, w) for w in words), default=0.0)
-        total += best if best >= 0.8 else 0.0
+        total += best if best >= SIMILAR else 0.0
     return total / len(meaningful)
 
 
@@ -50,16 +58,26 @@ class Match:
     score: float
 
 
+@lru_cache(maxsize=8)
+def _vocabulary(catalog: Catalog) -> list[tuple[Service, list[list[str]], list[list[str]]]]:
+    """Each service's names and keywords as word lists, split once per catalog (not once per /incident)."""
+    return [
+        (service,
+         [_words(p) for p in (service.name, service.id.replace("-", " "), *service.aliases)],
+         [_words(k) for k in service.keywords])
+        for service in catalog.services.values()
+    ]
+
+
 def rank(catalog: Catalog, text: str, limit: int = 5) -> list[Match]:
     words = _words(text)
     if not words:
         return []
     matches = []
-    for service in catalog.services.values():
-        phrases: Iterable[str] = [service.name, service.id.replace("-", " "), *service.aliases]
-        score = max(_phrase_score(_words(p), words) for p in phrases)
+    for service, names, keywords in _vocabulary(catalog):
+        score = max(_phrase_score(p, words) for p in names)
         # Keywords hint at a service without naming it: they count, a little less than a name.
-        score = max([score, *(0.9 * _phrase_score(_words(k), words) for k in service.keywords)])
+        score = max([score, *(0.9 * _phrase_score(k, words) for k in keywords)])
         if score >= 0.5:
             matches.append(Match(service, round(score, 3)))
     matches.sort(key=lambda m: (-m.score, m.service.name))

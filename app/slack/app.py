@@ -33,7 +33,9 @@ def build_bolt_app(runtime: "Runtime") -> App:
         signing_secret=settings.signing_secret.get() or None,
         request_verification_enabled=not settings.socket_mode,
         process_before_response=False,
-        listener_executor=ThreadPoolExecutor(max_workers=settings.http_threads, thread_name_prefix="ladder-listener"),
+        # Listeners ack first, then wait on Slack (views.open, respond): I/O-bound threads, so plenty of them,
+        # or the acks of new requests queue behind the post-ack calls of earlier ones.
+        listener_executor=ThreadPoolExecutor(max_workers=max(64, settings.http_threads * 4), thread_name_prefix="ladder-listener"),
     )
     register(bolt, runtime)
     return bolt
