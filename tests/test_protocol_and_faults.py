@@ -233,10 +233,9 @@ def test_one_429_holds_back_the_method_instead_of_a_429_storm(ladder: Ladder) ->
         declare(ladder, "", title=f"Storm {n}", service="bank-transfers")
     ladder.deliver()
     creates = [c.status for c in ladder.slack.calls_to("conversations.create")]
-    threads = ladder.runtime.settings.delivery_threads
-    # The burst goes through; calls already in flight may each get a 429 (at most one per delivery thread);
-    # everything still queued waits for the Retry-After instead of reaching Slack.
-    assert creates[:2] == [200, 200] and 1 <= creates.count(429) <= threads - 1 and len(creates) < 6
+    # The burst goes through, one 429 closes the gate, and everything still queued waits for the
+    # Retry-After instead of reaching Slack.
+    assert creates == [200, 200, 429]
     assert len([c for c in ladder.slack.calls_to("chat.postMessage") if c.args["channel"].startswith("U")]) == 6  # pages never wait
     for _ in range(12):  # let Slack's clock and ours move on together, three seconds at a time
         ladder.slack.advance(3)
@@ -244,4 +243,4 @@ def test_one_429_holds_back_the_method_instead_of_a_429_storm(ladder: Ladder) ->
         ladder.deliver()
     assert len(ladder.slack.incident_channels()) == 6
     statuses = [c.status for c in ladder.slack.calls_to("conversations.create")]
-    assert statuses.count(200) == 6 and statuses.count(429) <= 2 * threads  # a trickle, not a storm
+    assert statuses.count(200) == 6 and statuses.count(429) <= 4  # at most one per Retry-After window: a trickle, not a storm

@@ -32,7 +32,8 @@ def build_bolt_app(runtime: "Runtime") -> App:
         client=runtime.client,
         signing_secret=settings.signing_secret.get() or None,
         request_verification_enabled=not settings.socket_mode,
-        process_before_response=False,
+        # Ack functions answer Slack from the request's own thread; follow-ups run after (see listeners).
+        process_before_response=True,
         # Listeners ack first, then wait on Slack (views.open, respond): I/O-bound threads, so plenty of them,
         # or the acks of new requests queue behind the post-ack calls of earlier ones.
         listener_executor=ThreadPoolExecutor(max_workers=max(64, settings.http_threads * 4), thread_name_prefix="ladder-listener"),

@@ -8,6 +8,7 @@ says so on the timeline and in the incident channel, because a silent failure is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -100,6 +101,7 @@ class SlackDelivery:
         self.page_alert_after = page_alert_after  # a page still failing after this long is reported to humans
         self._gates: dict[str, datetime] = {}  # outbox kind -> when Slack's rate limit for its method lifts
         self._gate_lock = threading.Lock()
+        self._kind_locks = {kind: threading.Lock() for kind in GATED_KINDS}
         self._handlers: dict[str, Callable[[OutboxRow, datetime], None]] = {
             "page": self._page,
             "create_channel": self._create_channel,
@@ -114,12 +116,18 @@ class SlackDelivery:
         }
 
     def deliver(self, row: OutboxRow, now: datetime) -> DeliveryResult:
+        # Rate-tiered methods go one call at a time (Slack allows ~1 every few seconds anyway), so one 429
+        # closes the gate before the next call is even made.
+        with self._kind_locks[row.kind] if row.kind in GATED_KINDS else contextlib.nullcontext():
+            gate = self._gated_until(row.kind, now)
+            if gate is not None:
+                # Slack said "slow down" for this method: queued rows wait it out too instead of each earning a 429.
+                self.store.retry_later(row.id, gate, "waiting for Slack's rate limit on this method")
+                return DeliveryResult(row.id, row.kind, "retry", "rate-limit gate")
+            return self._send(row, now)
+
+    def _send(self, row: OutboxRow, now: datetime) -> DeliveryResult:
         handler = self._handlers.get(row.kind)
-        gate = self._gated_until(row.kind, now)
-        if gate is not None:
-            # Slack said "slow down" for this method: queued rows wait it out too instead of each earning a 429.
-            self.store.retry_later(row.id, gate, "waiting for Slack's rate limit on this method")
-            return DeliveryResult(row.id, row.kind, "retry", "rate-limit gate")
         try:
             if handler is None:
                 raise PermanentFailure(f"unknown outbox kind {row.kind!r}")

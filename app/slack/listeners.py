@@ -12,7 +12,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -64,8 +64,26 @@ def _say_ephemeral(respond: Respond | None, text: str) -> None:
     respond(text=text, response_type="ephemeral", replace_original=False)
 
 
+FOLLOW_UP = "ladder_follow_up"
+
+
+def later(context: BoltContext, body: dict[str, Any], **spec: Any) -> None:
+    """What to do once Slack has its answer: Bolt runs `follow_up` after the HTTP response is sent.
+
+    The spec travels in the context, which Bolt deep-copies for lazy listeners; the request body it
+    re-parses would lose a slash command whose text says "payload" (slack-platform.md §2).
+    """
+    spec.setdefault("response_url", body.get("response_url"))
+    context[FOLLOW_UP] = spec
+
+
 def register(bolt: App, runtime: "Runtime") -> None:
-    """Attach every listener to the Bolt app, closing over the runtime's store and catalog."""
+    """Attach every listener to the Bolt app, closing over the runtime's store and catalog.
+
+    Listeners are split Bolt's "lazy" way: the ack function runs in the request's own thread and
+    answers Slack at once (with `process_before_response=True`), and anything that calls Slack
+    (opening a modal, an ephemeral reply) runs afterwards in `follow_up`.
+    """
 
     def person(ref: str) -> str:
         return ref if "@" in ref else f"<@{ref}>"
@@ -83,9 +101,36 @@ def register(bolt: App, runtime: "Runtime") -> None:
         report = oncall_report.build(catalog, runtime.clock(), team=team)
         return f"*On call now*\n{oncall_report.render_mrkdwn(report, catalog)}"
 
+    def follow_up(context: BoltContext, client: WebClient) -> None:
+        spec = context.get(FOLLOW_UP)
+        if not spec:
+            return
+        reply = Respond(response_url=spec["response_url"]) if spec.get("response_url") else None
+        kind = spec["kind"]
+        if kind == "declare":
+            finish_declare(client, spec)
+            return
+        if kind == "reply":
+            _say_ephemeral(reply, spec["text"])
+            return
+        view = spec.get("view")
+        if kind == "declare_form":
+            catalog = runtime.catalog
+            title = plain_from_command_text(spec["text"])
+            service = routing.route(catalog, title) if title else None
+            view = blocks.declare_modal(catalog, title=title, service=service,
+                                        private_metadata=json.dumps({"channel_id": spec.get("channel_id")}))
+        try:
+            client.views_open(trigger_id=spec["trigger_id"], view=view)
+        except SlackApiError as exc:
+            log.warning("views.open failed: %s", exc.response.get("error"))
+            _say_ephemeral(reply, "Slack did not let Ladder open the form in time. Please try again.")
+
+    def with_follow_up(register_as: Callable[..., Any], ack_function: Callable[..., None]) -> None:
+        register_as(ack=ack_function, lazy=[follow_up])
+
     # -- /incident --------------------------------------------------------------------------------
-    @bolt.command("/incident")
-    def incident_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def incident_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
         text = (command.get("text") or "").strip()
         if text.lower() in HELP_WORDS:
             ack(text=blocks.HELP_TEXT)
@@ -108,11 +153,7 @@ def register(bolt: App, runtime: "Runtime") -> None:
                     runtime.worker.wake()
                 return
             ack()
-            try:
-                client.views_open(trigger_id=command["trigger_id"], view=blocks.update_modal(incident))
-            except SlackApiError as exc:
-                log.warning("views.open for an update failed: %s", exc.response.get("error"))
-                respond(text="Slack did not let Ladder open the form in time. Please run `/incident update` again.", response_type="ephemeral")
+            later(context, command, kind="open", trigger_id=command["trigger_id"], view=blocks.update_modal(incident))
             return
         if words and words[0].lower() == "escalate":
             incident = runtime.store.incident_by_channel(command.get("channel_id") or "")
@@ -124,23 +165,13 @@ def register(bolt: App, runtime: "Runtime") -> None:
                 ack(text=form)
                 return
             ack()
-            try:
-                client.views_open(trigger_id=command["trigger_id"], view=form)
-            except SlackApiError as exc:
-                log.warning("views.open for escalate failed: %s", exc.response.get("error"))
-                respond(text="Slack did not let Ladder open the form in time. Please run `/incident escalate` again.", response_type="ephemeral")
+            later(context, command, kind="open", trigger_id=command["trigger_id"], view=form)
             return
         ack()
-        catalog = runtime.catalog
-        title = plain_from_command_text(text)
-        service = routing.route(catalog, title) if title else None
-        view = blocks.declare_modal(catalog, title=title, service=service,
-                                    private_metadata=json.dumps({"channel_id": command.get("channel_id")}))
-        try:
-            client.views_open(trigger_id=command["trigger_id"], view=view)
-        except SlackApiError as exc:
-            log.warning("views.open failed: %s", exc.response.get("error"))
-            respond(text="Slack did not let Ladder open the form in time. Please run `/incident` again.", response_type="ephemeral")
+        # Routing and building the form happen after the answer: under load, acks must not queue behind them.
+        later(context, command, kind="declare_form", trigger_id=command["trigger_id"], text=text, channel_id=command.get("channel_id"))
+
+    with_follow_up(bolt.command("/incident"), incident_command)
 
     @bolt.options(blocks.SERVICE_ACTION)
     def service_options(ack: Ack, payload: dict[str, Any]) -> None:
@@ -148,13 +179,12 @@ def register(bolt: App, runtime: "Runtime") -> None:
         ack(options=[{"text": {"type": "plain_text", "text": s.name[:75]}, "value": s.id} for s in services])
 
     # -- declare ------------------------------------------------------------------------------------
-    @bolt.view(blocks.DECLARE_VIEW)
-    def declare_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    def declare_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
         values = view["state"]["values"]
         metadata = json.loads(view.get("private_metadata") or "{}")
         severity = _state_value(values, "severity", "value", "selected_option")
         service = _state_value(values, "service", blocks.SERVICE_ACTION, "selected_option")
-        request = incidents.DeclareRequest(
+        fields = dict(
             title=_state_value(values, "title", "value", "value") or "",
             service_id=service["value"] if service else None,
             severity_id=severity["value"] if severity else None,
@@ -164,45 +194,51 @@ def register(bolt: App, runtime: "Runtime") -> None:
             declared_in=metadata.get("channel_id"),
             view_id=view["id"],
         )
-        catalog = runtime.catalog
         try:
-            incidents.validate_declare(request, catalog)
+            incidents.validate_declare(incidents.DeclareRequest(**fields), runtime.catalog)
         except incidents.InvalidInput as invalid:
             ack(response_action="errors", errors=invalid.errors)
             return
         ack(response_action="update", view=blocks.message_modal("Declaring…", ":hourglass_flowing_sand: Declaring the incident and paging the on-call…"))
+        later(context, body, kind="declare", request=fields)
+
+    def finish_declare(client: WebClient, spec: dict[str, Any]) -> None:
+        """After the modal shows "Declaring…": record the incident, wake the worker, show the result."""
+        request = incidents.DeclareRequest(**spec["request"])
+        catalog = runtime.catalog
         try:
             outcome = incidents.declare(runtime.store, catalog, request, runtime.clock())
         except incidents.InvalidInput as invalid:  # the catalog changed between validation and commit
-            client.views_update(view_id=view["id"], view=blocks.message_modal("Not declared", "\n".join(invalid.errors.values())))
+            client.views_update(view_id=request.view_id, view=blocks.message_modal("Not declared", "\n".join(invalid.errors.values())))
             return
         runtime.worker.wake()
         incident = outcome.incident
         assert incident is not None
-        paged = [person(p["target"]) for p in runtime.store.pages(incident["id"])]
+        paged = [person(p["target"]) for p in runtime.store.pages(incident["id"]) if p["level"] >= 0]
         try:
-            client.views_update(view_id=view["id"], view=blocks.declared_modal(incident, catalog, paged))
+            client.views_update(view_id=request.view_id, view=blocks.declared_modal(incident, catalog, paged))
         except SlackApiError as exc:  # the modal may have been closed; the incident stands regardless
             log.info("could not show the declare result: %s", exc.response.get("error"))
 
-    # -- buttons on the summary and in paging DMs ---------------------------------------------------
+    with_follow_up(bolt.view(blocks.DECLARE_VIEW), declare_submitted)
+
     # -- buttons: one shape for all of them ---------------------------------------------------------------
     def button(action_id: Any, use_case: Callable[[Any, str], incidents.Outcome],
                parse: Callable[[dict[str, Any]], Any] | None = None, always_reply: bool = False) -> None:
         """ack, find what was clicked, run the use case, wake the worker, and tell the clicker what it did (ephemeral)."""
-        def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> None:
             ack()
             target = parse(action) if parse else _incident_id(action.get("value"))
             if target is None:
-                _say_ephemeral(respond, UNKNOWN_INCIDENT)
+                later(context, body, kind="reply", text=UNKNOWN_INCIDENT)
                 return
             outcome = use_case(target, body["user"]["id"])
             if outcome.changed:
                 runtime.worker.wake()
             if always_reply or not outcome.changed or outcome.data.get("page_only"):
-                _say_ephemeral(respond, outcome.message if outcome.incident else UNKNOWN_INCIDENT)
+                later(context, body, kind="reply", text=outcome.message if outcome.incident else UNKNOWN_INCIDENT)
 
-        bolt.action(action_id)(listener)
+        with_follow_up(bolt.action(action_id), listener)
 
     def severity_choice(action: dict[str, Any]) -> tuple[int, str] | None:
         value = (action.get("selected_option") or {}).get("value") or ""
@@ -229,22 +265,18 @@ def register(bolt: App, runtime: "Runtime") -> None:
            rule_choice, always_reply=True)
 
     def open_modal_for(action_name: str, build: Callable[[dict[str, Any]], dict[str, Any] | str]) -> Callable[..., None]:
-        def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> None:
             ack()
             incident_id = _incident_id(action.get("value"))
             incident = runtime.store.incident(incident_id) if incident_id is not None else None
             if incident is None:
-                _say_ephemeral(respond, UNKNOWN_INCIDENT)
+                later(context, body, kind="reply", text=UNKNOWN_INCIDENT)
                 return
             view = build(incident)
             if isinstance(view, str):
-                _say_ephemeral(respond, view)
+                later(context, body, kind="reply", text=view)
                 return
-            try:
-                client.views_open(trigger_id=body["trigger_id"], view=view)
-            except SlackApiError as exc:
-                log.warning("views.open for %s failed: %s", action_name, exc.response.get("error"))
-                _say_ephemeral(respond, "Slack did not let Ladder open the form in time. Please click again.")
+            later(context, body, kind="open", trigger_id=body["trigger_id"], view=view)
 
         listener.__name__ = f"{action_name}_clicked"
         return listener
@@ -271,8 +303,8 @@ def register(bolt: App, runtime: "Runtime") -> None:
         teams = [(tid, t.name) for tid, t in sorted(catalog.teams.items(), key=lambda kv: kv[1].name.lower()) if tid != incident["team_id"]]
         return blocks.escalate_modal(incident, next_level, teams)
 
-    bolt.action(blocks.RESOLVE)(open_modal_for("resolve", resolve_form))
-    bolt.action(blocks.ESCALATE)(open_modal_for("escalate", escalate_form))
+    with_follow_up(bolt.action(blocks.RESOLVE), open_modal_for("resolve", resolve_form))
+    with_follow_up(bolt.action(blocks.ESCALATE), open_modal_for("escalate", escalate_form))
 
     @bolt.view(blocks.RESOLVE_VIEW)
     def resolve_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -313,7 +345,7 @@ def register(bolt: App, runtime: "Runtime") -> None:
             return f"{incidents.incident_ref(incident['number'])} is resolved."
         return blocks.update_modal(incident)
 
-    bolt.action(blocks.POST_UPDATE)(open_modal_for("update", update_form))
+    with_follow_up(bolt.action(blocks.POST_UPDATE), open_modal_for("update", update_form))
 
     @bolt.view(blocks.UPDATE_VIEW)
     def update_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
