@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-BENCHES = ["declare_to_page", "catalog_scale", "engine", "listener_latency"]
+BENCHES = ["declare_to_page", "catalog_scale", "engine", "listener_latency", "memory"]
 
 
 def main() -> int:
