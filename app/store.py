@@ -418,6 +418,7 @@ class Store:
         until = iso(datetime.fromtimestamp(now.timestamp() + claim_seconds, timezone.utc))
         lane = {True: "AND o.kind = 'page'", False: "AND o.kind != 'page'", None: ""}[pages]
         with self.transaction() as conn:
+            self._fail_orphans(conn, now)
             rows = conn.execute(
                 f"""SELECT o.* FROM outbox o
                    WHERE o.status = 'pending' AND o.next_attempt_at <= ? {lane}
@@ -438,6 +439,20 @@ class Store:
                               json.loads(row["payload"]), row["attempts"] + 1, parse_iso(row["created_at"]))
                 )
             return claimed
+
+    @staticmethod
+    def _fail_orphans(conn: sqlite3.Connection, now: datetime) -> None:
+        """Rows queued after their prerequisite had already failed would wait forever: fail them, visibly."""
+        orphans = conn.execute(
+            "SELECT o.id, o.incident_id, o.kind, d.kind AS needs FROM outbox o JOIN outbox d ON d.dedupe_key = o.depends_on "
+            "WHERE o.status = 'pending' AND d.status = 'failed'"
+        ).fetchall()
+        for orphan in orphans:
+            reason = f"not sent because {orphan['needs'].replace('_', ' ')} failed"
+            Store.mark_failed(conn, orphan["id"], reason)
+            if orphan["incident_id"] is not None:
+                Store.add_timeline(conn, orphan["incident_id"], now, "delivery_failed",
+                                   f"Could not {orphan['kind'].replace('_', ' ')}: {reason}.", data={"outbox_id": orphan["id"]})
 
     def release_stale_claims(self, now: datetime, holder: str) -> int:
         """Rows claimed by a runner that is gone (crash, lease lost) go back to pending."""
