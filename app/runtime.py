@@ -28,10 +28,11 @@ SLACK_TIMEOUT_SECONDS = 10
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow, catalog: Catalog | None = None) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow, catalog: Catalog | None = None,
+                 busy_timeout: float = 30.0) -> None:
         self.settings = settings
         self.clock = clock
-        self.store = Store(settings.database_path)
+        self.store = Store(settings.database_path, busy_timeout)
         initial = catalog if catalog is not None else load_catalog(settings.catalog_path)
         self.catalog_watcher = CatalogWatcher(settings.catalog_path, initial, self.store, settings.admin_channel)
         # 429s are not retried inside the SDK: the outbox waits Retry-After without holding a thread.

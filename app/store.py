@@ -207,6 +207,18 @@ _MIGRATIONS: dict[int, list[str]] = {
 }
 
 
+def storage_problem(error: Exception) -> str:
+    """A storage failure in words a responder can act on (never a traceback in Slack)."""
+    text = str(error).lower()
+    if "locked" in text or "busy" in text:
+        return "the database is busy (locked by another process)"
+    if "full" in text:
+        return "the disk is full"
+    if "readonly" in text or "read-only" in text:
+        return "the database is read-only"
+    return "the database could not be written"
+
+
 def iso(moment: datetime) -> str:
     """The one text form of an instant in the database: UTC, seconds and microseconds, 'Z'-free."""
     if moment.tzinfo is None:
@@ -234,8 +246,9 @@ class OutboxRow:
 class Store:
     """Thread-safe access to the Ladder database file."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
         self.path = str(path)
+        self.busy_timeout = busy_timeout  # how long a writer waits for another process's lock before giving up
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -244,12 +257,12 @@ class Store:
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
         return conn
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 from typing import TYPE_CHECKING, Any, Callable
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -19,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from app import incidents, nudges, oncall_report, routing
 from app.escalation import level_count, plan_level
 from app.slack import blocks
+from app.store import storage_problem
 from app.text import escape_mrkdwn
 
 if TYPE_CHECKING:
@@ -211,6 +213,12 @@ def register(bolt: App, runtime: "Runtime") -> None:
         except incidents.InvalidInput as invalid:  # the catalog changed between validation and commit
             client.views_update(view_id=request.view_id, view=blocks.message_modal("Not declared", "\n".join(invalid.errors.values())))
             return
+        except sqlite3.Error as error:  # one transaction: nothing was recorded, nothing will be paged
+            log.error("could not record a declaration: %s", error)
+            client.views_update(view_id=request.view_id, view=blocks.message_modal("Not declared", (
+                f":x: Ladder could not record this incident: {storage_problem(error)}. *Nothing was paged.* "
+                "Try again in a moment, and if it is urgent, reach the on-call directly (`/incident oncall`).")))
+            return
         runtime.worker.wake()
         incident = outcome.incident
         assert incident is not None
@@ -232,7 +240,12 @@ def register(bolt: App, runtime: "Runtime") -> None:
             if target is None:
                 later(context, body, kind="reply", text=UNKNOWN_INCIDENT)
                 return
-            outcome = use_case(target, body["user"]["id"])
+            try:
+                outcome = use_case(target, body["user"]["id"])
+            except sqlite3.Error as error:
+                log.error("could not record a click: %s", error)
+                later(context, body, kind="reply", text=f":x: Ladder could not record that: {storage_problem(error)}. Nothing changed; please try again.")
+                return
             if outcome.changed:
                 runtime.worker.wake()
             if always_reply or not outcome.changed or outcome.data.get("page_only"):
