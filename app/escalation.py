@@ -11,7 +11,7 @@ what happens at 03:00 cannot disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Mapping
 
@@ -179,7 +179,3 @@ def advance(snapshot: Mapping[str, Any], state: State, now: datetime, schedules:
 def escalate_now(snapshot: Mapping[str, Any], state: State, now: datetime, schedules: Mapping[str, Schedule]) -> tuple[State, list[Event]]:
     """A responder asked for the next level now: no wrapping back to level 1, no hand-off."""
     return _walk(snapshot, state.policy, state.level + 1, state.loop, now, schedules, state.paged_level, wrap=False)
-
-
-def stopped(state: State) -> State:
-    return replace(state, status="stopped", due_at=None)

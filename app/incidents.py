@@ -685,9 +685,3 @@ def _escalate_to_person(conn: sqlite3.Connection, catalog: Catalog, incident: di
     state, events = escalation.start(snapshot, now, catalog.schedules)
     apply_events(conn, incident, track, state, events, now, request.by, f"escalated by {request.who}")
     return Outcome(incident, True, data={"label": label})
-
-
-def escalate_next(store: Store, catalog: Catalog, incident_id: int, user_id: str, reason: str, now: datetime,
-                  expected_version: int | None = None) -> Outcome:
-    """The main ladder's next level, now (the summary's Escalate default)."""
-    return escalate(store, catalog, incident_id, EscalateRequest("next", user_id, reason, expected_version), now)

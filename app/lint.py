@@ -53,11 +53,6 @@ def _policy_hours(catalog: Catalog, policy_id: str, covered: dict[str, list[bool
     return reach
 
 
-def unreachable_hours(catalog: Catalog, policy_id: str, week: datetime) -> list[datetime]:
-    reach = _policy_hours(catalog, policy_id, _schedule_hours(catalog, week))
-    return [week + timedelta(hours=h) for h, ok in enumerate(reach) if not ok]
-
-
 def _ranges(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
     ranges: list[tuple[datetime, datetime]] = []
     for hour in hours:

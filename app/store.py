@@ -517,12 +517,6 @@ class Store:
         row = self.conn.execute("SELECT COUNT(*) AS n FROM outbox WHERE status IN ('pending', 'sending')").fetchone()
         return int(row["n"])
 
-    def next_due(self) -> datetime | None:
-        row = self.conn.execute(
-            "SELECT MIN(next_attempt_at) AS at FROM outbox WHERE status = 'pending'"
-        ).fetchone()
-        return parse_iso(row["at"]) if row and row["at"] else None
-
     # -- lease -------------------------------------------------------------------------------------
     def acquire_lease(self, name: str, holder: str, now: datetime, seconds: float,
                       holder_is_gone: Callable[[str], bool] = lambda _holder: False) -> bool:

@@ -24,7 +24,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from app import engine
-from app.catalog import load_catalog
 from app.escalation import snapshot_policy
 from app.runtime import Runtime
 from app.store import iso, parse_iso

@@ -23,7 +23,6 @@ import signal
 import socket
 import subprocess
 import sys
-import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor

@@ -17,7 +17,6 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 
 from app.catalog import load_catalog
 from app.incidents import DeclareRequest, declare

@@ -35,7 +35,7 @@ def test_declare_over_socket_mode(slack, tmp_path, clock) -> None:
         envelope = socket.send("interactive", driver.submission(view, sam, {"severity": "sev1"}))
         ack = socket.wait_for_ack(envelope)
         assert ack["payload"]["response_action"] == "update"
-        incident = slack.wait_for(lambda: runtime.store.incident_by_view(view["id"]))
+        slack.wait_for(lambda: runtime.store.incident_by_view(view["id"]))
         runtime.worker.drain(clock())
 
         # Identity's on-call at 05:00 New York time on Monday 2026-11-23: frank (daily hand-off at 10:00).

@@ -16,7 +16,6 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     CheckboxesElement,
     ContextBlock,
-    DividerBlock,
     ExternalDataSelectElement,
     HeaderBlock,
     InputBlock,
