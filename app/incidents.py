@@ -130,6 +130,12 @@ def _tracks_of(conn: sqlite3.Connection, incident_id: int) -> list[dict[str, Any
     return [dict(r) for r in rows]
 
 
+def awaits_own_acknowledgement(track: dict[str, Any] | None) -> bool:
+    """An additive track (a team or person escalated to) still paging: its pages want their own acknowledgement,
+    even when the incident itself is acknowledged."""
+    return track is not None and track["track"] != MAIN and track["state"] in ("active", "waiting")
+
+
 def track_state(conn: sqlite3.Connection, track: dict[str, Any]) -> State:
     """The engine's view of a track row."""
     paged = conn.execute(

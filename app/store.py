@@ -431,7 +431,8 @@ class Store:
         until = iso(datetime.fromtimestamp(now.timestamp() + claim_seconds, timezone.utc))
         lane = {True: "AND o.kind = 'page'", False: "AND o.kind != 'page'", None: ""}[pages]
         with self.transaction() as conn:
-            self._fail_orphans(conn, now)
+            if pages is not True:  # page rows never wait on a prerequisite, so the page lane has no orphans
+                self._fail_orphans(conn, now)
             rows = conn.execute(
                 f"""SELECT o.* FROM outbox o
                    WHERE o.status = 'pending' AND o.next_attempt_at <= ? {lane}

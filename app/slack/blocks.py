@@ -32,7 +32,7 @@ from slack_sdk.models.views import View
 
 from app.catalog import Catalog, Service
 from app import escalation
-from app.incidents import DESCRIPTION_MAX, TITLE_MAX, channel_name_for, incident_ref
+from app.incidents import DESCRIPTION_MAX, TITLE_MAX, awaits_own_acknowledgement, channel_name_for, incident_ref
 from app.store import parse_iso
 from app.text import escape_mrkdwn, truncate
 
@@ -349,8 +349,7 @@ def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]
     ]
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), 3000)))]
     # An additive page on an acknowledged incident still wants its own acknowledgement.
-    wanted = incident["status"] == "triggered" or (
-        track is not None and track["track"] != "main" and track["state"] in ("active", "waiting"))
+    wanted = incident["status"] == "triggered" or awaits_own_acknowledgement(track)
     if page["acknowledged_at"] and incident["status"] != "resolved":
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text=f":white_check_mark: You acknowledged {slack_date(page['acknowledged_at'], '{time}')}")]))

@@ -23,7 +23,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from app.catalog import Catalog
-from app.incidents import PRIORITY_CHANNEL, PRIORITY_REFRESH, channel_name_for, incident_ref, insert_page
+from app.incidents import (
+    PRIORITY_CHANNEL, PRIORITY_REFRESH, awaits_own_acknowledgement, channel_name_for, incident_ref, insert_page,
+)
 from app.slack import blocks
 from app.store import OutboxRow, Store, iso
 from app.text import escape_mrkdwn
@@ -243,7 +245,7 @@ class SlackDelivery:
             return
         track = self.store.track(incident["id"], page["track"])
         # An additive track pages until someone on it acknowledges; the main ladder stops at the incident's ack.
-        additive = page["requested_by"] or (track is not None and track["track"] != "main" and track["state"] in ("active", "waiting"))
+        additive = page["requested_by"] or awaits_own_acknowledgement(track)
         acknowledged_meanwhile = incident["status"] == "acknowledged" and not (page["notify_only"] or additive)
         if incident["status"] == "resolved" or acknowledged_meanwhile:
             # Nothing pages after an acknowledgement, unless a responder asked for this page (additive escalation).
@@ -253,7 +255,7 @@ class SlackDelivery:
         page = {**page, "user_id": user_id}
         response = self.client.chat_postMessage(
             channel=user_id, text=blocks.page_text(incident), unfurl_links=False,
-            blocks=blocks.page_blocks(incident, self.catalog(), page, self.store.track(incident["id"], page["track"])),
+            blocks=blocks.page_blocks(incident, self.catalog(), page, track),
         )
 
         def record(conn: Any) -> None:
@@ -350,16 +352,19 @@ class SlackDelivery:
                 raise
         self._done(row, now)
 
-    def _announce(self, row: OutboxRow, now: datetime) -> None:
-        incident = self._incident(row)
-        channel = row.payload["channel"]
+    def _post_to_named_channel(self, channel: str, text: str) -> None:
+        """A message to a channel named in the catalog or settings: the bot may not be there, and saying so helps."""
         try:
-            self.client.chat_postMessage(channel=channel, text=blocks.announcement_text(incident, self.catalog()), unfurl_links=False)
+            self.client.chat_postMessage(channel=channel, text=text, unfurl_links=False)
         except SlackApiError as exc:
             code = _error_code(exc)
             if code in ("channel_not_found", "not_in_channel", "is_archived"):
-                raise PermanentFailure(f"{code} for the team channel {channel}; invite the Ladder bot there or fix the catalog") from None
+                raise PermanentFailure(f"{code} for {channel}; invite the Ladder bot there or fix the catalog or settings") from None
             raise
+
+    def _announce(self, row: OutboxRow, now: datetime) -> None:
+        incident = self._incident(row)
+        self._post_to_named_channel(row.payload["channel"], blocks.announcement_text(incident, self.catalog()))
         self._done(row, now)
 
     def _post_message(self, row: OutboxRow, now: datetime) -> None:
@@ -382,13 +387,7 @@ class SlackDelivery:
             # Not waiting for the incident channel (the message must go even if creating it fails): link it if it exists.
             text = text.replace("{channel}", f"<#{incident['channel_id']}>" if incident["channel_id"]
                                 else f"#{incident['channel_name'] or channel_name_for(incident['number'], incident['title'])}")
-        try:
-            self.client.chat_postMessage(channel=row.payload["channel"], text=text, unfurl_links=False)
-        except SlackApiError as exc:
-            code = _error_code(exc)
-            if code in ("channel_not_found", "not_in_channel", "is_archived"):
-                raise PermanentFailure(f"{code} for {row.payload['channel']}; invite the Ladder bot there or fix the setting") from None
-            raise
+        self._post_to_named_channel(row.payload["channel"], text)
         self._done(row, now)
 
     def _refresh(self, row: OutboxRow, now: datetime) -> None:
