@@ -135,9 +135,17 @@ def _fire(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], 
 
 # -- what people do with nudges ----------------------------------------------------------------------------
 
-def _timer(conn: sqlite3.Connection, incident_id: int, rule_id: str) -> dict[str, Any] | None:
+def _live_timer(conn: sqlite3.Connection, incident_id: int, rule_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None, Outcome | None]:
+    """The incident and its timer for this rule, or the Outcome that says why a snooze or dismiss cannot apply."""
+    incident = incident_in(conn, incident_id)
     row = conn.execute("SELECT * FROM rule_timers WHERE incident_id = ? AND rule_id = ?", (incident_id, rule_id)).fetchone()
-    return dict(row) if row else None
+    if incident is None or row is None:
+        return incident, None, Outcome(incident, False, NOT_FOUND if incident is None else "That reminder no longer exists.")
+    timer = dict(row)
+    if timer["dismissed_by"]:
+        return incident, timer, Outcome(incident, False, f"<@{timer['dismissed_by']}> already dismissed this reminder for "
+                                                         f"{incident_ref(incident['number'])}.")
+    return incident, timer, None
 
 
 def snooze(store: Store, incident_id: int, rule_id: str, minutes: int, user_id: str, now: datetime) -> Outcome:
@@ -145,11 +153,9 @@ def snooze(store: Store, incident_id: int, rule_id: str, minutes: int, user_id: 
     if minutes not in SNOOZE_CHOICES:
         return Outcome(None, False, f"Snooze for {' or '.join(str(m) for m in SNOOZE_CHOICES)} minutes.")
     with store.transaction() as conn:
-        incident, timer = incident_in(conn, incident_id), _timer(conn, incident_id, rule_id)
-        if incident is None or timer is None:
-            return Outcome(incident, False, NOT_FOUND if incident is None else "That reminder no longer exists.")
-        if timer["dismissed_by"]:
-            return Outcome(incident, False, f"<@{timer['dismissed_by']}> already dismissed this reminder for {incident_ref(incident['number'])}.")
+        incident, timer, refusal = _live_timer(conn, incident_id, rule_id)
+        if refusal is not None:
+            return refusal
         until = now + timedelta(minutes=minutes)
         conn.execute("UPDATE rule_timers SET snoozed_until = ?, occurrence = NULL, due_at = ?, version = version + 1 WHERE id = ?",
                      (iso(until), iso(until), timer["id"]))
@@ -161,11 +167,9 @@ def snooze(store: Store, incident_id: int, rule_id: str, minutes: int, user_id: 
 def dismiss(store: Store, incident_id: int, rule_id: str, user_id: str, now: datetime) -> Outcome:
     """Stop this rule for this incident, for good."""
     with store.transaction() as conn:
-        incident, timer = incident_in(conn, incident_id), _timer(conn, incident_id, rule_id)
-        if incident is None or timer is None:
-            return Outcome(incident, False, NOT_FOUND if incident is None else "That reminder no longer exists.")
-        if timer["dismissed_by"]:
-            return Outcome(incident, False, f"<@{timer['dismissed_by']}> already dismissed this reminder.")
+        incident, timer, refusal = _live_timer(conn, incident_id, rule_id)
+        if refusal is not None:
+            return refusal
         conn.execute("UPDATE rule_timers SET dismissed_by = ?, due_at = NULL, version = version + 1 WHERE id = ?", (user_id, timer["id"]))
         Store.add_timeline(conn, incident_id, now, "rule_dismissed", f"<@{user_id}> dismissed rule `{rule_id}` for this incident.",
                            actor=user_id, data={"rule": rule_id})
