@@ -21,16 +21,12 @@ from pathlib import Path
 from slack_sdk import WebClient
 
 from app.runtime import Runtime
+from bench.common import percentile
 from tests.conftest import PEOPLE, ladder_settings, serve
 from tests.slack_driver import SlackDriver
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def pages(slack: SlackStandIn) -> list:

@@ -27,16 +27,12 @@ from app import engine
 from app.escalation import snapshot_policy
 from app.runtime import Runtime
 from app.store import iso, parse_iso
+from bench.common import percentile
 from tests.conftest import PEOPLE, ladder_settings
 from tests.slack_standin import SlackStandIn
 
 RESULTS = Path(__file__).parent / "results"
 CATALOG = Path(__file__).resolve().parent.parent / "tests" / "engine_catalog.yaml"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def populate(runtime: Runtime, opened: int, resolved: int, now: datetime) -> None:

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,23 +32,13 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
-from tests.conftest import PEOPLE, ROOT, TEST_CATALOG
+from bench.common import percentile
+from tests.conftest import PEOPLE, ROOT, TEST_CATALOG, free_port, listening
 from tests.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
 
 RESULTS = Path(__file__).parent / "results"
 LEVELS = (1, 10, 50)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def bare_app(api_url: str) -> App:
@@ -124,9 +113,8 @@ def spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
 def wait_listening(port: int, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        if listening(port):
+            return
         time.sleep(0.1)
     raise SystemExit(f"nothing listening on {port}")
 

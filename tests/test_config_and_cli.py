@@ -106,14 +106,12 @@ def test_cli_check_example_catalog() -> None:
 def test_cli_run_serves_slack_over_http_and_stops_on_sigterm(slack, tmp_path: Path) -> None:
     """The real entry point: `python -m app run` in HTTP mode, declaring through it, then SIGTERM."""
     import signal
-    import socket as sockets
 
+    from tests.conftest import free_port, listening
     from tests.slack_driver import SIGNING_SECRET, SlackDriver
     from tests.slack_standin import BOT_TOKEN
 
-    with sockets.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url,
            "PORT": str(port), "HOST": "127.0.0.1", "DATABASE_PATH": str(tmp_path / "ladder.db"),
            "CATALOG_PATH": str(ROOT / "manifests" / "catalog.yaml")}
@@ -123,7 +121,7 @@ def test_cli_run_serves_slack_over_http_and_stops_on_sigterm(slack, tmp_path: Pa
     try:
         driver = SlackDriver(f"http://127.0.0.1:{port}/slack/events", slack)
         sam = slack.user_by_email("sam@example.com")
-        slack.wait_for(lambda: _listening(port), timeout=15)
+        slack.wait_for(lambda: listening(port), timeout=15)
         assert driver.slash("login broken", sam).status == 200
         view = driver.opened_view("declare_incident")
         assert driver.submit(view, sam, {}).status == 200
@@ -136,9 +134,3 @@ def test_cli_run_serves_slack_over_http_and_stops_on_sigterm(slack, tmp_path: Pa
     assert "Ladder is listening on" in err
     assert BOT_TOKEN not in out + err
 
-
-def _listening(port: int) -> bool:
-    import socket as sockets
-
-    with sockets.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,17 +20,11 @@ from pathlib import Path
 from app.catalog import load_catalog
 from app.incidents import DeclareRequest, declare
 from app.runtime import Runtime
-from tests.conftest import ROOT, ladder_settings
+from tests.conftest import ROOT, free_port, ladder_settings
 from tests.slack_driver import SIGNING_SECRET
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
 
 CATALOG = Path(__file__).parent / "engine_catalog.yaml"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_bot(slack: SlackStandIn, db: Path, cwd: Path) -> subprocess.Popen:
