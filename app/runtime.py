@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Callable
 
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from app import engine
 from app.catalog import Catalog, load_catalog
@@ -40,7 +40,12 @@ class Runtime:
             token=settings.bot_token.get(), base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT_SECONDS,
             retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
         )
-        self.delivery = SlackDelivery(self.store, self.client, lambda: self.catalog, settings.page_alert_after)
+        # Listeners answer a person who is looking at Slack: a brief 429 on views.update is worth waiting out.
+        self.listener_client = WebClient(
+            token=settings.bot_token.get(), base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT_SECONDS,
+            retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1), RateLimitErrorRetryHandler(max_retry_count=2)],
+        )
+        self.delivery = SlackDelivery(self.store, self.client, lambda: self.catalog, settings.page_alert_after, clock=clock)
         self.worker = Worker(self.store, self.delivery, clock=clock, tick_seconds=settings.tick_seconds,
                              threads=settings.delivery_threads, periodic=[self.catalog_watcher.poll],
                              engine=lambda now: engine.tick(self.store, self.catalog, now))

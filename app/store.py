@@ -494,6 +494,11 @@ class Store:
                 (iso(at), error, row_id),
             )
 
+    def update_payload(self, row_id: int, payload: dict[str, Any]) -> None:
+        """Remember a row's progress between attempts (e.g. which messages a refresh has already updated)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE outbox SET payload = ? WHERE id = ?", (json.dumps(payload), row_id))
+
     @staticmethod
     def mark_failed(conn: sqlite3.Connection, row_id: int, error: str) -> list[dict[str, Any]]:
         """Fail a row and, transitively, the rows waiting on it; returns every row failed."""

@@ -33,10 +33,11 @@ _CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
 class Call:
     method: str
     args: dict[str, Any]
-    at: float  # time.monotonic() when the request arrived
+    at: float  # the stand-in's clock (time.monotonic() unless set) when the request arrived
     done_at: float = 0.0  # when the answer left
     status: int = 200
     response: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # of the answer (Retry-After)
 
 
 @dataclass
@@ -65,6 +66,8 @@ class SlackStandIn:
         self.limits: dict[str, tuple[float, float]] = {}  # method -> (per minute, burst): Slack's rate tiers
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
         self._offset = 0.0  # the stand-in's own clock can be moved, so rate windows pass without sleeping
+        # Calls are stamped and rate windows measured on this clock; the alert-storm benchmark runs it fast, in step with the app's.
+        self.clock: Callable[[], float] = time.monotonic
         self._ids = itertools.count(1000)
         self._ts = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -154,7 +157,7 @@ class SlackStandIn:
             return None
         per_minute, burst = self.limits[method]
         key = f"{method}:{args.get('channel', '')}" if method == "chat.postMessage" else method
-        now = time.monotonic() + self._offset
+        now = self.clock() + self._offset
         tokens, at = self._buckets.get(key, (burst, now))
         tokens = min(burst, tokens + (now - at) * per_minute / 60)
         if tokens >= 1:
@@ -229,11 +232,11 @@ class SlackStandIn:
                     return
                 method = self.path[len("/api/"):].split("?")[0]
                 args = standin._parse_args(raw, self.headers.get("Content-Type", ""))
-                call = Call(method, args, time.monotonic())
+                call = Call(method, args, standin.clock())
                 with standin.lock:
                     standin.calls.append(call)
                 status, body, headers = standin._answer(method, args, self.headers.get("Authorization", ""))
-                call.status, call.response, call.done_at = status, body, time.monotonic()
+                call.status, call.response, call.headers, call.done_at = status, body, headers, standin.clock()
                 self._send(status, body, headers)
 
             def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:

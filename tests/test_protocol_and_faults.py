@@ -6,7 +6,7 @@ import json
 import time
 
 from app.runtime import Runtime
-from tests.conftest import Ladder, ladder_settings, serve
+from tests.conftest import START, Ladder, ladder_settings, serve
 from tests.slack_driver import SlackDriver
 from tests.test_declare_flow import block_text, declare, summary_of
 
@@ -226,21 +226,55 @@ def test_live_worker_pages_right_after_submission(slack, tmp_path, clock) -> Non
         runtime.close()
 
 
-def test_one_429_holds_back_the_method_instead_of_a_429_storm(ladder: Ladder) -> None:
-    """conversations.create is Tier 2 (about 20 a minute): past the burst, one 429 makes the queue wait, not retry in a herd."""
+def slack_on_ladders_clock(ladder: Ladder) -> None:
+    """Slack's rate windows run on the scenario's clock, so a test moves both at once."""
+    ladder.slack.clock = lambda: (ladder.clock() - START).total_seconds()
+
+
+def assert_retry_after_respected(calls: list) -> None:
+    """No call reached Slack before the Retry-After of the 429 before it had passed."""
+    blocked_until = 0.0
+    for call in sorted(calls, key=lambda c: c.at):
+        assert call.at >= blocked_until, f"called at {call.at} s, Slack had said wait until {blocked_until} s"
+        if call.status == 429:
+            blocked_until = call.done_at + float(call.headers["Retry-After"])
+
+
+def test_a_backlog_under_a_rate_tier_goes_out_at_slacks_pace_not_in_a_429_storm(ladder: Ladder) -> None:
+    """conversations.create is Tier 2 (about 20 a minute): past the burst, Ladder learns the pace from Retry-After."""
+    slack_on_ladders_clock(ladder)
     ladder.slack.rate_limit("conversations.create", per_minute=20, burst=2)
-    for n in range(6):
+    for n in range(12):
         declare(ladder, "", title=f"Storm {n}", service="bank-transfers")
     ladder.deliver()
-    creates = [c.status for c in ladder.slack.calls_to("conversations.create")]
-    # The burst goes through, one 429 closes the gate, and everything still queued waits for the
-    # Retry-After instead of reaching Slack.
-    assert creates == [200, 200, 429]
-    assert len([c for c in ladder.slack.calls_to("chat.postMessage") if c.args["channel"].startswith("U")]) == 6  # pages never wait
-    for _ in range(12):  # let Slack's clock and ours move on together, three seconds at a time
-        ladder.slack.advance(3)
-        ladder.clock.advance(seconds=3)
+    assert [c.status for c in ladder.slack.calls_to("conversations.create")] == [200, 200, 429]
+    assert len([c for c in ladder.slack.calls_to("chat.postMessage") if c.args["channel"].startswith("U")]) == 12  # pages never wait
+    for _ in range(60):  # a minute, a second at a time
+        ladder.clock.advance(seconds=1)
         ladder.deliver()
-    assert len(ladder.slack.incident_channels()) == 6
-    statuses = [c.status for c in ladder.slack.calls_to("conversations.create")]
-    assert statuses.count(200) == 6 and statuses.count(429) <= 4  # at most one per Retry-After window: a trickle, not a storm
+    assert len(ladder.slack.incident_channels()) == 12
+    calls = ladder.slack.calls_to("conversations.create")
+    assert_retry_after_respected(calls)
+    # Without pacing every channel past the burst would earn its own 429 first (ten of them).
+    assert [c.status for c in calls].count(429) <= 3, [c.status for c in calls]
+
+
+def test_a_rate_limited_refresh_keeps_its_progress_instead_of_starting_over(ladder: Ladder) -> None:
+    """Acknowledging updates the pinned summary and the page DM: two chat.update calls under one Tier-3 budget."""
+    slack_on_ladders_clock(ladder)
+    declare(ladder)
+    ladder.deliver()
+    alice = ladder.user("alice")
+    # One chat.update a second, no burst: each retry can afford exactly one call. Starting the refresh
+    # over would update the summary again each time and never reach the DM.
+    ladder.slack.rate_limit("chat.update", per_minute=60, burst=1)
+    before = len(ladder.slack.calls_to("chat.update"))
+    ladder.driver.click(ladder.slack.dm_with(alice)["messages"][0], "incident_ack", alice)
+    for _ in range(10):
+        ladder.deliver()
+        ladder.clock.advance(seconds=1)
+    assert "incident_ack" not in block_text(summary_of(ladder))
+    assert "incident_ack" not in block_text(ladder.slack.dm_with(alice)["messages"][0])
+    updates = ladder.slack.calls_to("chat.update")[before:]
+    assert_retry_after_respected(updates)
+    assert sum(1 for c in updates if c.status == 200) == 2, "each message updated once"

@@ -27,6 +27,7 @@ from app.incidents import (
     PRIORITY_CHANNEL, PRIORITY_REFRESH, awaits_own_acknowledgement, channel_name_for, incident_ref, insert_page,
 )
 from app.slack import blocks
+from app.slack.rate_gates import RateGates
 from app.store import OutboxRow, Store, iso
 from app.text import escape_mrkdwn
 
@@ -45,9 +46,10 @@ class RetryLater(Exception):
         super().__init__(reason)
 
 
-# Kinds whose Slack method has a per-method (workspace-wide) rate tier: one 429 holds back the whole kind.
-# Messages are limited per channel, so a 429 for one channel must not hold back pages to others.
-GATED_KINDS = {"create_channel", "invite", "set_topic", "pin_summary"}
+# Kinds whose Slack method has a per-method (workspace-wide) rate tier: sent one at a time, and one 429
+# holds back the whole kind. Messages are limited per channel, so a 429 holds back that channel only
+# (a person's DM, an incident channel): never pages to others, and never a storm of 429s on one channel.
+GATED_KINDS = {"create_channel", "invite", "set_topic", "pin_summary", "refresh"}  # refresh: chat.update, Tier 3
 
 
 class PermanentFailure(Exception):
@@ -96,13 +98,14 @@ def _error_code(exc: SlackApiError) -> str:
 class SlackDelivery:
     """Sends one claimed outbox row; the worker decides when and in which thread."""
 
-    def __init__(self, store: Store, client: WebClient, catalog: Callable[[], Catalog], page_alert_after: float = 120) -> None:
+    def __init__(self, store: Store, client: WebClient, catalog: Callable[[], Catalog], page_alert_after: float = 120,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.store = store
         self.client = client
         self.catalog = catalog
         self.page_alert_after = page_alert_after  # a page still failing after this long is reported to humans
-        self._gates: dict[str, datetime] = {}  # outbox kind -> when Slack's rate limit for its method lifts
-        self._gate_lock = threading.Lock()
+        self.clock = clock  # when a row may wait its turn, Retry-After counts from the answer, not from the dispatch
+        self.gates = RateGates()  # keyed by _gate_key: a method, or one channel for messages
         self._kind_locks = {kind: threading.Lock() for kind in GATED_KINDS}
         self._handlers: dict[str, Callable[[OutboxRow, datetime], None]] = {
             "page": self._page,
@@ -121,27 +124,45 @@ class SlackDelivery:
         # Rate-tiered methods go one call at a time (Slack allows ~1 every few seconds anyway), so one 429
         # closes the gate before the next call is even made.
         with self._kind_locks[row.kind] if row.kind in GATED_KINDS else contextlib.nullcontext():
-            gate = self._gated_until(row.kind, now)
+            now = self._now(now)  # the wait for the lock counts
+            key = self._gate_key(row)
+            gate = self.gates.closed_until(key, now)
             if gate is not None:
                 # Slack said "slow down" for this method: queued rows wait it out too instead of each earning a 429.
                 self.store.retry_later(row.id, gate, "waiting for Slack's rate limit on this method")
                 return DeliveryResult(row.id, row.kind, "retry", "rate-limit gate")
-            return self._send(row, now)
+            return self._send(row, now, key)
 
-    def _send(self, row: OutboxRow, now: datetime) -> DeliveryResult:
+    def _now(self, dispatched: datetime) -> datetime:
+        """The time now, for a row dispatched at `dispatched` (it may have waited for a lock or for Slack since)."""
+        return max(dispatched, self.clock()) if self.clock is not None else dispatched
+
+    def _gate_key(self, row: OutboxRow) -> str:
+        """What one of Slack's rate limits covers: a whole method (Tier 2/3), or one channel (chat.postMessage)."""
+        if row.kind in GATED_KINDS:
+            return row.kind
+        if row.kind in ("announce", "channel_message"):
+            return f"chat.postMessage:{row.payload.get('channel')}"
+        if row.kind == "page":
+            page = self.store.page(row.payload.get("page_id"))
+            return f"chat.postMessage:dm:{page['target'] if page else row.id}"
+        return f"chat.postMessage:incident:{row.incident_id}"  # post_summary, post_message
+
+    def _send(self, row: OutboxRow, now: datetime, gate_key: str) -> DeliveryResult:
         handler = self._handlers.get(row.kind)
         try:
             if handler is None:
                 raise PermanentFailure(f"unknown outbox kind {row.kind!r}")
             handler(row, now)
+            self.gates.sent(gate_key, self._now(now))
             return DeliveryResult(row.id, row.kind, "sent")
         except Exception as exc:  # noqa: BLE001 - every failure must land on the row, never vanish
             outcome = exc if isinstance(exc, (RetryLater, PermanentFailure)) else classify(exc, row.attempts)
             if isinstance(outcome, RetryLater):
-                at = now + timedelta(seconds=outcome.seconds)
-                if outcome.rate_limited and row.kind in GATED_KINDS:
-                    with self._gate_lock:
-                        self._gates[row.kind] = max(at, self._gates.get(row.kind, at))
+                answered = self._now(now)
+                at = answered + timedelta(seconds=outcome.seconds)
+                if outcome.rate_limited:
+                    self.gates.rate_limited(gate_key, answered, outcome.seconds)
                 log.warning("outbox %s (%s) will retry at %s: %s", row.id, row.kind, iso(at), outcome.reason)
                 self.store.retry_later(row.id, at, outcome.reason)
                 if row.kind == "page" and row.created_at is not None and (now - row.created_at).total_seconds() >= self.page_alert_after:
@@ -187,14 +208,6 @@ class SlackDelivery:
                         payload={"text": f":warning: Could not page {page['target']} ({reason}). Page them another way or escalate."},
                         depends_on=f"create_channel:{row.incident_id}",
                     )
-
-    def _gated_until(self, kind: str, now: datetime) -> datetime | None:
-        with self._gate_lock:
-            until = self._gates.get(kind)
-            if until is None or until <= now:
-                self._gates.pop(kind, None)
-                return None
-            return until
 
     def _report_stuck_page(self, row: OutboxRow, now: datetime, reason: str) -> None:
         """A page Slack keeps refusing is still retried, but people must know it has not arrived (once)."""
@@ -391,16 +404,35 @@ class SlackDelivery:
         self._done(row, now)
 
     def _refresh(self, row: OutboxRow, now: datetime) -> None:
-        """Bring the pinned summary and every paging DM in line with the incident's current state."""
+        """Bring the pinned summary and every paging DM in line with the incident's current state.
+
+        One row makes several chat.update calls. Under a rate limit a retry skips the messages this
+        row already updated: starting over would spend the few calls allowed on the same first
+        message and never reach the last (any later change of state queues a refresh of its own).
+        """
         incident = self._incident(row)
-        if incident["summary_ts"] and incident["channel_id"]:
-            self.client.chat_update(channel=incident["channel_id"], ts=incident["summary_ts"], **self._summary_payload(incident))
         catalog = self.catalog()
         tracks = {t["track"]: t for t in self.store.tracks(incident["id"])}
+        updates: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+        if incident["summary_ts"] and incident["channel_id"]:
+            updates.append(("summary", lambda: {"channel": incident["channel_id"], "ts": incident["summary_ts"],
+                                                 **self._summary_payload(incident)}))
         for page in self.store.pages(incident["id"]):
             if page["dm_ts"] and page["dm_channel"]:
-                self.client.chat_update(channel=page["dm_channel"], ts=page["dm_ts"], text=blocks.page_text(incident),
-                                        blocks=blocks.page_blocks(incident, catalog, page, tracks.get(page["track"])))
+                updates.append((f"page:{page['id']}", lambda page=page: {
+                    "channel": page["dm_channel"], "ts": page["dm_ts"], "text": blocks.page_text(incident),
+                    "blocks": blocks.page_blocks(incident, catalog, page, tracks.get(page["track"]))}))
+        already = set(row.payload.get("updated", []))
+        done = set(already)
+        try:
+            for key, message in updates:
+                if key not in done:
+                    self.client.chat_update(**message())
+                    done.add(key)
+        except Exception:
+            if done != already:
+                self.store.update_payload(row.id, {**row.payload, "updated": sorted(done)})
+            raise
         self._done(row, now)
 
 
