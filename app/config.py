@@ -56,6 +56,7 @@ class Settings:
     admin_channel: str = ""
     tick_seconds: float = 1.0
     page_alert_after: float = 120.0
+    slack_timeout: float = 10.0
     http_threads: int = 16
     delivery_threads: int = 4
     log_level: str = "INFO"
@@ -175,6 +176,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         admin_channel=_channel(values, "ADMIN_CHANNEL"),
         tick_seconds=_float(values, "TICK_SECONDS", 1.0, 0.05, 60.0),
         page_alert_after=_float(values, "PAGE_ALERT_AFTER", 120.0, 10.0, 3600.0),
+        slack_timeout=_float(values, "SLACK_TIMEOUT", 10.0, 0.5, 120.0),
         http_threads=_int(values, "HTTP_THREADS", 16, 1, 256),
         delivery_threads=_int(values, "DELIVERY_THREADS", 4, 2, 64),
         log_level=level,

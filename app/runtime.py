@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Callable
 
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from app import engine
 from app.catalog import Catalog, load_catalog
@@ -24,8 +24,6 @@ from app.worker import Worker, utcnow
 
 log = logging.getLogger(__name__)
 
-SLACK_TIMEOUT_SECONDS = 10
-
 
 class Runtime:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow, catalog: Catalog | None = None,
@@ -37,13 +35,8 @@ class Runtime:
         self.catalog_watcher = CatalogWatcher(settings.catalog_path, initial, self.store, settings.admin_channel)
         # 429s are not retried inside the SDK: the outbox waits Retry-After without holding a thread.
         self.client = WebClient(
-            token=settings.bot_token.get(), base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT_SECONDS,
+            token=settings.bot_token.get(), base_url=settings.slack_api_url, timeout=settings.slack_timeout,
             retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
-        )
-        # Listeners answer a person who is looking at Slack: a brief 429 on views.update is worth waiting out.
-        self.listener_client = WebClient(
-            token=settings.bot_token.get(), base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT_SECONDS,
-            retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1), RateLimitErrorRetryHandler(max_retry_count=2)],
         )
         self.delivery = SlackDelivery(self.store, self.client, lambda: self.catalog, settings.page_alert_after, clock=clock)
         self.worker = Worker(self.store, self.delivery, clock=clock, tick_seconds=settings.tick_seconds,

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 
 import sqlite_utils
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -204,6 +204,11 @@ _MIGRATIONS: dict[int, list[str]] = {
         )""",
         "CREATE INDEX rule_timers_due ON rule_timers(due_at) WHERE due_at IS NOT NULL",
     ],
+    4: [
+        # 1 when the last attempt's outcome is unknown (the process died mid-call, or Slack's answer timed
+        # out): Slack may have done it, so the next attempt looks before it repeats a page.
+        "ALTER TABLE outbox ADD COLUMN in_doubt INTEGER NOT NULL DEFAULT 0",
+    ],
 }
 
 
@@ -241,6 +246,7 @@ class OutboxRow:
     payload: dict[str, Any]
     attempts: int
     created_at: datetime | None = None
+    in_doubt: bool = False  # the previous attempt may have reached Slack (see migration 4)
 
 
 class Store:
@@ -450,7 +456,7 @@ class Store:
                 )
                 claimed.append(
                     OutboxRow(row["id"], row["incident_id"], row["kind"], row["dedupe_key"],
-                              json.loads(row["payload"]), row["attempts"] + 1, parse_iso(row["created_at"]))
+                              json.loads(row["payload"]), row["attempts"] + 1, parse_iso(row["created_at"]), bool(row["in_doubt"]))
                 )
             return claimed
 
@@ -472,7 +478,7 @@ class Store:
         """Rows claimed by a runner that is gone (crash, lease lost) go back to pending."""
         with self.transaction() as conn:
             cursor = conn.execute(
-                "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_until = NULL "
+                "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_until = NULL, in_doubt = 1 "
                 "WHERE status = 'sending' AND (claimed_by != ? OR claimed_until <= ?)",
                 (holder, iso(now)),
             )
@@ -481,17 +487,18 @@ class Store:
     @staticmethod
     def mark_sent(conn: sqlite3.Connection, row_id: int, now: datetime) -> None:
         conn.execute(
-            "UPDATE outbox SET status = 'sent', sent_at = ?, claimed_by = NULL, claimed_until = NULL, last_error = NULL "
-            "WHERE id = ?",
+            "UPDATE outbox SET status = 'sent', sent_at = ?, claimed_by = NULL, claimed_until = NULL, last_error = NULL, "
+            "in_doubt = 0 WHERE id = ?",
             (iso(now), row_id),
         )
 
-    def retry_later(self, row_id: int, at: datetime, error: str) -> None:
+    def retry_later(self, row_id: int, at: datetime, error: str, in_doubt: bool = False) -> None:
+        """Back to pending until `at`; `in_doubt` once an attempt may have reached Slack, until one is known to have."""
         with self.transaction() as conn:
             conn.execute(
                 "UPDATE outbox SET status = 'pending', next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL, "
-                "last_error = ? WHERE id = ?",
-                (iso(at), error, row_id),
+                "last_error = ?, in_doubt = MAX(in_doubt, ?) WHERE id = ?",
+                (iso(at), error, int(in_doubt), row_id),
             )
 
     def update_payload(self, row_id: int, payload: dict[str, Any]) -> None:

@@ -119,8 +119,15 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def ladder(slack: SlackStandIn, tmp_path: Path, clock: Clock) -> Iterator[Ladder]:
-    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db"), clock=clock)
+def ladder_env() -> dict[str, str]:
+    """Extra settings for the `ladder` fixture; a test module overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def ladder(slack: SlackStandIn, tmp_path: Path, clock: Clock, ladder_env: dict[str, str]) -> Iterator[Ladder]:
+    slack.wall = lambda: clock().timestamp()
+    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db", **ladder_env), clock=clock)
     url, stop = serve(runtime)
     yield Ladder(runtime, SlackDriver(url, slack), slack, clock, url)
     stop()

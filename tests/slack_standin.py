@@ -24,6 +24,7 @@ APP_TOKEN = "xapp-1-A111-standin"
 BOT_USER_ID = "UBOT00001"
 BOT_ID = "BBOT00001"
 TEAM_ID = "T0LADDER1"
+HUMAN_CREATOR = "U0ADMIN01"  # who made the channels a test sets up (not the bot)
 TRIGGER_TTL_SECONDS = 3.0
 
 _CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
@@ -47,6 +48,7 @@ class Fault:
     retry_after: int | None = None
     delay: float = 0.0
     times: int = 1
+    hold: float = 0.0  # the call takes effect, then its answer is held back this long (a timeout or a crash lands in between)
     match: Callable[[dict[str, Any]], bool] | None = None  # only calls whose arguments match
 
 
@@ -68,6 +70,7 @@ class SlackStandIn:
         self._offset = 0.0  # the stand-in's own clock can be moved, so rate windows pass without sleeping
         # Calls are stamped and rate windows measured on this clock; the alert-storm benchmark runs it fast, in step with the app's.
         self.clock: Callable[[], float] = time.monotonic
+        self.wall: Callable[[], float] = time.time  # Slack's epoch seconds (channel `created`); scenario tests set the app's clock
         self._ids = itertools.count(1000)
         self._ts = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -113,9 +116,10 @@ class SlackStandIn:
             self.channels[channel_id] = self._channel(channel_id, name, private, set(members or []) | ({BOT_USER_ID} if bot_member else set()))
         return channel_id
 
-    def _channel(self, channel_id: str, name: str, private: bool, members: set[str], is_im: bool = False, user: str | None = None) -> dict[str, Any]:
+    def _channel(self, channel_id: str, name: str, private: bool, members: set[str], is_im: bool = False, user: str | None = None,
+                 creator: str = HUMAN_CREATOR) -> dict[str, Any]:
         return {"id": channel_id, "name": name, "is_private": private, "is_im": is_im, "user": user, "members": members,
-                "topic": "", "archived": False, "messages": [], "pins": set(), "created": int(time.time())}
+                "topic": "", "archived": False, "messages": [], "pins": set(), "created": int(self.wall()), "creator": creator}
 
     def issue_trigger(self) -> str:
         trigger = f"{next(self._ids)}.{next(self._ids)}.{next(self._ids):x}"
@@ -128,10 +132,11 @@ class SlackStandIn:
 
     # -- faults -----------------------------------------------------------------------------------
     def fail(self, method: str, *, status: int = 200, error: str | None = None, retry_after: int | None = None,
-             times: int = 1, delay: float = 0.0, match: Callable[[dict[str, Any]], bool] | None = None) -> None:
-        """The next `times` calls of `method` (whose arguments `match`) fail this way (429 + Retry-After, 5xx, an error code)."""
+             times: int = 1, delay: float = 0.0, match: Callable[[dict[str, Any]], bool] | None = None, hold: float = 0.0) -> None:
+        """The next `times` calls of `method` (whose arguments `match`) fail this way (429 + Retry-After, 5xx, an error code,
+        an answer slower than the client waits, or one held back after the call took effect)."""
         with self.lock:
-            self.faults.setdefault(method, []).append(Fault(status, error, retry_after, delay, times, match))
+            self.faults.setdefault(method, []).append(Fault(status, error, retry_after, delay, times, hold=hold, match=match))
 
     def heal(self, method: str | None = None) -> None:
         """Slack is back: drop pending faults (of one method, or all)."""
@@ -304,9 +309,12 @@ class SlackStandIn:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         with self.lock:
             try:
-                return 200, {"ok": True, **handler(args)}, {}
+                answer = 200, {"ok": True, **handler(args)}, {}
             except SlackError as exc:
-                return 200, {"ok": False, "error": exc.code, **exc.extra}, {}
+                answer = 200, {"ok": False, "error": exc.code, **exc.extra}, {}
+        if fault is not None and fault.hold:
+            time.sleep(fault.hold)
+        return answer
 
     # -- methods --------------------------------------------------------------------------------------
     def _channel_or_fail(self, channel: str | None) -> dict[str, Any]:
@@ -344,12 +352,26 @@ class SlackStandIn:
             raise SlackError("name_taken")
         private = str(args.get("is_private", "")).lower() in ("1", "true")
         channel_id = self.add_channel(name, private=private)
+        self.channels[channel_id]["creator"] = BOT_USER_ID
         return {"channel": self._channel_json(self.channels[channel_id])}
+
+    def _m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        types = set(str(args.get("types") or "public_channel").split(","))
+        exclude_archived = str(args.get("exclude_archived", "")).lower() in ("1", "true")
+        listed = [c for c in self.channels.values() if not c["is_im"]
+                  and ("private_channel" if c["is_private"] else "public_channel") in types
+                  and not (exclude_archived and c["archived"])
+                  and (not c["is_private"] or BOT_USER_ID in c["members"])]  # private ones only where the bot is
+        start = int(args.get("cursor") or 0)
+        limit = min(int(args.get("limit") or 100), 1000)
+        page = listed[start:start + limit]
+        cursor = str(start + limit) if start + limit < len(listed) else ""
+        return {"channels": [self._channel_json(c) for c in page], "response_metadata": {"next_cursor": cursor}}
 
     def _channel_json(self, channel: dict[str, Any]) -> dict[str, Any]:
         return {"id": channel["id"], "name": channel["name"], "is_channel": not channel["is_private"],
                 "is_private": channel["is_private"], "is_member": BOT_USER_ID in channel["members"],
-                "is_archived": channel["archived"], "created": channel["created"], "creator": BOT_USER_ID,
+                "is_archived": channel["archived"], "created": channel["created"], "creator": channel["creator"],
                 "topic": {"value": channel["topic"], "creator": BOT_USER_ID, "last_set": 0}}
 
     def _m_conversations_invite(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -425,8 +447,33 @@ class SlackStandIn:
         ts = f"{1_700_000_000 + next(self._ts)}.{next(self._ts):06d}"
         message = {"type": "message", "ts": ts, "user": BOT_USER_ID, "bot_id": BOT_ID, "text": args.get("text", ""),
                    "blocks": args.get("blocks") or [], "channel": channel["id"], "edits": 0}
+        if args.get("metadata"):
+            metadata = args["metadata"]
+            metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
+            if not isinstance(metadata, dict) or not metadata.get("event_type") or not isinstance(metadata.get("event_payload"), dict):
+                raise SlackError("invalid_metadata_format")
+            message["metadata"] = metadata
         channel["messages"].append(message)
         return {"channel": channel["id"], "ts": ts, "message": message}
+
+    def _m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = str(args.get("users") or "")
+        if not users or "," in users:
+            raise SlackError("users_list_not_supplied" if not users else "not_implemented")  # Ladder opens one-to-one DMs only
+        if users not in self.users:
+            raise SlackError("user_not_found")
+        return {"channel": {"id": self._target_channel(users)["id"]}}
+
+    def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel_or_fail(args.get("channel"))
+        if BOT_USER_ID not in channel["members"]:
+            raise SlackError("not_in_channel")
+        oldest = float(args.get("oldest") or 0)
+        limit = int(args.get("limit") or 100)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        newest_first = [m for m in reversed(channel["messages"]) if float(m["ts"]) > oldest][:limit]
+        return {"messages": [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in newest_first],
+                "has_more": False}
 
     def _find_message(self, channel_id: str | None, ts: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
         channel = self._channel_or_fail(channel_id)

@@ -25,6 +25,10 @@ SCOPES_FOR_METHOD = {
     "pins_add": {"pins:write"},
     "users_lookupByEmail": {"users:read.email", "users:read"},  # users:read.email requires users:read
     "usergroups_users_list": {"usergroups:read"},
+    "conversations_open": {"im:write"},  # the DM of a page whose first attempt was cut short...
+    "conversations_history": {"im:history", "channels:history", "groups:history"},  # ...is searched for it before posting again
+    "conversations_list": {"channels:read", "groups:read"},  # a channel created by an attempt cut short is found by name
+    "auth_test": set(),
     "views_open": set(),
     "views_update": set(),
 }

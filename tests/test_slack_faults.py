@@ -1,9 +1,10 @@
 """Every Slack call on the declare path, failing each way Slack fails: nothing is lost, nothing is silent.
 
-A transient failure (429 with Retry-After, 500, 503) only delays: after it the incident ends up
-complete (page, channel, members, topic, pinned summary, announcement) with each side effect once.
-A permanent error (not_in_channel, channel_not_found, user_not_found, is_archived) is never
-dropped silently: the row fails, the timeline says what, and a failed page is posted where people look.
+A transient failure (429 with Retry-After, 500, 503, an answer that times out after Slack acted,
+Slack unreachable) only delays: after it the incident ends up complete (page, channel, members,
+topic, pinned summary, announcement) with each side effect once. A permanent error
+(not_in_channel, channel_not_found, user_not_found, is_archived) is never dropped silently: the
+row fails, the timeline says what, and a failed page is posted where people look.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import json
 
 import pytest
 
-from tests.conftest import Ladder
+from app.runtime import Runtime
+from tests.conftest import Ladder, ladder_settings
+from tests.tcp_switch import TcpSwitch
 from tests.test_declare_flow import declare
 
 CALLS = {
@@ -25,7 +28,9 @@ CALLS = {
     "pins.add": None,
     "chat.postMessage (announcement)": lambda args: args.get("channel") == "#team-payments",
 }
-TRANSIENT = [{"status": 429, "retry_after": 7}, {"status": 500}, {"status": 503}]
+# "timeout": Slack does what was asked, but its answer comes after the client stopped waiting (SLACK_TIMEOUT=1):
+# the retry must find what the first attempt did instead of doing it twice.
+TRANSIENT = [{"status": 429, "retry_after": 7}, {"status": 500}, {"status": 503}, {"hold": 1.5}]
 PERMANENT = ["not_in_channel", "channel_not_found", "user_not_found", "is_archived"]
 
 
@@ -55,7 +60,12 @@ def assert_complete(ladder: Ladder, incident_id: int) -> None:
     assert all(r["status"] == "sent" for r in rows), [(r["kind"], r["status"], r["last_error"]) for r in rows if r["status"] != "sent"]
 
 
-@pytest.mark.parametrize("fault", TRANSIENT, ids=lambda f: str(f["status"]))
+@pytest.fixture
+def ladder_env() -> dict[str, str]:
+    return {"SLACK_TIMEOUT": "1"}
+
+
+@pytest.mark.parametrize("fault", TRANSIENT, ids=lambda f: str(f.get("status", "timeout")))
 @pytest.mark.parametrize("call", list(CALLS))
 def test_a_transient_failure_only_delays(ladder: Ladder, call: str, fault: dict) -> None:
     inject(ladder, call, **fault)
@@ -85,3 +95,40 @@ def test_a_permanent_error_is_never_silent(ladder: Ladder, call: str, error: str
         assert channel and any("Could not page alice@example.com" in m["text"] for m in channel[0]["messages"])
     else:
         assert page["status"] == "sent" and len(ladder.slack.dm_with(ladder.user("alice"))["messages"]) == 1
+
+
+def test_slack_unreachable_then_back_delivers_everything_once(ladder: Ladder, tmp_path) -> None:
+    """Connection refused on every call (Slack or the proxy on the way is down) for four minutes, then it is back."""
+    switch = TcpSwitch(ladder.slack.port).on()
+    # A second runtime on the same database talks to Slack through the switch; the first only serves the forms.
+    cut_off = Runtime(ladder_settings(ladder.slack, tmp_path / "ladder.db", SLACK_API_URL=switch.url(), SLACK_TIMEOUT="1"),
+                      clock=ladder.clock)
+    switch.off()
+    try:
+        incident, _, _ = declare(ladder)
+        for _ in range(8):  # within level 1's five minutes: nobody else is due a page meanwhile
+            cut_off.worker.drain(ladder.clock())
+            ladder.clock.advance(seconds=30)
+        rows = cut_off.store.outbox_rows(incident["id"])
+        assert ladder.slack.calls_to("chat.postMessage") == [] and ladder.slack.calls_to("conversations.create") == []
+        assert {r["kind"]: r["status"] for r in rows if r["kind"] in ("page", "create_channel")} == {"page": "pending", "create_channel": "pending"}
+        page_row = next(r for r in rows if r["kind"] == "page")
+        assert "could not reach Slack" in page_row["last_error"]
+        # The page has been failing for minutes: that is said where people look, as soon as Slack can be reached.
+        switch.on()
+        for _ in range(4):
+            cut_off.worker.drain(ladder.clock())
+            ladder.clock.advance(seconds=30)
+        assert len(ladder.slack.dm_with(ladder.user("alice"))["messages"]) == 1, "the page arrived exactly once"
+        channels = ladder.slack.incident_channels()
+        assert len(channels) == 1 and channels[0]["pins"]
+        rows = cut_off.store.outbox_rows(incident["id"])
+        assert all(r["status"] == "sent" for r in rows), [(r["kind"], r["status"]) for r in rows if r["status"] != "sent"]
+        # The page had been failing for minutes: once Slack is back, the channel and the team are told it was late.
+        assert any("has not gone out" in m["text"] for m in channels[0]["messages"])
+        team = [m["text"] for m in ladder.slack.channel_named("team-payments")["messages"]]
+        assert len(team) == 2 and sum("has not gone out" in t for t in team) == 1, team
+        assert "connection refused" in next(t for t in team if "has not gone out" in t)
+    finally:
+        switch.off()
+        cut_off.close()

@@ -29,7 +29,7 @@ EVENTS_PATH = "/slack/events"
 def build_bolt_app(runtime: "Runtime") -> App:
     settings = runtime.settings
     bolt = App(
-        client=runtime.listener_client,
+        client=runtime.client,
         signing_secret=settings.signing_secret.get() or None,
         request_verification_enabled=not settings.socket_mode,
         # Ack functions answer Slack from the request's own thread; follow-ups run after (see listeners).

@@ -28,14 +28,17 @@ from app.incidents import (
 )
 from app.slack import blocks
 from app.slack.rate_gates import RateGates
-from app.store import OutboxRow, Store, iso
+from app.store import OutboxRow, Store, iso, parse_iso
 from app.text import escape_mrkdwn
 
 log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 MAX_BACKOFF_SECONDS = 300
+PAGE_MAX_BACKOFF_SECONDS = 20  # a page goes out within seconds of Slack coming back, however long it was away
 MAX_NAME_ATTEMPTS = 50
+OUTBOX_EVENT = "ladder_outbox"  # message metadata on everything Ladder posts: how a retry recognises a post that did arrive
+LOOKBACK = 50  # recent messages searched for it
 
 
 class RetryLater(Exception):
@@ -64,11 +67,11 @@ class DeliveryResult:
     detail: str = ""
 
 
-def _backoff(attempts: int) -> float:
-    return min(MAX_BACKOFF_SECONDS, 2 ** min(attempts, 9)) * (0.75 + random.random() / 2)
+def _backoff(attempts: int, cap: float) -> float:
+    return min(cap, 2 ** min(attempts, 9)) * (0.75 + random.random() / 2)
 
 
-def classify(exc: BaseException, attempts: int) -> Exception:
+def classify(exc: BaseException, attempts: int, cap: float = MAX_BACKOFF_SECONDS) -> Exception:
     """Turn whatever slack_sdk raised into RetryLater or PermanentFailure."""
     if isinstance(exc, SlackApiError):
         status = exc.response.status_code
@@ -83,11 +86,32 @@ def classify(exc: BaseException, attempts: int) -> Exception:
                 seconds = 30.0
             return RetryLater(seconds, f"rate limited by Slack (Retry-After {raw}s)", rate_limited=True)
         if status >= 500 or error in TRANSIENT_ERRORS:
-            return RetryLater(_backoff(attempts), f"Slack answered {status} {error}".strip())
+            return RetryLater(_backoff(attempts, cap), f"Slack answered {status} {error}".strip())
         return PermanentFailure(error or f"HTTP {status}")
     if isinstance(exc, (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError)):
-        return RetryLater(_backoff(attempts), f"could not reach Slack: {type(exc).__name__}")
+        return RetryLater(_backoff(attempts, cap), _network_trouble(exc))
     return PermanentFailure(f"{type(exc).__name__}: {exc}")
+
+
+def _network_trouble(exc: BaseException) -> str:
+    """What went wrong on the way to Slack, in words for the channel (not an exception class)."""
+    cause = exc.reason if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException) else exc
+    if isinstance(cause, (TimeoutError, socket.timeout)):
+        return "Slack did not answer in time"
+    if isinstance(cause, ConnectionRefusedError):
+        return "could not reach Slack (connection refused)"
+    if isinstance(cause, socket.gaierror):
+        return "could not reach Slack (DNS lookup failed)"
+    if isinstance(cause, ConnectionError):
+        return "could not reach Slack (connection lost)"
+    return f"could not reach Slack ({type(cause).__name__})"
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """The request may have reached Slack and taken effect: the answer timed out, it did not fail to arrive."""
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        exc = exc.reason if isinstance(exc.reason, BaseException) else exc
+    return isinstance(exc, (TimeoutError, socket.timeout))
 
 
 def _error_code(exc: SlackApiError) -> str:
@@ -105,6 +129,7 @@ class SlackDelivery:
         self.catalog = catalog
         self.page_alert_after = page_alert_after  # a page still failing after this long is reported to humans
         self.clock = clock  # when a row may wait its turn, Retry-After counts from the answer, not from the dispatch
+        self._bot_user_id: str | None = None  # from auth.test, when a channel of ours has to be recognised
         self.gates = RateGates()  # keyed by _gate_key: a method, or one channel for messages
         self._kind_locks = {kind: threading.Lock() for kind in GATED_KINDS}
         self._handlers: dict[str, Callable[[OutboxRow, datetime], None]] = {
@@ -157,14 +182,15 @@ class SlackDelivery:
             self.gates.sent(gate_key, self._now(now))
             return DeliveryResult(row.id, row.kind, "sent")
         except Exception as exc:  # noqa: BLE001 - every failure must land on the row, never vanish
-            outcome = exc if isinstance(exc, (RetryLater, PermanentFailure)) else classify(exc, row.attempts)
+            cap = PAGE_MAX_BACKOFF_SECONDS if row.kind == "page" else MAX_BACKOFF_SECONDS
+            outcome = exc if isinstance(exc, (RetryLater, PermanentFailure)) else classify(exc, row.attempts, cap)
             if isinstance(outcome, RetryLater):
                 answered = self._now(now)
                 at = answered + timedelta(seconds=outcome.seconds)
                 if outcome.rate_limited:
-                    self.gates.rate_limited(gate_key, answered, outcome.seconds)
+                    self.gates.rate_limited(gate_key, answered, outcome.seconds, pace=row.kind in GATED_KINDS)
                 log.warning("outbox %s (%s) will retry at %s: %s", row.id, row.kind, iso(at), outcome.reason)
-                self.store.retry_later(row.id, at, outcome.reason)
+                self.store.retry_later(row.id, at, outcome.reason, in_doubt=outcome_unknown(exc))
                 if row.kind == "page" and row.created_at is not None and (now - row.created_at).total_seconds() >= self.page_alert_after:
                     self._report_stuck_page(row, now, outcome.reason)
                 return DeliveryResult(row.id, row.kind, "retry", outcome.reason)
@@ -266,15 +292,12 @@ class SlackDelivery:
             return
         user_id = self._resolve_user(page["target"], now)
         page = {**page, "user_id": user_id}
-        response = self.client.chat_postMessage(
-            channel=user_id, text=blocks.page_text(incident), unfurl_links=False,
-            blocks=blocks.page_blocks(incident, self.catalog(), page, track),
-        )
+        sent = self._post(row, user_id, text=blocks.page_text(incident), blocks=blocks.page_blocks(incident, self.catalog(), page, track))
 
         def record(conn: Any) -> None:
             conn.execute(
                 "UPDATE pages SET user_id = ?, dm_channel = ?, dm_ts = ?, status = 'sent', sent_at = ? WHERE id = ?",
-                (user_id, response["channel"], response["ts"], iso(now), page["id"]),
+                (user_id, sent["channel"], sent["ts"], iso(now), page["id"]),
             )
             verb = "Notified" if page["notify_only"] else "Paged"
             Store.add_timeline(conn, incident["id"], now, "paged", f"{verb} <@{user_id}> (level {page['level'] + 1}, {page['via']}).",
@@ -283,6 +306,42 @@ class SlackDelivery:
                           payload={"user_id": user_id}, priority=PRIORITY_CHANNEL, depends_on=f"create_channel:{incident['id']}")
 
         self._done(row, now, record)
+
+    def _post(self, row: OutboxRow, channel: str, **message: Any) -> dict[str, Any]:
+        """chat.postMessage, marked with the row it delivers; returns the posted message's channel and ts.
+
+        An attempt cut short (the process died mid-call, the answer timed out) may have posted already:
+        then the channel is searched for the row's mark first, so nobody is paged or told twice.
+        """
+        if row.in_doubt:
+            found = self._already_posted(channel, row.id)
+            if found is not None:
+                return found
+        response = self.client.chat_postMessage(channel=channel, unfurl_links=False, **message,
+                                                metadata={"event_type": OUTBOX_EVENT, "event_payload": {"outbox_id": row.id}})
+        return {"channel": response["channel"], "ts": response["ts"]}
+
+    def _already_posted(self, channel: str, row_id: int) -> dict[str, Any] | None:
+        try:
+            if channel.startswith("#"):  # history needs the channel's ID
+                named = self._channels_named(channel[1:])
+                if not named:
+                    return None
+                channel = named[0]["id"]
+            elif channel.startswith(("U", "W")):
+                channel = self.client.conversations_open(users=channel)["channel"]["id"]
+            history = self.client.conversations_history(channel=channel, limit=LOOKBACK, include_all_metadata=True)
+        except SlackApiError as exc:
+            if _error_code(exc) in ("not_in_channel", "channel_not_found", "missing_scope"):
+                log.warning("cannot look for outbox %s in %s (%s); sending it again", row_id, channel, _error_code(exc))
+                return None
+            raise
+        for message in history.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") == OUTBOX_EVENT and (metadata.get("event_payload") or {}).get("outbox_id") == row_id:
+                log.info("outbox %s had reached Slack before the interruption; not sending it again", row_id)
+                return {"channel": channel, "ts": message["ts"]}
+        return None
 
     def _expand_user_group(self, row: OutboxRow, incident: dict[str, Any], page: dict[str, Any], now: datetime) -> None:
         response = self.client.usergroups_users_list(usergroup=page["target"])
@@ -307,16 +366,20 @@ class SlackDelivery:
         name = base
         for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
             try:
-                response = self.client.conversations_create(name=name, is_private=bool(row.payload.get("private")))
+                channel = self.client.conversations_create(name=name, is_private=bool(row.payload.get("private")))["channel"]
                 break
             except SlackApiError as exc:
                 if _error_code(exc) != "name_taken":
                     raise
+                # After an attempt cut short, the taken name may be the channel that attempt created.
+                mine = self._own_channel_named(name, incident) if row.in_doubt else None
+                if mine is not None:
+                    channel = mine
+                    break
                 suffix = f"-{attempt + 1}"
                 name = base[: 80 - len(suffix)].rstrip("-_") + suffix
         else:
             raise PermanentFailure(f"every channel name from {base} to {name} is taken")
-        channel = response["channel"]
 
         def record(conn: Any) -> None:
             conn.execute("UPDATE incidents SET channel_id = ?, channel_name = ? WHERE id = ?", (channel["id"], channel["name"], incident["id"]))
@@ -327,6 +390,28 @@ class SlackDelivery:
                           priority=PRIORITY_REFRESH)
 
         self._done(row, now, record)
+
+    def _own_channel_named(self, name: str, incident: dict[str, Any]) -> dict[str, Any] | None:
+        """The channel called `name` if this bot created it since the incident was declared, else None."""
+        if self._bot_user_id is None:
+            self._bot_user_id = self.client.auth_test()["user_id"]
+        declared = parse_iso(incident["declared_at"])
+        for channel in self._channels_named(name):
+            recent = declared is None or (channel.get("created") or 0) >= declared.timestamp() - 60
+            if channel.get("creator") == self._bot_user_id and recent:
+                return channel
+        return None
+
+    def _channels_named(self, name: str) -> list[dict[str, Any]]:
+        """Slack has no lookup by name: page through the channels the bot can see (only after an interrupted call)."""
+        found, cursor = [], None
+        while True:
+            listing = self.client.conversations_list(types="public_channel,private_channel", exclude_archived=True,
+                                                     limit=1000, cursor=cursor)
+            found += [c for c in listing.get("channels") or [] if c.get("name") == name]
+            cursor = (listing.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return found
 
     def _invite(self, row: OutboxRow, now: datetime) -> None:
         incident = self._incident(row)
@@ -353,8 +438,8 @@ class SlackDelivery:
 
     def _post_summary(self, row: OutboxRow, now: datetime) -> None:
         incident = self._incident(row)
-        response = self.client.chat_postMessage(channel=incident["channel_id"], unfurl_links=False, **self._summary_payload(incident))
-        self._done(row, now, lambda conn: conn.execute("UPDATE incidents SET summary_ts = ? WHERE id = ?", (response["ts"], incident["id"])))
+        posted = self._post(row, incident["channel_id"], **self._summary_payload(incident))
+        self._done(row, now, lambda conn: conn.execute("UPDATE incidents SET summary_ts = ? WHERE id = ?", (posted["ts"], incident["id"])))
 
     def _pin_summary(self, row: OutboxRow, now: datetime) -> None:
         incident = self._incident(row)
@@ -365,10 +450,10 @@ class SlackDelivery:
                 raise
         self._done(row, now)
 
-    def _post_to_named_channel(self, channel: str, text: str) -> None:
+    def _post_to_named_channel(self, row: OutboxRow, channel: str, text: str) -> None:
         """A message to a channel named in the catalog or settings: the bot may not be there, and saying so helps."""
         try:
-            self.client.chat_postMessage(channel=channel, text=text, unfurl_links=False)
+            self._post(row, channel, text=text)
         except SlackApiError as exc:
             code = _error_code(exc)
             if code in ("channel_not_found", "not_in_channel", "is_archived"):
@@ -377,7 +462,7 @@ class SlackDelivery:
 
     def _announce(self, row: OutboxRow, now: datetime) -> None:
         incident = self._incident(row)
-        self._post_to_named_channel(row.payload["channel"], blocks.announcement_text(incident, self.catalog()))
+        self._post_to_named_channel(row, row.payload["channel"], blocks.announcement_text(incident, self.catalog()))
         self._done(row, now)
 
     def _post_message(self, row: OutboxRow, now: datetime) -> None:
@@ -389,7 +474,7 @@ class SlackDelivery:
                        "blocks": blocks.channel_message_blocks(incident, row.payload["text"], row.payload["actions"], row.payload.get("rule"))}
         else:
             payload = {"text": row.payload["text"]}
-        self.client.chat_postMessage(channel=incident["channel_id"], unfurl_links=False, **payload)
+        self._post(row, incident["channel_id"], **payload)
         self._done(row, now)
 
     def _channel_message(self, row: OutboxRow, now: datetime) -> None:
@@ -400,7 +485,7 @@ class SlackDelivery:
             # Not waiting for the incident channel (the message must go even if creating it fails): link it if it exists.
             text = text.replace("{channel}", f"<#{incident['channel_id']}>" if incident["channel_id"]
                                 else f"#{incident['channel_name'] or channel_name_for(incident['number'], incident['title'])}")
-        self._post_to_named_channel(row.payload["channel"], text)
+        self._post_to_named_channel(row, row.payload["channel"], text)
         self._done(row, now)
 
     def _refresh(self, row: OutboxRow, now: datetime) -> None:

@@ -201,7 +201,9 @@ def register(bolt: App, runtime: "Runtime") -> None:
         except incidents.InvalidInput as invalid:
             ack(response_action="errors", errors=invalid.errors)
             return
-        ack(response_action="update", view=blocks.message_modal("Declaring…", ":hourglass_flowing_sand: Declaring the incident and paging the on-call…"))
+        ack(response_action="update", view=blocks.message_modal("Declaring…", (
+            ":hourglass_flowing_sand: Declaring the incident and paging the on-call… You can close this: "
+            "the incident's channel will appear in your sidebar.")))
         later(context, body, kind="declare", request=fields)
 
     def finish_declare(client: WebClient, spec: dict[str, Any]) -> None:

@@ -2,9 +2,10 @@
 
 Slack's limits are per method (Tier 2 is about 20 calls a minute) or, for chat.postMessage, per
 channel. After a 429 with Retry-After, every queued call under the same limit waits it out (the
-gate), and for a minute afterwards calls under that limit are spaced by that interval, widened
-while Slack still refuses (the pace): a backlog of 500 channels then goes out at Slack's rate
-instead of earning one 429 per channel.
+gate). For a method's tier, calls are then spaced by that interval for a minute, widened while
+Slack still refuses (the pace): a backlog of 500 channels then goes out at Slack's rate instead
+of earning one 429 per channel. A channel's message limit (about one a second) needs no pacing:
+its Retry-After is exact, and widening it would only hold back pages to that person.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ class RateGates:
                 return None
             return until
 
-    def rate_limited(self, key: str, answered: datetime, retry_after: float) -> datetime:
-        """Slack answered 429: close the gate for Retry-After and pace later calls by it. Returns when it opens."""
+    def rate_limited(self, key: str, answered: datetime, retry_after: float, pace: bool = True) -> datetime:
+        """Slack answered 429: close the gate for Retry-After and (if `pace`) space later calls. Returns when it opens."""
         with self._lock:
             opens = answered + timedelta(seconds=retry_after)
             self._closed_until[key] = max(opens, self._closed_until.get(key, opens))
+            if not pace:
+                return opens
             # Retry-After only says when the next single call may go. A 429 while already pacing means the
             # interval is too short for a backlog: widen it a second at a time until Slack stops refusing.
             previous = self._pace.get(key)
