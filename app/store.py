@@ -212,10 +212,16 @@ _MIGRATIONS: dict[int, list[str]] = {
 }
 
 
+def database_busy(error: Exception) -> bool:
+    """Another process holds the write lock: waiting longer may succeed (unlike a full or read-only disk)."""
+    text = str(error).lower()
+    return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
 def storage_problem(error: Exception) -> str:
     """A storage failure in words a responder can act on (never a traceback in Slack)."""
     text = str(error).lower()
-    if "locked" in text or "busy" in text:
+    if database_busy(error):
         return "the database is busy (locked by another process)"
     if "full" in text:
         return "the disk is full"
@@ -280,6 +286,16 @@ class Store:
             with self._all_lock:
                 self._all.append(conn)
         return conn
+
+    @contextmanager
+    def impatient(self, seconds: float) -> Iterator[None]:
+        """This thread's writes give up after `seconds` of another process's lock (a listener owes Slack an answer in 3 s)."""
+        conn = self.conn
+        conn.execute(f"PRAGMA busy_timeout={int(min(seconds, self.busy_timeout) * 1000)}")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
 
     @property
     def db(self) -> sqlite_utils.Database:

@@ -37,10 +37,9 @@ def test_the_whole_life_of_an_incident(ladder: Ladder) -> None:
     service_block = next(b for b in view["blocks"] if b["block_id"] == "service")
     assert title_block["element"]["initial_value"] == "bank transfers failing"
     assert service_block["element"]["initial_option"]["value"] == "bank-transfers"
-    # The modal was acked at once with "Declaring…", then updated with the result.
-    assert reply.json()["view"]["title"]["text"] == "Declaring…"
-    result = slack.wait_for(lambda: [c for c in slack.ok_calls_to("views.update") if c.args["view_id"] == view["id"]])
-    assert "INC-1" in json.dumps(result[-1].args["view"])
+    # The incident was recorded before Slack got its answer, and the answer is the result: no extra Slack call.
+    assert "INC-1" in json.dumps(reply.json()["view"])
+    assert not [c for c in slack.calls_to("views.update") if c.args["view_id"] == view["id"]]
 
     ladder.deliver()
 
@@ -185,8 +184,7 @@ def test_escalate_pages_the_next_level_without_taking_the_incident(ladder: Ladde
 def test_a_modal_submitted_twice_declares_once(ladder: Ladder) -> None:
     incident, view, _ = declare(ladder)
     reply = ladder.driver.submit(view, ladder.user("sam"), {})
-    assert reply.status == 200
-    ladder.slack.wait_for(lambda: len([c for c in ladder.slack.ok_calls_to("views.update") if c.args["view_id"] == view["id"]]) >= 2)
+    assert reply.status == 200 and "INC-1" in json.dumps(reply.json()["view"])  # the same incident, shown again
     assert ladder.runtime.store.incident_by_number(2) is None
     ladder.deliver()
     assert len(ladder.slack.incident_channels()) == 1

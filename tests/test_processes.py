@@ -20,17 +20,17 @@ from pathlib import Path
 from app.catalog import load_catalog
 from app.incidents import DeclareRequest, declare
 from app.runtime import Runtime
-from tests.conftest import ROOT, free_port, ladder_settings
-from tests.slack_driver import SIGNING_SECRET
+from tests.conftest import ROOT, free_port, ladder_settings, listening
+from tests.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
 
 CATALOG = Path(__file__).parent / "engine_catalog.yaml"
 
 
-def start_bot(slack: SlackStandIn, db: Path, cwd: Path) -> subprocess.Popen:
+def start_bot(slack: SlackStandIn, db: Path, cwd: Path, port: int | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_") and "PROXY" not in k.upper()}
     env.update({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url,
-                "PORT": str(free_port()), "HOST": "127.0.0.1", "DATABASE_PATH": str(db), "CATALOG_PATH": str(CATALOG),
+                "PORT": str(port or free_port()), "HOST": "127.0.0.1", "DATABASE_PATH": str(db), "CATALOG_PATH": str(CATALOG),
                 "PYTHONPATH": str(ROOT), "TICK_SECONDS": "0.2"})
     return subprocess.Popen([sys.executable, "-m", "app", "run"], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -148,3 +148,79 @@ def test_two_processes_on_one_database_page_once_and_take_over_when_one_dies(sla
                 bot.wait(15)
             except subprocess.TimeoutExpired:
                 kill(bot)
+
+
+def page_dms(slack: SlackStandIn) -> list[dict]:
+    """Every page DM Slack holds, by the outbox row that sent it (its message metadata)."""
+    with slack.lock:
+        return [m for c in slack.channels.values() if c["is_im"] for m in c["messages"]
+                if (m.get("metadata") or {}).get("event_type") == "ladder_outbox"]
+
+
+def test_sigkill_during_declarations_and_deliveries_loses_and_doubles_nothing(slack, tmp_path) -> None:
+    """Declarations keep arriving while the bot is killed again and again, often with a page in flight."""
+    db, port = tmp_path / "ladder.db", free_port()
+    url = f"http://127.0.0.1:{port}/slack/events"
+    driver = SlackDriver(url, slack)
+    sam = slack.user_by_email("sam@example.com")
+    # Slack acts on each page at once but its answer takes half a second: a kill in that window leaves a
+    # page Slack has delivered and Ladder has not recorded, the case that would page someone twice.
+    slack.fail("chat.postMessage", hold=0.5, times=10_000, match=lambda args: str(args.get("channel", "")).startswith("U"))
+    bot = start_bot(slack, db, tmp_path, port)
+    until(lambda: listening(port), 20, "the bot to listen")
+    opened = len(slack.ok_calls_to("views.open"))
+    driver.slash("bank transfers failing", sam)
+    form = driver.opened_view("declare_incident", after=opened)
+    answered: list[str] = []  # titles of the declarations Slack was told had succeeded
+    rng = random.Random(7)
+    try:
+        for round_ in range(4):
+            if round_:
+                bot = start_bot(slack, db, tmp_path, port)
+                until(lambda: listening(port), 20, "the bot to listen again")
+            deadline = time.monotonic() + rng.uniform(0.8, 2.0)
+            n = 0
+            while time.monotonic() < deadline:
+                title = f"Transfers failing {round_}-{n}"
+                n += 1
+                view = {**form, "id": f"V{round_:02d}{n:06d}"}
+                try:
+                    reply = driver.post_payload(driver.submission(view, sam, {"title": title}))
+                except OSError:
+                    continue
+                if reply.status == 200 and title in reply.body:
+                    answered.append(title)
+            kill(bot)
+        slack.heal()
+        bot = start_bot(slack, db, tmp_path, port)
+
+        def drained() -> bool:
+            runtime = Runtime(ladder_settings(slack, db, CATALOG))
+            try:
+                return runtime.store.conn.execute(
+                    "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'page' AND status != 'sent'").fetchone()["n"] == 0
+            finally:
+                runtime.close()
+
+        until(drained, 30, "every page to be sent after the last restart")
+        time.sleep(1.0)  # more ticks of a live process: nothing more may go out
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        bot.wait(15)
+
+    runtime = Runtime(ladder_settings(slack, db, CATALOG))
+    try:
+        store = runtime.store
+        incidents = store.conn.execute("SELECT * FROM incidents").fetchall()
+        titles = {i["title"] for i in incidents}
+        assert answered and set(answered) <= titles, "every declaration the user saw succeed exists"
+        for incident in incidents:  # and none is half-created
+            kinds = {r["kind"] for r in store.outbox_rows(incident["id"])}
+            assert {"page", "create_channel", "post_summary"} <= kinds, (incident["title"], kinds)
+            assert any(e["kind"] == "declared" for e in store.timeline(incident["id"]))
+        sent = store.conn.execute("SELECT o.id FROM outbox o WHERE o.kind = 'page' AND o.status = 'sent'").fetchall()
+        dms = [m["metadata"]["event_payload"]["outbox_id"] for m in page_dms(slack)]
+        assert sorted(dms) == sorted(r["id"] for r in sent), "each page reached Slack exactly once"
+        assert len(sent) >= len(incidents)
+    finally:
+        runtime.close()

@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from app import incidents, nudges, oncall_report, routing
 from app.escalation import level_count, plan_level
 from app.slack import blocks
-from app.store import storage_problem
+from app.store import database_busy, storage_problem
 from app.text import escape_mrkdwn
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ def _say_ephemeral(respond: Respond | None, text: str) -> None:
 
 
 FOLLOW_UP = "ladder_follow_up"
+ACK_LOCK_WAIT_SECONDS = 1.5  # of Slack's 3 s for a view submission, how long a declaration may wait for the database
 
 
 def later(context: BoltContext, body: dict[str, Any], **spec: Any) -> None:
@@ -196,37 +197,51 @@ def register(bolt: App, runtime: "Runtime") -> None:
             declared_in=metadata.get("channel_id"),
             view_id=view["id"],
         )
+        request = incidents.DeclareRequest(**fields)
         try:
-            incidents.validate_declare(incidents.DeclareRequest(**fields), runtime.catalog)
+            incidents.validate_declare(request, runtime.catalog)
         except incidents.InvalidInput as invalid:
             ack(response_action="errors", errors=invalid.errors)
             return
+        # Recorded before Slack gets its answer: once the form closes, the incident exists (a crash after
+        # the answer cannot lose it), and the result replaces the form without another Slack call.
+        with runtime.store.impatient(ACK_LOCK_WAIT_SECONDS):
+            result = declare_result(request, busy_is_final=False)
+        if result is not None:
+            ack(response_action="update", view=result)
+            return
+        # Another process holds the database: answer Slack in time and keep trying (up to the busy timeout).
         ack(response_action="update", view=blocks.message_modal("Declaring…", (
             ":hourglass_flowing_sand: Declaring the incident and paging the on-call… You can close this: "
             "the incident's channel will appear in your sidebar.")))
         later(context, body, kind="declare", request=fields)
 
-    def finish_declare(client: WebClient, spec: dict[str, Any]) -> None:
-        """After the modal shows "Declaring…": record the incident, wake the worker, show the result."""
-        request = incidents.DeclareRequest(**spec["request"])
+    def declare_result(request: incidents.DeclareRequest, busy_is_final: bool = True) -> dict[str, Any] | None:
+        """Record the incident and wake the worker; the modal saying what happened (None: busy, try later)."""
         catalog = runtime.catalog
         try:
             outcome = incidents.declare(runtime.store, catalog, request, runtime.clock())
         except incidents.InvalidInput as invalid:  # the catalog changed between validation and commit
-            client.views_update(view_id=request.view_id, view=blocks.message_modal("Not declared", "\n".join(invalid.errors.values())))
-            return
+            return blocks.message_modal("Not declared", "\n".join(invalid.errors.values()))
         except sqlite3.Error as error:  # one transaction: nothing was recorded, nothing will be paged
+            if database_busy(error) and not busy_is_final:
+                return None
             log.error("could not record a declaration: %s", error)
-            client.views_update(view_id=request.view_id, view=blocks.message_modal("Not declared", (
+            return blocks.message_modal("Not declared", (
                 f":x: Ladder could not record this incident: {storage_problem(error)}. *Nothing was paged.* "
-                "Try again in a moment, and if it is urgent, reach the on-call directly (`/incident oncall`).")))
-            return
+                "Try again in a moment, and if it is urgent, reach the on-call directly (`/incident oncall`)."))
         runtime.worker.wake()
         incident = outcome.incident
         assert incident is not None
         paged = [person(p["target"]) for p in runtime.store.pages(incident["id"]) if p["level"] >= 0]
+        return blocks.declared_modal(incident, catalog, paged)
+
+    def finish_declare(client: WebClient, spec: dict[str, Any]) -> None:
+        """After the modal shows "Declaring…" (the database was busy): record the incident, then show the result."""
+        request = incidents.DeclareRequest(**spec["request"])
+        result = declare_result(request)
         try:
-            client.views_update(view_id=request.view_id, view=blocks.declared_modal(incident, catalog, paged))
+            client.views_update(view_id=request.view_id, view=result)
         except SlackApiError as exc:  # the modal may have been closed; the incident stands regardless
             log.info("could not show the declare result: %s", exc.response.get("error"))
 
