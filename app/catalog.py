@@ -106,6 +106,27 @@ def _one_reference(entry: Any, what: str, fields: tuple[str, ...]) -> None:
         raise ValueError(f"{group!r} is not a Slack user group ID (S…)")
 
 
+def _plain(error: Any) -> str:
+    """pydantic's message for one error, in the catalog's own words ("at most 9; got 10")."""
+    kind, ctx, given = error["type"], error.get("ctx") or {}, error.get("input")
+    many = "items" if isinstance(given, (list, dict)) else "characters"
+    if kind in ("less_than_equal", "less_than"):
+        return f"at most {ctx.get('le', ctx.get('lt'))}; got {given!r}"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"at least {ctx.get('ge', ctx.get('gt'))}; got {given!r}"
+    if kind == "too_long":
+        return f"at most {ctx.get('max_length')} {many}; got {ctx.get('actual_length')}"
+    if kind == "too_short":
+        return f"at least {ctx.get('min_length')} {many}; got {ctx.get('actual_length')}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"must be a whole number; got {given!r}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"must be true or false; got {given!r}"
+    if kind == "string_type":
+        return f"must be text; got {given!r}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -118,7 +139,7 @@ def _one_of(model: type[BaseModel], value: dict[str, Any]) -> Any:
         messages = []
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"])
-            detail = error["msg"].removeprefix("Value error, ")
+            detail = _plain(error)
             if error["type"] == "extra_forbidden":
                 detail = f"unknown field (allowed: {', '.join(model.model_fields)})"
             elif error["type"] == "missing":
@@ -878,7 +899,7 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
         model = None
         for error in exc.errors():
             path = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-            message = error["msg"].removeprefix("Value error, ")
+            message = _plain(error)
             if error["type"] == "missing":
                 message = f"{path[-1]} is required here" if path else message
             path = _as_written(path, lines)
