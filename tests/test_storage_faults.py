@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -77,3 +79,51 @@ def test_storage_problems_in_words(message: str, said: str) -> None:
     from app.store import storage_problem
 
     assert storage_problem(sqlite3.OperationalError(message)).startswith(said)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 4 MB file system (tmpfs) for the database, so it can really fill up."""
+    mountpoint = tmp_path / "disk"
+    mountpoint.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mountpoint)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    yield mountpoint
+    subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+
+
+def fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    with open(filler, "wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_is_said_plainly_nothing_is_half_recorded_and_room_brings_it_back(slack, small_disk: Path, clock) -> None:
+    runtime = Runtime(ladder_settings(slack, small_disk / "ladder.db"), clock=clock)
+    url, stop = serve(runtime)
+    ladder = Ladder(runtime, SlackDriver(url, slack), slack, clock, url)
+    try:
+        declare(ladder)
+        ladder.deliver()
+        filler = fill(small_disk)
+        ladder.driver.slash("bank transfers failing", ladder.user("sam"))
+        view = ladder.driver.opened_view("declare_incident", after=1)
+        reply = ladder.driver.submit(view, ladder.user("sam"), {"title": "Card payments failing"})
+        shown = json.dumps(reply.json()["view"])
+        assert "the disk is full" in shown and "Nothing was paged" in shown, shown
+        assert runtime.store.incident_by_number(2) is None and len(ladder.slack.dm_with(ladder.user("alice"))["messages"]) == 1
+        filler.unlink()  # room again: the same form declares, exactly once
+        reply = ladder.driver.submit(view, ladder.user("sam"), {"title": "Card payments failing"})
+        assert "INC-2" in json.dumps(reply.json()["view"])
+        ladder.deliver()
+        assert len(ladder.slack.dm_with(ladder.user("alice"))["messages"]) == 2
+    finally:
+        stop()
+        runtime.close()
