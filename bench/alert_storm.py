@@ -170,7 +170,7 @@ def measure(runtime: Runtime, slack: SlackStandIn, submitted: dict[str, float], 
             title = str(call.args.get("text", "")).split(" · ", 1)[-1]
             first_page.setdefault(title, call.at)
     to_page = [first_page[t] - at for t, at in submitted.items() if t in first_page]
-    created = [c for c in slack.ok_calls_to("conversations.create")]
+    created = slack.ok_calls_to("conversations.create")
     incidents = store.conn.execute("SELECT * FROM incidents").fetchall()
     pages = store.conn.execute("SELECT status, COUNT(*) AS n FROM pages GROUP BY status").fetchall()
     outbox = store.conn.execute("SELECT kind, status, COUNT(*) AS n FROM outbox GROUP BY kind, status").fetchall()
