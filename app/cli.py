@@ -21,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 
 from app import oncall_report, simulate
 from app.catalog import Catalog, CatalogError, load_catalog, parse_duration
-from app.lint import lint
+from app.catalog.lint import lint
 from app.config import SettingsError, load_settings
 
 log = logging.getLogger("app")

@@ -1,9 +1,11 @@
-"""The escalation engine, pure: a policy snapshot, a state and `now` in; a new state and events out.
+"""The escalation engine, pure: a typed policy snapshot, a state and `now` in; a new state and events out.
 
 An incident follows its policy as it was when declared (PagerDuty's rule), so the policy (and
-any it hands off to) is copied into the incident at declaration. On-call, however, is resolved
-at the moment a level is paged, from the live schedules (overrides added during an incident
-count); a schedule deleted since falls back to its copy in the snapshot.
+any it hands off to) is copied into the incident at declaration: a `Snapshot`, parsed once from
+its stored JSON and asked `level(i)`, `policy(id)` or `next_step(state)` (Grafana OnCall's
+escalation snapshot works the same way). On-call, however, is resolved at the moment a level is
+paged, from the live schedules (overrides added during an incident count); a schedule deleted
+since falls back to its copy in the snapshot.
 
 The same functions drive the live incidents and `python -m app simulate`, so the preview and
 what happens at 03:00 cannot disagree.
@@ -11,6 +13,7 @@ what happens at 03:00 cannot disagree.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Mapping
@@ -19,6 +22,129 @@ from app.catalog import Catalog, Schedule
 from app.oncall import who_is_on_call
 
 Status = Literal["active", "waiting", "exhausted", "stopped"]
+PERSON_POLICY = "person"  # the one-level policy of a person paged by name
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One target of a level as the policy names it: `kind` is "user", "schedule" or "user_group"."""
+
+    kind: str
+    ref: str
+
+
+@dataclass(frozen=True)
+class LevelSpec:
+    targets: tuple[TargetSpec, ...]
+    escalate_after: int
+    notify_only: bool = False
+    when_empty: str = "skip"
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    id: str
+    levels: tuple[LevelSpec, ...]
+    repeat: int = 0
+    then: str | None = None
+    ack_timeout: int | None = None
+
+
+def _policy_from(policy_id: str, data: Mapping[str, Any]) -> PolicySpec:
+    levels = tuple(
+        LevelSpec(
+            targets=tuple(TargetSpec(kind, str(target[kind])) for target in level["targets"]
+                          for kind in ("user", "schedule", "user_group") if target.get(kind)),
+            escalate_after=int(level["escalate_after"]), notify_only=bool(level.get("notify_only")),
+            when_empty=str(level.get("when_empty") or "skip"),
+        )
+        for level in data["levels"]
+    )
+    ack_timeout = data.get("ack_timeout")
+    return PolicySpec(policy_id, levels, int(data.get("repeat") or 0), data.get("then"), int(ack_timeout) if ack_timeout else None)
+
+
+def _policy_json(policy: PolicySpec) -> dict[str, Any]:
+    return {
+        "repeat": policy.repeat, "then": policy.then, "ack_timeout": policy.ack_timeout,
+        "levels": [{"targets": [{t.kind: t.ref} for t in level.targets], "escalate_after": level.escalate_after,
+                    "notify_only": level.notify_only, "when_empty": level.when_empty} for level in policy.levels],
+    }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A policy as it was when an incident (or one of its tracks) started: parse once, then ask."""
+
+    root: str  # the policy the ladder starts on
+    policies: Mapping[str, PolicySpec]  # the root and every policy it hands off to
+    schedule_copies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # schedules as they were, by name
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog, policy_id: str) -> "Snapshot":
+        """The policy, every policy it hands off to, and copies of the schedules they name."""
+        policies: dict[str, PolicySpec] = {}
+        current: str | None = policy_id
+        while current is not None and current not in policies:
+            policies[current] = _policy_from(current, catalog.policies[current].model_dump(mode="json"))
+            current = catalog.policies[current].then
+        schedules = {
+            target.ref: catalog.schedules[target.ref].model_dump(mode="json")
+            for policy in policies.values() for level in policy.levels for target in level.targets
+            if target.kind == "schedule" and target.ref in catalog.schedules
+        }
+        return cls(policy_id, policies, schedules)
+
+    @classmethod
+    def for_person(cls, person: str, escalate_after: int) -> "Snapshot":
+        """A person paged by name: one level, nobody after them."""
+        level = LevelSpec((TargetSpec("user", person),), escalate_after)
+        return cls(PERSON_POLICY, {PERSON_POLICY: PolicySpec(PERSON_POLICY, (level,))})
+
+    @classmethod
+    def from_json(cls, text: str) -> "Snapshot":
+        data = json.loads(text)
+        raw = data["policies"] if "policies" in data else {data["policy_id"]: data["policy"]}  # before hand-offs existed
+        return cls(data["policy_id"], {pid: _policy_from(pid, spec) for pid, spec in raw.items()}, data.get("schedules") or {})
+
+    def to_json(self) -> str:
+        return json.dumps({"policy_id": self.root, "policies": {pid: _policy_json(p) for pid, p in self.policies.items()},
+                           "schedules": dict(self.schedule_copies)})
+
+    def policy(self, policy_id: str | None = None) -> PolicySpec:
+        return self.policies[policy_id or self.root]
+
+    def level(self, index: int, policy_id: str | None = None) -> LevelSpec:
+        return self.policy(policy_id).levels[index]
+
+    def level_count(self, policy_id: str | None = None) -> int:
+        return len(self.policy(policy_id).levels)
+
+    @property
+    def ack_timeout(self) -> int | None:
+        """The root policy's: how long after an acknowledgement an open incident re-arms its ladder."""
+        return self.policy().ack_timeout
+
+    def schedule(self, name: str, live: Mapping[str, Schedule]) -> Schedule | None:
+        """The live schedule (overrides added during the incident count), else the copy taken at declaration."""
+        if name in live:
+            return live[name]
+        copy = self.schedule_copies.get(name)
+        return Schedule.model_validate(copy) if copy is not None else None
+
+    def next_step(self, state: "State", schedules: Mapping[str, Schedule]) -> "NextStep | None":
+        """What happens when `state.due_at` passes with nobody acknowledging (for the summary and the escalate form)."""
+        if state.due_at is None:
+            return None
+        policy = self.policy(state.policy)
+        if state.level + 1 < len(policy.levels):
+            plan = plan_level(self, state.level + 1, state.due_at, schedules, state.policy)
+            return NextStep("level", state.due_at, state.policy, state.level + 1, plan.targets)
+        if state.loop < policy.repeat:
+            return NextStep("repeat", state.due_at, state.policy, 0)
+        if policy.then:
+            return NextStep("handoff", state.due_at, policy.then, 0)
+        return NextStep("exhausted", state.due_at, state.policy, state.level)
 
 
 @dataclass(frozen=True)
@@ -49,7 +175,20 @@ class State:
     loop: int
     status: Status
     due_at: datetime | None
-    paged_level: int | None = None  # the last level that paged someone (where an exhausted ladder stays)
+    # The last level that paged someone (where an exhausted ladder stays). A notify-only level tells people
+    # without handing them the incident, so it never counts here.
+    paged_level: int | None = None
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """The ladder's next move if nobody acknowledges: page `level` of `policy`, start again, hand off, or be exhausted."""
+
+    kind: Literal["level", "repeat", "handoff", "exhausted"]
+    at: datetime
+    policy: str
+    level: int
+    targets: list[ResolvedTarget] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -65,71 +204,35 @@ class Event:
     detail: str = ""
 
 
-def snapshot_policy(catalog: Catalog, policy_id: str) -> dict[str, Any]:
-    """The policy, every policy it hands off to, and copies of the schedules they name."""
-    policies: dict[str, Any] = {}
-    current: str | None = policy_id
-    while current is not None and current not in policies:
-        policy = catalog.policies[current]
-        policies[current] = policy.model_dump(mode="json")
-        current = policy.then
-    schedules = {
-        target["schedule"]: catalog.schedules[target["schedule"]].model_dump(mode="json")
-        for policy in policies.values()
-        for level in policy["levels"]
-        for target in level["targets"]
-        if target.get("schedule") and target["schedule"] in catalog.schedules
-    }
-    return {"policy_id": policy_id, "policies": policies, "schedules": schedules}
-
-
-def _policies(snapshot: Mapping[str, Any]) -> Mapping[str, Any]:
-    if "policies" in snapshot:
-        return snapshot["policies"]
-    return {snapshot["policy_id"]: snapshot["policy"]}  # snapshots written before hand-offs existed
-
-
-def policy_spec(snapshot: Mapping[str, Any], policy_id: str) -> Mapping[str, Any]:
-    return _policies(snapshot)[policy_id]
-
-
-def level_count(snapshot: Mapping[str, Any], policy_id: str | None = None) -> int:
-    return len(policy_spec(snapshot, policy_id or snapshot["policy_id"])["levels"])
-
-
-def plan_level(
-    snapshot: Mapping[str, Any], level: int, at: datetime, live_schedules: Mapping[str, Schedule], policy_id: str | None = None,
-) -> LevelPlan:
-    spec = policy_spec(snapshot, policy_id or snapshot["policy_id"])["levels"][level]
+def plan_level(snapshot: Snapshot, level: int, at: datetime, live_schedules: Mapping[str, Schedule],
+               policy_id: str | None = None) -> LevelPlan:
+    """Who one level reaches at `at`, and why some of its targets reach nobody."""
+    spec = snapshot.level(level, policy_id)
     targets: list[ResolvedTarget] = []
     gaps: list[str] = []
-    for target in spec["targets"]:
-        if target.get("user"):
-            targets.append(ResolvedTarget(target["user"], "person", "named in the policy"))
-        elif target.get("user_group"):
-            targets.append(ResolvedTarget(target["user_group"], "user_group", f"user group {target['user_group']}"))
-        elif target.get("schedule"):
-            name = target["schedule"]
-            schedule = live_schedules.get(name)
-            if schedule is None and name in snapshot.get("schedules", {}):
-                schedule = Schedule.model_validate(snapshot["schedules"][name])
+    for target in spec.targets:
+        if target.kind == "user":
+            targets.append(ResolvedTarget(target.ref, "person", "named in the policy"))
+        elif target.kind == "user_group":
+            targets.append(ResolvedTarget(target.ref, "user_group", f"user group {target.ref}"))
+        else:
+            schedule = snapshot.schedule(target.ref, live_schedules)
             if schedule is None:
-                gaps.append(f"schedule {name} no longer exists")
+                gaps.append(f"schedule {target.ref} no longer exists")
                 continue
             on_call = who_is_on_call(schedule, at)
             if on_call.person is None:
-                gaps.append(f"nobody is on call for {name}: {on_call.reason}")
+                gaps.append(f"nobody is on call for {target.ref}: {on_call.reason}")
             else:
-                targets.append(ResolvedTarget(on_call.person, "person", f"on call for {name} ({on_call.reason})"))
+                targets.append(ResolvedTarget(on_call.person, "person", f"on call for {target.ref} ({on_call.reason})"))
     unique: dict[str, ResolvedTarget] = {}
-    for target in targets:
-        unique.setdefault(target.ref.lower(), target)
-    return LevelPlan(level, list(unique.values()), gaps, bool(spec.get("notify_only")), int(spec["escalate_after"]),
-                     spec.get("when_empty", "skip"))
+    for resolved in targets:
+        unique.setdefault(resolved.ref.lower(), resolved)
+    return LevelPlan(level, list(unique.values()), gaps, spec.notify_only, spec.escalate_after, spec.when_empty)
 
 
-def _walk(snapshot: Mapping[str, Any], policy_id: str, level: int, loop: int, now: datetime,
-          schedules: Mapping[str, Schedule], paged_level: int | None, wrap: bool) -> tuple[State, list[Event]]:
+def _walk(snapshot: Snapshot, policy_id: str, level: int, loop: int, now: datetime, schedules: Mapping[str, Schedule],
+          paged_level: int | None, wrap: bool) -> tuple[State, list[Event]]:
     """From (policy, level, loop) onwards: page the first level that reaches someone.
 
     Empty levels are skipped (or waited on, if the level says `when_empty: wait`); past the last
@@ -139,24 +242,24 @@ def _walk(snapshot: Mapping[str, Any], policy_id: str, level: int, loop: int, no
     events: list[Event] = []
     reached_in_pass = level > 0  # an advance from level k follows a page earlier in this pass
     while True:
-        spec = policy_spec(snapshot, policy_id)
-        if level >= len(spec["levels"]):
-            if wrap and loop < int(spec.get("repeat", 0)) and reached_in_pass:
+        policy = snapshot.policy(policy_id)
+        if level >= len(policy.levels):
+            if wrap and loop < policy.repeat and reached_in_pass:
                 loop, level, reached_in_pass = loop + 1, 0, False
-                events.append(Event("repeat", now, policy_id, 0, loop, detail=f"repeat {loop} of {spec.get('repeat', 0)}"))
+                events.append(Event("repeat", now, policy_id, 0, loop, detail=f"repeat {loop} of {policy.repeat}"))
                 continue
-            if wrap and spec.get("then"):
-                events.append(Event("handoff", now, policy_id, level - 1, loop, detail=f"handing off to policy {spec['then']}"))
-                policy_id, level, loop, reached_in_pass = spec["then"], 0, 0, False
+            if wrap and policy.then:
+                events.append(Event("handoff", now, policy_id, level - 1, loop, detail=f"handing off to policy {policy.then}"))
+                policy_id, level, loop, reached_in_pass = policy.then, 0, 0, False
                 continue
-            last = paged_level if paged_level is not None else len(spec["levels"]) - 1
+            last = paged_level if paged_level is not None else len(policy.levels) - 1
             events.append(Event("exhausted", now, policy_id, last, loop))
             return State(policy_id, last, loop, "exhausted", None, paged_level), events
         plan = plan_level(snapshot, level, now, schedules, policy_id)
         due = now + timedelta(seconds=plan.escalate_after)
         if plan.targets:
             events.append(Event("paged", now, policy_id, level, loop, plan.targets, plan.gaps, plan.notify_only))
-            return State(policy_id, level, loop, "active", due, level), events
+            return State(policy_id, level, loop, "active", due, paged_level if plan.notify_only else level), events
         if plan.when_empty == "wait":
             events.append(Event("waiting", now, policy_id, level, loop, gaps=plan.gaps))
             return State(policy_id, level, loop, "waiting", due, paged_level), events
@@ -164,18 +267,18 @@ def _walk(snapshot: Mapping[str, Any], policy_id: str, level: int, loop: int, no
         level += 1
 
 
-def start(snapshot: Mapping[str, Any], now: datetime, schedules: Mapping[str, Schedule]) -> tuple[State, list[Event]]:
+def start(snapshot: Snapshot, now: datetime, schedules: Mapping[str, Schedule]) -> tuple[State, list[Event]]:
     """Declaration: page level 1 (or the first level that reaches someone)."""
-    return _walk(snapshot, snapshot["policy_id"], 0, 0, now, schedules, None, wrap=True)
+    return _walk(snapshot, snapshot.root, 0, 0, now, schedules, None, wrap=True)
 
 
-def advance(snapshot: Mapping[str, Any], state: State, now: datetime, schedules: Mapping[str, Schedule]) -> tuple[State, list[Event]]:
+def advance(snapshot: Snapshot, state: State, now: datetime, schedules: Mapping[str, Schedule]) -> tuple[State, list[Event]]:
     """Nobody acknowledged before `state.due_at`: page the next level (wrapping, handing off)."""
     if state.status not in ("active", "waiting") or state.due_at is None or state.due_at > now:
         return state, []
     return _walk(snapshot, state.policy, state.level + 1, state.loop, now, schedules, state.paged_level, wrap=True)
 
 
-def escalate_now(snapshot: Mapping[str, Any], state: State, now: datetime, schedules: Mapping[str, Schedule]) -> tuple[State, list[Event]]:
+def escalate_now(snapshot: Snapshot, state: State, now: datetime, schedules: Mapping[str, Schedule]) -> tuple[State, list[Event]]:
     """A responder asked for the next level now: no wrapping back to level 1, no hand-off."""
     return _walk(snapshot, state.policy, state.level + 1, state.loop, now, schedules, state.paged_level, wrap=False)

@@ -9,18 +9,16 @@ dedupe keys name the occurrence and the count as a second guard.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
-from app import rules
+from app import outbox, rules, tracks
 from app.catalog import Catalog, EscalateTo, ScopedRule, format_duration
-from app.incidents import (
-    NOT_FOUND, STAKEHOLDERS, EscalateRequest, Outcome, bump_incident, enqueue_channel_message, enqueue_refresh, escalate_in,
-    incident_in, incident_ref, insert_page, touch_rule_timers,
-)
-from app.store import Store, iso, parse_iso
-from app.text import escape_mrkdwn, truncate
+from app.additive import EscalateRequest, escalate_in
+from app.incidents import NOT_FOUND, Outcome, say_in_channel
+from app.store import Store, Tx, iso, parse_iso
+from app.text import escape_mrkdwn, incident_ref, truncate
+from app.tracks import STAKEHOLDERS
 
 SNOOZE_CHOICES = (15, 60)  # minutes, offered on every nudge
 
@@ -50,98 +48,92 @@ def _mention(incident: dict[str, Any]) -> str:
 
 # -- the tick --------------------------------------------------------------------------------------------
 
-def due_timers(store: Store, now: datetime, limit: int) -> list[int]:
-    rows = store.conn.execute("SELECT id FROM rule_timers WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?",
-                              (iso(now), limit)).fetchall()
-    return [r["id"] for r in rows]
+def advance_due(store: Store, catalog: Catalog, now: datetime, limit: int) -> tracks.Advanced:
+    """Look at every rule timer that is due, `limit` at most, in one transaction: fire it or set when to look again."""
+    due = store.due_rule_timer_ids(now, limit)
+    done = tracks.Advanced(len(due))
+    if due:
+        with store.transaction() as tx:
+            done.rules_fired = sum(advance_timer(tx, catalog, timer_id, now) for timer_id in due)
+    return done
 
 
-def advance_timer(conn: sqlite3.Connection, catalog: Catalog, timer_id: int, now: datetime) -> bool:
+def advance_timer(tx: Tx, catalog: Catalog, timer_id: int, now: datetime) -> bool:
     """Re-evaluate one due timer: fire it (True) or set its next due time."""
-    timer = conn.execute("SELECT * FROM rule_timers WHERE id = ?", (timer_id,)).fetchone()
+    timer = tx.rule_timer(timer_id)
     if timer is None or timer["due_at"] is None or timer["due_at"] > iso(now):
         return False
-    timer = dict(timer)
     scoped = catalog.rules_by_id.get(timer["rule_id"])
-    incident = incident_in(conn, timer["incident_id"])
+    incident = tx.incident(timer["incident_id"])
     if scoped is None or incident is None:  # the rule was removed from the catalog since
-        _set_due(conn, timer, None)
+        tx.set_rule_due(timer, None)
         return False
     facts = rules.Facts.of(incident)
     due = rules.next_due(scoped, facts, rules.Memory.of(timer), catalog)
     if due is None or due[0] > now:
-        _set_due(conn, timer, due[0] if due else None)
+        tx.set_rule_due(timer, due[0] if due else None)
         return False
     if not rules.holds_at(scoped, facts, catalog, now):  # e.g. waiting for working hours to start or end
-        _set_due(conn, timer, now + timedelta(seconds=rules.WORKING_HOURS_RECHECK))
+        tx.set_rule_due(timer, now + timedelta(seconds=rules.WORKING_HOURS_RECHECK))
         return False
-    occurrence = due[1]
-    cursor = conn.execute(
-        "UPDATE rule_timers SET occurrence = ?, fired_at = ?, fire_count = fire_count + 1, snoozed_until = NULL, "
-        "version = version + 1 WHERE id = ? AND version = ?", (occurrence, iso(now), timer["id"], timer["version"]))
-    if cursor.rowcount != 1:
+    fired = tx.record_rule_fired(timer, due[1], now)
+    if fired is None:
         return False
-    timer = dict(conn.execute("SELECT * FROM rule_timers WHERE id = ?", (timer["id"],)).fetchone())
-    _fire(conn, catalog, incident, scoped, timer, now)
-    after = rules.next_due(scoped, rules.Facts.of(incident_in(conn, incident["id"]) or incident), rules.Memory.of(timer), catalog)
-    _set_due(conn, timer, after[0] if after else None)
+    _fire(tx, catalog, incident, scoped, fired, now)
+    after = rules.next_due(scoped, rules.Facts.of(tx.incident(incident["id"]) or incident), rules.Memory.of(fired), catalog)
+    tx.set_rule_due(fired, after[0] if after else None)
     return True
 
 
-def _set_due(conn: sqlite3.Connection, timer: dict[str, Any], due: datetime | None) -> None:
-    conn.execute("UPDATE rule_timers SET due_at = ?, version = version + 1 WHERE id = ? AND version = ?",
-                 (iso(due) if due else None, timer["id"], timer["version"]))
-
-
-def _fire(conn: sqlite3.Connection, catalog: Catalog, incident: dict[str, Any], scoped: ScopedRule, timer: dict[str, Any], now: datetime) -> None:
+def _fire(tx: Tx, catalog: Catalog, incident: dict[str, Any], scoped: ScopedRule, timer: dict[str, Any], now: datetime) -> None:
     rule = scoped.rule
     key = f"rule:{rule.id}:{timer['fire_count']}"
     ref = incident_ref(incident["number"])
     declared = parse_iso(incident["declared_at"]) or now
     say = render_say(rule.say, incident, catalog, now - declared) if rule.say else ""
     what = rules.describe(scoped)
-    Store.add_timeline(conn, incident["id"], now, "rule_fired", f"Rule `{rule.id}` ({what}): {rule.do.replace('_', ' ')}.",
+    tx.add_timeline(incident["id"], now, "rule_fired", f"Rule `{rule.id}` ({what}): {rule.do.replace('_', ' ')}.",
                        data={"rule": rule.id, "occurrence": timer["occurrence"], "count": timer["fire_count"]})
     if rule.do == "nudge":
         actions = ["rule_escalate", "snooze_15", "snooze_60", "dismiss"]
         if not incident.get("lead"):
             actions.insert(0, "take_lead")
         text = f":bell: {_mention(incident)}{say or f'{ref}: {what}. Time to decide whether to escalate.'}"
-        enqueue_channel_message(conn, incident, now, key, text, actions=actions, rule=rule.id)
+        tx.enqueue(outbox.channel_message(incident["id"], key, text, actions, rule.id), now)
     elif rule.do == "remind_update":
         text = f":memo: {_mention(incident)}{say or f'{ref} has had no update for a while: post a status update for everyone following.'}"
-        enqueue_channel_message(conn, incident, now, key, text, actions=["post_update", "snooze_15", "snooze_60", "dismiss"], rule=rule.id)
+        tx.enqueue(outbox.channel_message(incident["id"], key, text, ["post_update", "snooze_15", "snooze_60", "dismiss"], rule.id), now)
     elif rule.do == "notify":
         text = say or f":mega: {ref} · {escape_mrkdwn(incident['title'])} ({incident['service_name']}): {what}."
         if rule.channel:
-            Store.enqueue(conn, now, "channel_message", f"{key}:{incident['id']}:{rule.channel}", incident_id=incident["id"],
-                          payload={"channel": rule.channel, "text": truncate(text, 3900)}, priority=3)
+            tx.enqueue(outbox.named_channel_message(f"{key}:{incident['id']}:{rule.channel}", rule.channel, truncate(text, 3900),
+                                                    incident["id"]), now)
         if rule.stakeholders:
             service = catalog.services.get(incident["service_id"])
             for stakeholder in service.stakeholders if service else []:
                 ref_ = stakeholder.user or stakeholder.user_group
                 if ref_:
-                    insert_page(conn, incident["id"], now, f"rule:{rule.id}", STAKEHOLDERS, -1, 0, ref_,
-                                "person" if stakeholder.user else "user_group", f"stakeholder of {service.name}", True, None,
-                                timer["fire_count"])
+                    request = tracks.PageRequest(f"rule:{rule.id}", timer["fire_count"], STAKEHOLDERS, -1, 0, ref_,
+                                                 "person" if stakeholder.user else "user_group", f"stakeholder of {service.name}",
+                                                 True, None)
+                    tracks.record_page(tx, incident["id"], request, now)
     elif rule.do == "escalate":
         target = rule.escalate_to
         to = "next" if target == "next" else (f"team:{target.team}" if isinstance(target, EscalateTo) and target.team
                                              else f"person:{target.person}")  # type: ignore[union-attr]
-        outcome = escalate_in(conn, catalog, incident, EscalateRequest(to, None, say or what, by_rule=rule.id), now)
+        outcome = escalate_in(tx, catalog, incident, EscalateRequest(to, None, say or what, by_rule=rule.id), now)
         if not outcome.changed:
-            Store.add_timeline(conn, incident["id"], now, "rule_skipped", f"Rule `{rule.id}` could not escalate: {outcome.message}")
+            tx.add_timeline(incident["id"], now, "rule_skipped", f"Rule `{rule.id}` could not escalate: {outcome.message}")
 
 
 # -- what people do with nudges ----------------------------------------------------------------------------
 
-def _live_timer(conn: sqlite3.Connection, incident_id: int, rule_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None, Outcome | None]:
+def _live_timer(tx: Tx, incident_id: int, rule_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None, Outcome | None]:
     """The incident and its timer for this rule, or the Outcome that says why a snooze or dismiss cannot apply."""
-    incident = incident_in(conn, incident_id)
-    row = conn.execute("SELECT * FROM rule_timers WHERE incident_id = ? AND rule_id = ?", (incident_id, rule_id)).fetchone()
-    if incident is None or row is None:
+    incident = tx.incident(incident_id)
+    timer = tx.rule_timer_for(incident_id, rule_id)
+    if incident is None or timer is None:
         return incident, None, Outcome(incident, False, NOT_FOUND if incident is None else "That reminder no longer exists.")
-    timer = dict(row)
     if timer["dismissed_by"]:
         return incident, timer, Outcome(incident, False, f"<@{timer['dismissed_by']}> already dismissed this reminder for "
                                                          f"{incident_ref(incident['number'])}.")
@@ -152,29 +144,31 @@ def snooze(store: Store, incident_id: int, rule_id: str, minutes: int, user_id: 
     """Postpone this rule for this incident: it comes back in `minutes`, even if it already fired."""
     if minutes not in SNOOZE_CHOICES:
         return Outcome(None, False, f"Snooze for {' or '.join(str(m) for m in SNOOZE_CHOICES)} minutes.")
-    with store.transaction() as conn:
-        incident, timer, refusal = _live_timer(conn, incident_id, rule_id)
+    with store.transaction() as tx:
+        incident, timer, refusal = _live_timer(tx, incident_id, rule_id)
         if refusal is not None:
             return refusal
+        assert timer is not None
         until = now + timedelta(minutes=minutes)
-        conn.execute("UPDATE rule_timers SET snoozed_until = ?, occurrence = NULL, due_at = ?, version = version + 1 WHERE id = ?",
-                     (iso(until), iso(until), timer["id"]))
-        Store.add_timeline(conn, incident_id, now, "rule_snoozed", f"<@{user_id}> snoozed rule `{rule_id}` for {minutes} min.",
-                           actor=user_id, data={"rule": rule_id, "until": iso(until)})
+        tx.snooze_rule_timer(timer["id"], until)
+        tx.add_timeline(incident_id, now, "rule_snoozed", f"{user_id} snoozed rule `{rule_id}` for {minutes} min.",
+                        actor=user_id, data={"rule": rule_id, "until": iso(until)})
     return Outcome(incident, True, f"Snoozed: this comes back at <!date^{int(until.timestamp())}^{{time}}|{until:%H:%M} UTC>.")
 
 
 def dismiss(store: Store, incident_id: int, rule_id: str, user_id: str, now: datetime) -> Outcome:
     """Stop this rule for this incident, for good."""
-    with store.transaction() as conn:
-        incident, timer, refusal = _live_timer(conn, incident_id, rule_id)
+    with store.transaction() as tx:
+        incident, timer, refusal = _live_timer(tx, incident_id, rule_id)
         if refusal is not None:
             return refusal
-        conn.execute("UPDATE rule_timers SET dismissed_by = ?, due_at = NULL, version = version + 1 WHERE id = ?", (user_id, timer["id"]))
-        Store.add_timeline(conn, incident_id, now, "rule_dismissed", f"<@{user_id}> dismissed rule `{rule_id}` for this incident.",
-                           actor=user_id, data={"rule": rule_id})
-        incident = bump_incident(conn, incident_id, now)
-        enqueue_channel_message(conn, incident, now, f"dismissed:{rule_id}", f"<@{user_id}> dismissed the `{rule_id}` reminder for this incident.")
+        assert timer is not None
+        tx.dismiss_rule_timer(timer["id"], user_id)
+        tx.add_timeline(incident_id, now, "rule_dismissed", f"{user_id} dismissed rule `{rule_id}` for this incident.",
+                        actor=user_id, data={"rule": rule_id})
+        incident = tx.bump_incident(incident_id, now)
+        tx.enqueue(outbox.channel_message(incident_id, f"dismissed:{rule_id}",
+                                          f"<@{user_id}> dismissed the `{rule_id}` reminder for this incident."), now)
     return Outcome(incident, True, "Dismissed for this incident.")
 
 
@@ -183,16 +177,16 @@ def escalate_now(store: Store, catalog: Catalog, incident_id: int, rule_id: str,
     scoped = catalog.rules_by_id.get(rule_id)
     target = scoped.rule.escalate_to if scoped else "next"
     to = "next" if target == "next" else (f"team:{target.team}" if target.team else f"person:{target.person}")  # type: ignore[union-attr]
-    with store.transaction() as conn:
-        incident = incident_in(conn, incident_id)
+    with store.transaction() as tx:
+        incident = tx.incident(incident_id)
         if incident is None:
             return Outcome(None, False, NOT_FOUND)
-        return escalate_in(conn, catalog, incident, EscalateRequest(to, user_id, f"from the `{rule_id}` nudge"), now)
+        return escalate_in(tx, catalog, incident, EscalateRequest(to, user_id, f"from the `{rule_id}` nudge"), now)
 
 
 def assign_lead(store: Store, incident_id: int, lead: str, by: str, now: datetime) -> Outcome:
-    with store.transaction() as conn:
-        incident = incident_in(conn, incident_id)
+    with store.transaction() as tx:
+        incident = tx.incident(incident_id)
         if incident is None:
             return Outcome(None, False, NOT_FOUND)
         ref = incident_ref(incident["number"])
@@ -200,39 +194,39 @@ def assign_lead(store: Store, incident_id: int, lead: str, by: str, now: datetim
             return Outcome(incident, False, f"{ref} is resolved.")
         if incident["lead"] == lead:
             return Outcome(incident, False, f"<@{lead}> already leads {ref}.")
-        incident = bump_incident(conn, incident_id, now, lead=lead)
-        touch_rule_timers(conn, incident_id, now)
-        who = "took the lead" if lead == by else f"made <@{lead}> the incident lead"
-        Store.add_timeline(conn, incident_id, now, "lead", f"<@{by}> {who}.", actor=by, data={"lead": lead})
-        enqueue_channel_message(conn, incident, now, f"lead:{incident['version']}", f":crown: <@{by}> {who} of {ref}.")
-        enqueue_refresh(conn, incident, now)
+        incident = tx.bump_incident(incident_id, now, lead=lead)
+        tx.touch_rule_timers(incident_id, now)
+        took = lead == by
+        tx.add_timeline(incident_id, now, "lead", f"{by} took the lead." if took else f"{by} made {lead} the incident lead.",
+                        actor=by, data={"lead": lead})
+        who = "took the lead" if took else f"made <@{lead}> the incident lead"
+        say_in_channel(tx, incident, now, f"lead:{incident['version']}", f":crown: <@{by}> {who} of {ref}.")
     return Outcome(incident, True, f"<@{lead}> leads {ref}.")
 
 
 def post_update(store: Store, incident_id: int, user_id: str, text: str, now: datetime) -> Outcome:
     """A status update: posted in the channel, on the timeline, and it resets "no update for" rules."""
     text = text.strip()
-    with store.transaction() as conn:
-        incident = incident_in(conn, incident_id)
+    with store.transaction() as tx:
+        incident = tx.incident(incident_id)
         if incident is None:
             return Outcome(None, False, NOT_FOUND)
-        incident = bump_incident(conn, incident_id, now, last_update_at=iso(now))
-        touch_rule_timers(conn, incident_id, now)
-        Store.add_timeline(conn, incident_id, now, "status_update", f"Status update from <@{user_id}>: {escape_mrkdwn(text)}",
-                           actor=user_id, data={"text": text})
-        enqueue_channel_message(conn, incident, now, f"update:{incident['version']}",
-                                f":loudspeaker: *Status update* from <@{user_id}>:\n{escape_mrkdwn(text)}")
+        incident = tx.bump_incident(incident_id, now, last_update_at=iso(now))
+        tx.touch_rule_timers(incident_id, now)
+        tx.add_timeline(incident_id, now, "status_update", f"Status update from {user_id}: {text}", actor=user_id, data={"text": text})
+        tx.enqueue(outbox.channel_message(incident_id, f"update:{incident['version']}",
+                                          f":loudspeaker: *Status update* from <@{user_id}>:\n{escape_mrkdwn(text)}"), now)
     return Outcome(incident, True, "Posted.")
 
 
 def record_human_message(store: Store, channel_id: str, user_id: str, now: datetime) -> bool:
     """Someone wrote in an incident channel: that is an update, as far as "no update for" rules go."""
-    with store.transaction() as conn:
-        row = conn.execute("SELECT id, status, last_update_at FROM incidents WHERE channel_id = ?", (channel_id,)).fetchone()
-        if row is None or row["status"] == "resolved":
+    with store.transaction() as tx:
+        incident = tx.incident_by_channel(channel_id)
+        if incident is None or incident["status"] == "resolved":
             return False
-        if row["last_update_at"] and row["last_update_at"] >= iso(now):
+        if incident["last_update_at"] and incident["last_update_at"] >= iso(now):
             return False
-        conn.execute("UPDATE incidents SET last_update_at = ? WHERE id = ?", (iso(now), row["id"]))
-        touch_rule_timers(conn, row["id"], now)
+        tx.set_incident_fields(incident["id"], last_update_at=iso(now))
+        tx.touch_rule_timers(incident["id"], now)
     return True

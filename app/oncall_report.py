@@ -11,7 +11,7 @@ from typing import Any
 from app import escalation
 from app.catalog import Catalog
 from app.oncall import shifts, who_is_on_call
-from app.text import escape_mrkdwn
+from app.text import escape_mrkdwn, mention
 
 WEEK = timedelta(days=7)
 
@@ -26,9 +26,9 @@ def build(catalog: Catalog, at: datetime, team: str | None = None, schedule: str
         if team not in catalog.teams:
             raise KeyError(f"unknown team {team!r}; {_known('teams', catalog.teams)}")
         policy_id, why = catalog.choose_policy(team, None, at)
-        snapshot = escalation.snapshot_policy(catalog, policy_id)
+        snapshot = escalation.Snapshot.from_catalog(catalog, policy_id)
         levels = []
-        for index in range(escalation.level_count(snapshot)):
+        for index in range(snapshot.level_count()):
             plan = escalation.plan_level(snapshot, index, at, catalog.schedules)
             levels.append({"level": index + 1, "notify_only": plan.notify_only, "escalate_after_s": plan.escalate_after,
                            "targets": [{"ref": t.ref, "via": t.via} for t in plan.targets], "gaps": plan.gaps})
@@ -78,7 +78,7 @@ def render_mrkdwn(report: dict[str, Any], catalog: Catalog) -> str:
     def person(ref: str | None) -> str:
         if ref is None:
             return "_nobody_"
-        return f"<@{ref}>" if "@" not in ref else escape_mrkdwn(ref)
+        return mention(ref)
 
     lines = []
     if report["team"]:

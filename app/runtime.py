@@ -13,14 +13,13 @@ from typing import Callable
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
-from app import engine
 from app.catalog import Catalog, load_catalog
-from app.catalog_watch import CatalogWatcher
+from app.catalog.watch import CatalogWatcher
 from app.config import Settings
 from app.slack.app import build_bolt_app
 from app.slack.delivery import SlackDelivery
 from app.store import Store
-from app.worker import Worker, utcnow
+from app.worker import Worker, tick, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ class Runtime:
         self.delivery = SlackDelivery(self.store, self.client, lambda: self.catalog, settings.page_alert_after, clock=clock)
         self.worker = Worker(self.store, self.delivery, clock=clock, tick_seconds=settings.tick_seconds,
                              threads=settings.delivery_threads, periodic=[self.catalog_watcher.poll],
-                             engine=lambda now: engine.tick(self.store, self.catalog, now))
+                             due_work=lambda now: tick(self.store, self.catalog, now))
         self.bolt = build_bolt_app(self)
 
     @property

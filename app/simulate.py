@@ -79,7 +79,7 @@ def simulate(catalog: Catalog, service_id: str, severity_id: str | None, at: dat
     service = catalog.services[service_id]
     team_id, team = catalog.team_for_service(service_id)
     policy_id, why = catalog.choose_policy(team_id, severity.id, at)
-    snapshot = escalation.snapshot_policy(catalog, policy_id)
+    snapshot = escalation.Snapshot.from_catalog(catalog, policy_id)
     result = Simulation(service_id, service.name, team_id, team.name, team.timezone, severity.id, at, policy_id, why)
     state, events = escalation.start(snapshot, at, catalog.schedules)
     result.events.extend(events)
@@ -101,7 +101,7 @@ def simulate(catalog: Catalog, service_id: str, severity_id: str | None, at: dat
                 target = scoped.rule.escalate_to
                 if target == "next":
                     more: list[Event] = []
-                    if state.level + 1 < escalation.level_count(snapshot, state.policy):
+                    if state.level + 1 < snapshot.level_count(state.policy):
                         state, more = escalation.escalate_now(snapshot, state, when, catalog.schedules)
                         result.events.extend(more)
                     action = "escalate to the next level" if any(e.kind == "paged" for e in more) else \

@@ -1,4 +1,11 @@
-"""The background loop: once a second, tick the engine and send what the outbox holds.
+"""The background loop: once a second, advance whatever is due and send what the outbox holds.
+
+`tick(now)` runs every kind of due work, one module each (GoAlert's engine runs a list of
+managers the same way): `DUE_WORK` lists them, each with one `advance_due(store, catalog, now,
+limit)` that keeps its own queries together and advances at most `limit` items in one short
+write transaction. Timers are rows with an indexed `due_at`, not in-memory timers, so a restart
+loses nothing; a tick with nothing due is a few indexed reads and no write; overdue work found
+after downtime fires once, late, and says so on the timeline.
 
 Exactly one loop runs per database file: a lease row in SQLite says who; a second process
 waits and takes over within a few seconds if the first dies. Rows are claimed before sending
@@ -13,16 +20,47 @@ import socket
 import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
+from app import ack_timeouts, nudges, tracks
+from app.catalog import Catalog
 from app.slack.delivery import DeliveryResult, SlackDelivery
 from app.store import Store
+from app.tracks import Advanced
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "worker"
 LEASE_SECONDS = 5.0  # a second process takes over within this long after the first dies
+BATCH = 500  # due items advanced per write transaction: short write locks
+
+# In order: the ladders climb before the rules due at the same instant look at the incident.
+DUE_WORK: tuple[Callable[[Store, Catalog, datetime, int], Advanced], ...] = (
+    tracks.advance_due, ack_timeouts.advance_due, nudges.advance_due,
+)
+
+
+@dataclass
+class TickReport:
+    fired: int = 0  # escalations and re-arms
+    lateness: list[float] = field(default_factory=list)  # seconds past due, one per escalation or re-arm
+    rules_fired: int = 0
+
+
+def tick(store: Store, catalog: Catalog, now: datetime, limit: int = BATCH) -> TickReport:
+    """Advance everything due at `now`, kind by kind, `limit` items per write transaction."""
+    report = TickReport()
+    for advance_due in DUE_WORK:
+        while True:
+            done = advance_due(store, catalog, now, limit)
+            report.fired += len(done.lateness)
+            report.lateness += done.lateness
+            report.rules_fired += done.rules_fired
+            if done.looked_at < limit:
+                break
+    return report
 
 
 def utcnow() -> datetime:
@@ -49,7 +87,7 @@ class Worker:
         self, store: Store, delivery: SlackDelivery, *, clock: Callable[[], datetime] = utcnow,
         tick_seconds: float = 1.0, threads: int = 4, holder: str | None = None,
         periodic: list[Callable[[datetime], object]] | None = None,
-        engine: Callable[[datetime], object] | None = None,
+        due_work: Callable[[datetime], object] | None = None,
     ) -> None:
         self.store = store
         self.delivery = delivery
@@ -57,7 +95,7 @@ class Worker:
         self.tick_seconds = tick_seconds
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.periodic = list(periodic or [])  # cheap checks run every tick in every process (e.g. catalog reload)
-        self.engine = engine  # the escalation timers: run only by the lease holder
+        self.due_work = due_work  # `tick` with its store and catalog: run only by the lease holder
         # Pages get a lane of their own: half the threads (at least one) never send anything else.
         self.page_threads = max(1, threads // 2)
         self.other_threads = max(1, threads - self.page_threads)
@@ -98,9 +136,9 @@ class Worker:
         return self._has_lease
 
     def tick(self, now: datetime) -> None:
-        """Advance every escalation timer that is due at `now` (their pages join the outbox)."""
-        if self.engine is not None:
-            self.engine(now)
+        """Advance everything due at `now` (its pages and messages join the outbox)."""
+        if self.due_work is not None:
+            self.due_work(now)
 
     def dispatch_due(self, now: datetime) -> int:
         """Claim due rows up to each lane's free threads and send them in the background."""

@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from app.catalog import parse_catalog
-from app.lint import lint
+from app.catalog.lint import lint
 from app.simulate import simulate
 
 RESULTS = Path(__file__).parent / "results"

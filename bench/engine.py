@@ -23,8 +23,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from app import engine
-from app.escalation import snapshot_policy
+from app.worker import tick
+from app.escalation import Snapshot
 from app.runtime import Runtime
 from app.store import iso, parse_iso
 from bench.common import percentile
@@ -37,19 +37,18 @@ CATALOG = Path(__file__).resolve().parent.parent / "tests" / "engine_catalog.yam
 
 def populate(runtime: Runtime, opened: int, resolved: int, now: datetime) -> None:
     catalog = runtime.catalog
-    snapshot = json.dumps(snapshot_policy(catalog, "payments"))
+    snapshot = Snapshot.from_catalog(catalog, "payments").to_json()
     far = iso(now + timedelta(days=1))
     stamp = iso(now - timedelta(hours=1))
-    with runtime.store.transaction() as conn:
+    with runtime.store.transaction() as tx:
         for number in range(1, opened + resolved + 1):
             status = "triggered" if number <= opened else "resolved"
-            conn.execute(
+            tx.conn.execute(
                 """INSERT INTO incidents(id, number, title, service_id, service_name, team_id, team_name, severity, status,
-                     declared_by, declared_at, policy_id, policy_snapshot, catalog_digest, updated_at, channel_id, resolved_at)
-                   VALUES (?, ?, ?, 'bank-transfers', 'Bank transfers', 'payments', 'Payments', 'sev2', ?, 'U0SAM', ?, 'payments',
-                           ?, 'bench', ?, NULL, ?)""",
-                (number, number, f"Incident {number}", status, stamp, snapshot, stamp, stamp if status == "resolved" else None))
-            conn.execute(
+                     declared_by, declared_at, updated_at, channel_id, resolved_at)
+                   VALUES (?, ?, ?, 'bank-transfers', 'Bank transfers', 'payments', 'Payments', 'sev2', ?, 'U0SAM', ?, ?, NULL, ?)""",
+                (number, number, f"Incident {number}", status, stamp, stamp, stamp if status == "resolved" else None))
+            tx.conn.execute(
                 """INSERT INTO tracks(incident_id, track, label, snapshot, policy, level, loop, state, paged_at, due_at, created_at)
                    VALUES (?, 'main', 'Payments', ?, 'payments', 0, 0, ?, ?, ?, ?)""",
                 (number, snapshot, "active" if status == "triggered" else "stopped", stamp, far if status == "triggered" else None, stamp))
@@ -57,11 +56,11 @@ def populate(runtime: Runtime, opened: int, resolved: int, now: datetime) -> Non
 
 def make_due(runtime: Runtime, count: int, first: datetime, spread_seconds: float) -> None:
     """Bring `count` open incidents' timers to instants spread over `spread_seconds` from `first`."""
-    with runtime.store.transaction() as conn:
-        rows = conn.execute("SELECT id FROM tracks WHERE state = 'active' ORDER BY id LIMIT ?", (count,)).fetchall()
+    with runtime.store.transaction() as tx:
+        rows = tx.conn.execute("SELECT id FROM tracks WHERE state = 'active' ORDER BY id LIMIT ?", (count,)).fetchall()
         for index, row in enumerate(rows):
             due = first + timedelta(seconds=spread_seconds * index / max(1, count))
-            conn.execute("UPDATE tracks SET due_at = ? WHERE id = ?", (iso(due), row["id"]))
+            tx.conn.execute("UPDATE tracks SET due_at = ? WHERE id = ?", (iso(due), row["id"]))
 
 
 def main() -> None:
@@ -94,7 +93,7 @@ def main() -> None:
                 store.conn.execute("SELECT 1").fetchone()
                 base.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
-                engine.tick(store, catalog, now)
+                tick(store, catalog, now)
                 samples.append(time.perf_counter() - t0)
             idle, baseline = statistics.median(samples), statistics.median(base)
             result.update(idle_tick_ms=round(idle * 1000, 4), idle_tick_p99_ms=round(percentile(samples, 99) * 1000, 4),
@@ -103,22 +102,22 @@ def main() -> None:
             # 2. Cost per escalation fired: 1,000 due at once, one tick.
             make_due(runtime, args.due, now - timedelta(seconds=1), 0)
             t0 = time.perf_counter()
-            report = engine.tick(store, catalog, now)
+            report = tick(store, catalog, now)
             fired_cost = time.perf_counter() - t0
             result.update(batch_fired=report.fired, per_escalation_ms=round(fired_cost / max(1, report.fired) * 1000, 3),
                           batch_tick_ms=round(fired_cost * 1000, 1))
-            with store.transaction() as conn:  # the pages of that batch are not part of the next measurement
-                conn.execute("UPDATE outbox SET status = 'cancelled' WHERE status = 'pending'")
+            with store.transaction() as tx:  # the pages of that batch are not part of the next measurement
+                tx.conn.execute("UPDATE outbox SET status = 'cancelled' WHERE status = 'pending'")
 
             # 3. Lateness with the live loop: 1,000 escalations due within the next minute.
             slack.slow("*", args.latency)
             first = datetime.now(timezone.utc) + timedelta(seconds=3)
-            with store.transaction() as conn:  # fresh incidents for the live run: the batch above moved theirs on
-                conn.execute("UPDATE tracks SET due_at = ? WHERE state = 'active' AND level = 1",
+            with store.transaction() as tx:  # fresh incidents for the live run: the batch above moved theirs on
+                tx.conn.execute("UPDATE tracks SET due_at = ? WHERE state = 'active' AND level = 1",
                              (iso(now + timedelta(days=1)),))
-                rows = conn.execute("SELECT id FROM tracks WHERE state = 'active' AND level = 0 ORDER BY id LIMIT ?", (args.due,)).fetchall()
+                rows = tx.conn.execute("SELECT id FROM tracks WHERE state = 'active' AND level = 0 ORDER BY id LIMIT ?", (args.due,)).fetchall()
                 for index, row in enumerate(rows):
-                    conn.execute("UPDATE tracks SET due_at = ? WHERE id = ?", (iso(first + timedelta(seconds=60 * index / args.due)), row["id"]))
+                    tx.conn.execute("UPDATE tracks SET due_at = ? WHERE id = ?", (iso(first + timedelta(seconds=60 * index / args.due)), row["id"]))
                 live_ids = [row["id"] for row in rows]
             dues = {row["incident_id"]: parse_iso(row["due_at"]) for row in
                     store.conn.execute(f"SELECT incident_id, due_at FROM tracks WHERE id IN ({','.join(map(str, live_ids))})")}

@@ -1,29 +1,21 @@
-"""Fixtures: the Slack stand-in, and Ladder itself served over real HTTP against it."""
+"""Fixtures: the Slack stand-in, the app's frozen clock, and Ladder itself served over real HTTP against it.
+
+Only fixtures live here; the helpers they use (and tests import) are in `tests/support.py`.
+"""
 
 from __future__ import annotations
 
-import socket
-import threading
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from app.config import load_settings
-from app.runtime import Runtime
-from app.slack.server import http_server, stop_http_server
-from tests.slack_driver import SIGNING_SECRET, SlackDriver
-from tests.slack_standin import BOT_TOKEN, SlackStandIn
+from tests.slack_standin import SlackStandIn
+from tests.support import PEOPLE, Clock, Ladder, frozen_clock, start_ladder
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_CATALOG = ROOT / "manifests" / "catalog.yaml"
-TEST_CATALOG = Path(__file__).resolve().parent / "catalog.yaml"
-# A Monday in tests/catalog.yaml: alice is on call for payments-primary.
-START = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
-
-PEOPLE = ["alice", "bob", "carol", "dana", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar", "sam"]
+# Re-exported for bench/, which imports PEOPLE (above), ROOT, TEST_CATALOG, free_port, listening, ladder_settings
+# and serve from tests.conftest; they live in tests.support.
+from tests.support import ROOT, TEST_CATALOG, free_port, ladder_settings, listening, serve  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -31,35 +23,6 @@ def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
     # slack_sdk honours HTTP(S)_PROXY and ignores NO_PROXY; the stand-in is on loopback.
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now, for a server the test starts itself."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-class Clock:
-    """The app's clock in scenario tests: moved by the test, never by the wall."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        with self._lock:
-            self.now = self.now + timedelta(**delta)
-            return self.now
 
 
 @pytest.fixture
@@ -75,47 +38,15 @@ def slack() -> Iterator[SlackStandIn]:
     standin.stop()
 
 
-def ladder_settings(standin: SlackStandIn, db: Path, catalog: Path = TEST_CATALOG, **extra: str):
-    env = {
-        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": standin.api_url,
-        "DATABASE_PATH": str(db), "CATALOG_PATH": str(catalog), **extra,
-    }
-    return load_settings(env, env_file=None)
-
-
-@dataclass
-class Ladder:
-    runtime: Runtime
-    driver: SlackDriver
-    slack: SlackStandIn
-    clock: Clock
-    url: str
-
-    def deliver(self):
-        """Send everything due now: what the worker loop does once a second."""
-        return self.runtime.worker.drain(self.clock())
-
-    def user(self, name: str) -> str:
-        return self.slack.user_by_email(f"{name}@example.com")
-
-
-def serve(runtime: Runtime) -> tuple[str, callable]:
-    server = http_server(runtime, host="127.0.0.1", port=0, asyncore_loop_timeout=0.05)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.effective_port}/slack/events"
-
-    def stop() -> None:
-        stop_http_server(server)
-        thread.join(5)
-        assert not thread.is_alive(), "the HTTP server did not stop"
-
-    return url, stop
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> Iterator[Clock]:
+    """The app's time, frozen at START for the whole test (freezegun; the Slack side keeps real time).
+
+    `clock()` is now, `clock.advance(minutes=5)` moves it. Runtime needs no `clock=`: its default
+    (`app.worker.utcnow`) reads the frozen time.
+    """
+    with frozen_clock() as frozen:
+        yield frozen
 
 
 @pytest.fixture
@@ -126,9 +57,6 @@ def ladder_env() -> dict[str, str]:
 
 @pytest.fixture
 def ladder(slack: SlackStandIn, tmp_path: Path, clock: Clock, ladder_env: dict[str, str]) -> Iterator[Ladder]:
-    slack.wall = lambda: clock().timestamp()
-    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db", **ladder_env), clock=clock)
-    url, stop = serve(runtime)
-    yield Ladder(runtime, SlackDriver(url, slack), slack, clock, url)
-    stop()
-    runtime.close()
+    ladder, close = start_ladder(slack, tmp_path, clock, **ladder_env)
+    yield ladder
+    close()

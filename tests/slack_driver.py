@@ -37,10 +37,15 @@ class SlackDriver:
         self.standin = standin
         self.verifier = SignatureVerifier(secret)
 
+    @staticmethod
+    def now() -> int:
+        """Slack's clock in epoch seconds, as stamped on requests: real time, even while the app's is frozen."""
+        return int(time.time())
+
     # -- transport ----------------------------------------------------------------------------------
     def post(self, body: str, content_type: str, *, timestamp: int | None = None, signature: str | None = None,
              headers: dict[str, str] | None = None) -> Reply:
-        ts = str(int(time.time()) if timestamp is None else timestamp)
+        ts = str(self.now() if timestamp is None else timestamp)
         all_headers = {
             "Content-Type": content_type,
             "X-Slack-Request-Timestamp": ts,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.catalog import CatalogError, load_catalog, parse_catalog, parse_duration
-from app.escalation import plan_level, snapshot_policy
+from app.escalation import Snapshot, plan_level
 from app.incidents import channel_name_for
 from app.oncall import who_is_on_call
 from app.routing import rank, route, search
@@ -139,7 +139,7 @@ def test_before_rotation_start_is_an_explained_gap() -> None:
 
 
 def test_snapshot_survives_catalog_edits(catalog) -> None:
-    snapshot = snapshot_policy(catalog, "payments")
+    snapshot = Snapshot.from_catalog(catalog, "payments")
     at = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
     # The schedule was deleted from the catalog since: the snapshot's copy still answers.
     plan = plan_level(snapshot, 0, at, live_schedules={})

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from app.catalog import CatalogError, load_catalog
-from app.catalog_watch import CatalogWatcher
+from app.catalog.watch import CatalogWatcher
 from app.store import Store
-from tests.conftest import START, TEST_CATALOG
+from tests.support import START, TEST_CATALOG
 
 CORPUS = Path(__file__).parent / "broken_catalogs"
 

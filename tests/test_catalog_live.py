@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.runtime import Runtime
-from tests.conftest import TEST_CATALOG, Ladder, ladder_settings, serve
 from tests.slack_driver import SlackDriver
-from tests.test_declare_flow import declare, summary_of
+from tests.support import TEST_CATALOG, Ladder, declare, ladder_settings, serve, summary_of
 
 
 def test_oncall_for_everyone_and_for_a_team(ladder: Ladder) -> None:
@@ -30,7 +29,7 @@ def test_oncall_for_everyone_and_for_a_team(ladder: Ladder) -> None:
 def live(slack, tmp_path, clock):
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(TEST_CATALOG.read_text())
-    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db", catalog, ADMIN_CHANNEL="#ladder-admin"), clock=clock)
+    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db", catalog, ADMIN_CHANNEL="#ladder-admin"))
     slack.add_channel("ladder-admin")
     url, stop = serve(runtime)
     yield Ladder(runtime, SlackDriver(url, slack), slack, clock, url), catalog
@@ -101,14 +100,14 @@ def test_stakeholders_are_told_and_user_groups_expanded_and_the_policy_choice_re
     quinn = slack.add_user("quinn", "quinn@example.com")
     slack.usergroups["S0PAYONCALL"] = [slack.user_by_email("bob@example.com"), slack.user_by_email("carol@example.com")]
     slack.add_channel("payments-stakeholders")
-    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db", catalog), clock=clock)
+    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db", catalog))
     url, stop = serve(runtime)
     try:
         ladder = Ladder(runtime, SlackDriver(url, slack), slack, clock, url)
         incident, _, _ = declare(ladder, severity="sev1")
         ladder.deliver()
         # SEV1 chose the team's SEV1 policy, and the timeline says why.
-        assert incident["policy_id"] == "payments-sev1"
+        assert runtime.store.track(incident["id"])["policy"] == "payments-sev1"  # the main ladder follows it
         assert any("payments-sev1: SEV1 · Critical uses it" in e["text"] for e in runtime.store.timeline(incident["id"]))
         # The user group was expanded into its members at paging time, alongside the on-call.
         paged = {c["user"] for c in slack.channels.values() if c["is_im"] and c["messages"]}

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from app.catalog import CatalogError, parse_catalog
-from app.lint import lint
+from app.catalog.lint import lint
 
 
 def catalog_text(policies: str = "", teams: str = "", services: str = "", schedules: str = "", severities: str = "") -> str:

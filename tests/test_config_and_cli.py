@@ -105,11 +105,12 @@ def test_cli_check_example_catalog() -> None:
 
 def test_cli_run_serves_slack_over_http_and_stops_on_sigterm(slack, tmp_path: Path) -> None:
     """The real entry point: `python -m app run` in HTTP mode, declaring through it, then SIGTERM."""
+    # Real time, on purpose (no `clock` fixture): the bot is a child process, which cannot share a frozen clock.
     import signal
 
-    from tests.conftest import free_port, listening
     from tests.slack_driver import SIGNING_SECRET, SlackDriver
     from tests.slack_standin import BOT_TOKEN
+    from tests.support import free_port, listening
 
     port = free_port()
     env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url,

@@ -4,27 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import Ladder
-
-
-def declare(ladder: Ladder, text: str = "bank transfers failing", user: str = "sam", **inputs):
-    opened = len(ladder.slack.ok_calls_to("views.open"))
-    reply = ladder.driver.slash(text, ladder.user(user))
-    assert reply.status == 200, reply.body
-    view = ladder.driver.opened_view("declare_incident", after=opened)  # this declaration's modal, not an earlier one
-    reply = ladder.driver.submit(view, ladder.user(user), inputs)
-    assert reply.status == 200, reply.body
-    incident = ladder.slack.wait_for(lambda: ladder.runtime.store.incident_by_view(view["id"]))
-    return incident, view, reply
-
-
-def summary_of(ladder: Ladder, incident_number: int = 1) -> dict:
-    channel = ladder.slack.incident_channels()[incident_number - 1]
-    return ladder.slack.messages_in(channel["id"])[0]
-
-
-def block_text(message: dict) -> str:
-    return json.dumps(message["blocks"], ensure_ascii=False)
+from tests.support import Ladder, block_text, declare, summary_of
 
 
 def test_the_whole_life_of_an_incident(ladder: Ladder) -> None:
@@ -193,14 +173,14 @@ def test_a_modal_submitted_twice_declares_once(ladder: Ladder) -> None:
 
 def test_large_catalog_uses_type_ahead_service_menu(slack, tmp_path, clock) -> None:
     from app.runtime import Runtime
-    from tests.conftest import TEST_CATALOG, ladder_settings, serve
+    from tests.support import TEST_CATALOG, ladder_settings, serve
     from tests.slack_driver import SlackDriver
 
     text = TEST_CATALOG.read_text()
     extra = "".join(f"  - {{id: svc-{i}, name: Service number {i}, owner: platform}}\n" for i in range(120))
     catalog = tmp_path / "big.yaml"
     catalog.write_text(text.replace("\nschedules:", extra + "\nschedules:", 1))
-    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db", catalog), clock=clock)
+    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db", catalog))
     url, stop = serve(runtime)
     try:
         driver = SlackDriver(url, slack)

@@ -7,65 +7,17 @@ worker's step (engine tick + outbox delivery) and asserts on what the Slack stan
 from __future__ import annotations
 
 import json
-from datetime import timedelta
-from pathlib import Path
 from typing import Iterator
 
 import pytest
-from freezegun import freeze_time
 
-from app.runtime import Runtime
-from app.worker import utcnow
-from tests.conftest import Ladder, ladder_settings, serve
-from tests.slack_driver import SlackDriver
-from tests.test_declare_flow import block_text, declare, summary_of
-
-CATALOG = Path(__file__).parent / "engine_catalog.yaml"
-# Infrastructure keeps real time (timeouts, signatures, trigger expiry); only the app's clock is frozen.
-REAL_TIME = ["tests.slack_standin", "tests.slack_driver", "tests.socket_mode_standin", "slack_sdk", "slack_bolt", "waitress"]
-
-
-class Engine(Ladder):
-    frozen: object
-
-    def at(self, **delta: float) -> None:
-        """Move the app's clock forward and run one worker step: tick + deliver."""
-        self.frozen.tick(timedelta(**delta))  # type: ignore[attr-defined]
-        self.deliver()
-
-    def dms(self, name: str) -> list[dict]:
-        dm = self.slack.dm_with(self.user(name))
-        return dm["messages"] if dm else []
-
-    def timeline(self, incident_id: int) -> list[dict]:
-        return self.runtime.store.timeline(incident_id)
-
-    def channel_texts(self) -> list[str]:
-        return [m["text"] for m in self.slack.messages_in(self.slack.incident_channels()[0]["id"])]
-
-
-def start_engine(slack, tmp_path: Path, frozen, catalog: Path = CATALOG, **settings: str) -> tuple[Engine, callable]:
-    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db", catalog, **settings))
-    url, stop = serve(runtime)
-    engine = Engine(runtime, SlackDriver(url, slack), slack, utcnow, url)
-    engine.frozen = frozen
-
-    def close() -> None:
-        stop()
-        runtime.close()
-
-    return engine, close
+from app.worker import tick, utcnow
+from tests.support import Clock, Engine, block_text, declare, start_engine, summary_of
 
 
 @pytest.fixture
-def frozen() -> Iterator[object]:
-    with freeze_time("2026-11-23 10:00:00", ignore=REAL_TIME) as frozen:
-        yield frozen
-
-
-@pytest.fixture
-def engine(slack, tmp_path, frozen) -> Iterator[Engine]:
-    ladder, close = start_engine(slack, tmp_path, frozen)
+def engine(slack, tmp_path, clock: Clock) -> Iterator[Engine]:
+    ladder, close = start_engine(slack, tmp_path, clock)
     yield ladder
     close()
 
@@ -105,9 +57,9 @@ def test_acknowledgement_stops_the_clock(engine: Engine) -> None:
     assert engine.runtime.store.track(incident["id"])["state"] == "acked"  # the payments policy has an ack timeout
 
 
-def test_a_level_with_nobody_on_call_is_skipped_at_once_and_the_timeline_says_why(slack, tmp_path, frozen) -> None:
-    frozen.move_to("2026-11-28 03:00:00")  # Saturday night: the office schedule has nobody
-    engine, close = start_engine(slack, tmp_path, frozen)
+def test_a_level_with_nobody_on_call_is_skipped_at_once_and_the_timeline_says_why(slack, tmp_path, clock: Clock) -> None:
+    clock.move_to("2026-11-28 03:00:00")  # Saturday night: the office schedule has nobody
+    engine, close = start_engine(slack, tmp_path, clock)
     try:
         incident, _, _ = declare(engine, "", title="Intranet down", service="intranet")
         engine.deliver()
@@ -119,9 +71,9 @@ def test_a_level_with_nobody_on_call_is_skipped_at_once_and_the_timeline_says_wh
         close()
 
 
-def test_a_level_that_waits_pages_the_next_level_after_its_timeout(slack, tmp_path, frozen) -> None:
-    frozen.move_to("2026-11-28 03:00:00")
-    engine, close = start_engine(slack, tmp_path, frozen)
+def test_a_level_that_waits_pages_the_next_level_after_its_timeout(slack, tmp_path, clock: Clock) -> None:
+    clock.move_to("2026-11-28 03:00:00")
+    engine, close = start_engine(slack, tmp_path, clock)
     try:
         incident, _, _ = declare(engine, "", title="Printers on fire", service="printers")
         engine.deliver()
@@ -258,13 +210,13 @@ def test_raising_severity_switches_to_the_stricter_policy_visibly(engine: Engine
     assert len(engine.dms("alice")) == 1  # the old ladder does not go on beside it
 
 
-def test_an_overdue_escalation_fires_once_late_after_a_restart(slack, tmp_path, frozen) -> None:
-    engine, close = start_engine(slack, tmp_path, frozen)
+def test_an_overdue_escalation_fires_once_late_after_a_restart(slack, tmp_path, clock: Clock) -> None:
+    engine, close = start_engine(slack, tmp_path, clock)
     incident, _, _ = declare(engine)
     engine.deliver()
     close()  # Ladder is down...
-    frozen.tick(timedelta(minutes=12))  # ...for 12 minutes; level 2 was due 7 minutes ago
-    engine, close = start_engine(slack, tmp_path, frozen)
+    clock.advance(minutes=12)  # ...for 12 minutes; level 2 was due 7 minutes ago
+    engine, close = start_engine(slack, tmp_path, clock)
     try:
         engine.deliver()
         assert len(engine.dms("dana")) == 1
@@ -277,8 +229,8 @@ def test_an_overdue_escalation_fires_once_late_after_a_restart(slack, tmp_path, 
         close()
 
 
-def test_a_failing_page_is_retried_reported_and_finally_delivered(slack, tmp_path, frozen) -> None:
-    engine, close = start_engine(slack, tmp_path, frozen, PAGE_ALERT_AFTER="120")
+def test_a_failing_page_is_retried_reported_and_finally_delivered(slack, tmp_path, clock: Clock) -> None:
+    engine, close = start_engine(slack, tmp_path, clock, PAGE_ALERT_AFTER="120")
     try:
         slack.fail("chat.postMessage", status=503, times=1000, match=lambda args: str(args.get("channel", "")).startswith("U"))
         incident, _, _ = declare(engine)
@@ -302,9 +254,7 @@ def test_a_tick_with_nothing_due_writes_nothing(engine: Engine) -> None:
     engine.deliver()
     store = engine.runtime.store
     before = store.conn.total_changes
-    from app import engine as clock
-
-    report = clock.tick(store, engine.runtime.catalog, utcnow())
+    report = tick(store, engine.runtime.catalog, utcnow())
     assert report.fired == 0 and store.conn.total_changes == before
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.conftest import Ladder
-from tests.test_protocol_and_faults import mrkdwn_strings
+from tests.support import Ladder, mrkdwn_strings
 
 
 @pytest.mark.parametrize("headers, expected", [
@@ -25,7 +22,7 @@ def test_bad_signature_headers_are_rejected_without_running_a_listener(ladder: L
 
 @pytest.mark.parametrize("offset", [-301, 301])
 def test_stale_and_future_timestamps_are_rejected(ladder: Ladder, offset: int) -> None:
-    reply = ladder.driver.slash("bank transfers", ladder.user("sam"), timestamp=int(time.time()) + offset)
+    reply = ladder.driver.slash("bank transfers", ladder.user("sam"), timestamp=ladder.driver.now() + offset)
     assert reply.status == 401
     assert not ladder.slack.calls_to("views.open")
 

@@ -70,7 +70,7 @@ def test_bot_scopes_are_exactly_what_the_code_calls_for() -> None:
 
 def test_the_events_subscribed_to_are_the_events_the_code_listens_to() -> None:
     source = "\n".join(p.read_text() for p in (ROOT / "app").rglob("*.py"))
-    listened = set(re.findall(r'@bolt\.event\("([a-z_.]+)"\)', source))
+    listened = set(re.findall(r'\bbolt\.event\("([a-z_.]+)"\)', source))  # @bolt.event(...) or bolt.event(...)(listener)
     for path in MANIFESTS:
         events = load(path)["settings"].get("event_subscriptions", {}).get("bot_events", [])
         assert {e.split(".")[0] for e in events} == listened, path.name

@@ -20,17 +20,19 @@ from pathlib import Path
 from app.catalog import load_catalog
 from app.incidents import DeclareRequest, declare
 from app.runtime import Runtime
-from tests.conftest import ROOT, free_port, ladder_settings, listening
 from tests.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
+from tests.support import ENGINE_CATALOG, ROOT, free_port, ladder_settings, listening
 
-CATALOG = Path(__file__).parent / "engine_catalog.yaml"
+# Real time, on purpose: no test here asks for the `clock` (freezegun) or `ladder` fixture. The bots are
+# child processes on the wall clock; a clock frozen in this process would disagree with theirs about every
+# timer and lease, so the in-process Runtimes below use the real `app.worker.utcnow` too.
 
 
 def start_bot(slack: SlackStandIn, db: Path, cwd: Path, port: int | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_") and "PROXY" not in k.upper()}
     env.update({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url,
-                "PORT": str(port or free_port()), "HOST": "127.0.0.1", "DATABASE_PATH": str(db), "CATALOG_PATH": str(CATALOG),
+                "PORT": str(port or free_port()), "HOST": "127.0.0.1", "DATABASE_PATH": str(db), "CATALOG_PATH": str(ENGINE_CATALOG),
                 "PYTHONPATH": str(ROOT), "TICK_SECONDS": "0.2"})
     return subprocess.Popen([sys.executable, "-m", "app", "run"], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -51,9 +53,9 @@ def until(predicate, timeout: float, what: str) -> None:
 
 def overdue_incidents(slack: SlackStandIn, db: Path, count: int) -> list[int]:
     """Declare incidents ten minutes ago and deliver their level-1 pages: level 2 is now 5 minutes overdue."""
-    runtime = Runtime(ladder_settings(slack, db, CATALOG))
+    runtime = Runtime(ladder_settings(slack, db, ENGINE_CATALOG))
     try:
-        catalog = load_catalog(CATALOG)
+        catalog = load_catalog(ENGINE_CATALOG)
         ago = datetime.now(timezone.utc) - timedelta(minutes=10)
         sam = slack.user_by_email("sam@example.com")
         ids = [declare(runtime.store, catalog, DeclareRequest(f"Transfers failing {n}", "bank-transfers", "sev2", sam), ago).incident["id"]
@@ -70,7 +72,7 @@ def dana_pages(slack: SlackStandIn) -> int:
 
 
 def level_two_pages(runtime_db: Path, slack: SlackStandIn, incident_id: int) -> list[dict]:
-    runtime = Runtime(ladder_settings(slack, runtime_db, CATALOG))
+    runtime = Runtime(ladder_settings(slack, runtime_db, ENGINE_CATALOG))
     try:
         return [e for e in runtime.store.timeline(incident_id) if e["kind"] == "level_paged" and '"level": 1' in e["data"]]
     finally:
@@ -104,7 +106,7 @@ def test_sigkill_at_any_point_then_restart_fires_each_overdue_escalation_once(sl
     for incident_id in ids:
         fired = level_two_pages(db, slack, incident_id)
         assert len(fired) == 1, fired
-        runtime = Runtime(ladder_settings(slack, db, CATALOG))
+        runtime = Runtime(ladder_settings(slack, db, ENGINE_CATALOG))
         try:
             late = [e for e in runtime.store.timeline(incident_id) if e["kind"] == "late"]
         finally:
@@ -122,7 +124,7 @@ def test_two_processes_on_one_database_page_once_and_take_over_when_one_dies(sla
         assert dana_pages(slack) == 5  # each exactly once, with two loops competing for the same rows
         for incident_id in ids:
             assert len(level_two_pages(db, slack, incident_id)) == 1
-        runtime = Runtime(ladder_settings(slack, db, CATALOG))
+        runtime = Runtime(ladder_settings(slack, db, ENGINE_CATALOG))
         try:
             holder = runtime.store.conn.execute("SELECT holder FROM leases WHERE name = 'worker'").fetchone()["holder"]
         finally:
@@ -195,7 +197,7 @@ def test_sigkill_during_declarations_and_deliveries_loses_and_doubles_nothing(sl
         bot = start_bot(slack, db, tmp_path, port)
 
         def drained() -> bool:
-            runtime = Runtime(ladder_settings(slack, db, CATALOG))
+            runtime = Runtime(ladder_settings(slack, db, ENGINE_CATALOG))
             try:
                 return runtime.store.conn.execute(
                     "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'page' AND status != 'sent'").fetchone()["n"] == 0
@@ -208,7 +210,7 @@ def test_sigkill_during_declarations_and_deliveries_loses_and_doubles_nothing(sl
         bot.send_signal(signal.SIGTERM)
         bot.wait(15)
 
-    runtime = Runtime(ladder_settings(slack, db, CATALOG))
+    runtime = Runtime(ladder_settings(slack, db, ENGINE_CATALOG))
     try:
         store = runtime.store
         incidents = store.conn.execute("SELECT * FROM incidents").fetchall()

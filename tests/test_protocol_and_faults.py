@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 
 from app.runtime import Runtime
-from tests.conftest import START, Ladder, ladder_settings, serve
 from tests.slack_driver import SlackDriver
-from tests.test_declare_flow import block_text, declare, summary_of
+from tests.support import START, Ladder, block_text, declare, ladder_settings, mrkdwn_strings, serve, summary_of
 
 
 def test_bad_signature_is_rejected_without_running_a_listener(ladder: Ladder) -> None:
@@ -19,9 +17,9 @@ def test_bad_signature_is_rejected_without_running_a_listener(ladder: Ladder) ->
 
 
 def test_replayed_timestamp_older_than_five_minutes_is_rejected(ladder: Ladder) -> None:
-    reply = ladder.driver.slash("bank transfers failing", ladder.user("sam"), timestamp=int(time.time()) - 301)
+    reply = ladder.driver.slash("bank transfers failing", ladder.user("sam"), timestamp=ladder.driver.now() - 301)
     assert reply.status == 401
-    reply = ladder.driver.slash("bank transfers failing", ladder.user("sam"), timestamp=int(time.time()) - 290)
+    reply = ladder.driver.slash("bank transfers failing", ladder.user("sam"), timestamp=ladder.driver.now() - 290)
     assert reply.status == 200
     ladder.slack.wait_for(lambda: ladder.slack.calls_to("views.open"))
     assert len(ladder.slack.calls_to("views.open")) == 1
@@ -79,24 +77,6 @@ def test_click_on_unknown_or_stale_incident_gets_an_explanation(ladder: Ladder) 
     reply = ladder.driver.click(summary, "incident_escalate", ladder.user("carol"))
     answer = ladder.slack.wait_for(lambda: len(ladder.slack.responses) >= 3 and ladder.slack.responses)[-1]["body"]
     assert "resolved" in answer["text"] and "nobody left to escalate" in answer["text"]
-
-
-def mrkdwn_strings(message: dict) -> str:
-    """Everything in a message that Slack parses for mentions and links: `text` and mrkdwn objects."""
-    found = [message.get("text", "")]
-
-    def walk(node) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "mrkdwn":
-                found.append(node.get("text", ""))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(message.get("blocks"))
-    return "\n".join(found)
 
 
 def test_user_text_is_escaped_so_it_pings_nobody(ladder: Ladder) -> None:
@@ -176,7 +156,7 @@ def test_restart_between_commit_and_delivery_delivers_each_row_once(ladder: Ladd
     assert rows and all(r["status"] == "pending" for r in rows)
     ladder.runtime.close()
 
-    restarted = Runtime(ladder_settings(ladder.slack, tmp_path / "ladder.db"), clock=ladder.clock)
+    restarted = Runtime(ladder_settings(ladder.slack, tmp_path / "ladder.db"))
     try:
         restarted.worker.drain(ladder.clock())
         restarted.worker.drain(ladder.clock())
@@ -198,7 +178,7 @@ def test_rows_claimed_by_a_dead_runner_are_resent_once(ladder: Ladder, tmp_path)
     ladder.runtime.close()
     # The dead runner's lease expires; the next runner takes over its rows.
     ladder.clock.advance(seconds=15)
-    restarted = Runtime(ladder_settings(ladder.slack, tmp_path / "ladder.db"), clock=ladder.clock)
+    restarted = Runtime(ladder_settings(ladder.slack, tmp_path / "ladder.db"))
     try:
         restarted.worker.drain(ladder.clock())
         assert len(ladder.slack.dm_with(ladder.user("alice"))["messages"]) == 1

@@ -6,30 +6,19 @@ Time is frozen with freezegun and moved by the test; each step is the worker's t
 from __future__ import annotations
 
 import json
-from datetime import timedelta
-from pathlib import Path
 from typing import Iterator
 
 import pytest
-from freezegun import freeze_time
 
-from tests.test_declare_flow import block_text, declare, summary_of
-from tests.test_engine import REAL_TIME, Engine, start_engine
-
-CATALOG = Path(__file__).parent / "rules_catalog.yaml"
+from tests.support import RULES_CATALOG, Clock, Engine, block_text, declare, start_engine, summary_of
 
 
 @pytest.fixture
-def frozen() -> Iterator[object]:
-    with freeze_time("2026-11-23 10:00:00", ignore=REAL_TIME) as frozen:  # a Monday, within Payments working hours
-        yield frozen
-
-
-@pytest.fixture
-def rules(slack, tmp_path, frozen) -> Iterator[Engine]:
+def rules(slack, tmp_path, clock: Clock) -> Iterator[Engine]:
+    # The clock starts at START: a Monday 10:00, within Payments working hours.
     slack.add_channel("incident-leadership")
     slack.add_user("quinn", "quinn@example.com")
-    ladder, close = start_engine(slack, tmp_path, frozen, CATALOG)
+    ladder, close = start_engine(slack, tmp_path, clock, RULES_CATALOG)
     yield ladder
     close()
 
@@ -185,11 +174,11 @@ def test_conditions_are_rechecked_when_the_rule_fires(rules: Engine) -> None:
     assert not posted(rules, "downgrade or resolve?")
 
 
-def test_scope_and_working_hours_conditions(slack, tmp_path, frozen) -> None:
+def test_scope_and_working_hours_conditions(slack, tmp_path, clock: Clock) -> None:
     slack.add_channel("incident-leadership")
     slack.add_user("quinn", "quinn@example.com")
-    frozen.move_to("2026-11-23 21:00:00")  # Monday evening in London: outside Payments working hours
-    ladder, close = start_engine(slack, tmp_path, frozen, CATALOG)
+    clock.move_to("2026-11-23 21:00:00")  # Monday evening in London: outside Payments working hours
+    ladder, close = start_engine(slack, tmp_path, clock, RULES_CATALOG)
     try:
         payments, _, _ = declare(ladder, severity="sev3")
         office, _, _ = declare(ladder, "", title="Intranet down", service="intranet", severity="sev3")
@@ -203,16 +192,16 @@ def test_scope_and_working_hours_conditions(slack, tmp_path, frozen) -> None:
         close()
 
 
-def test_a_rule_never_posts_twice_across_a_restart(slack, tmp_path, frozen) -> None:
+def test_a_rule_never_posts_twice_across_a_restart(slack, tmp_path, clock: Clock) -> None:
     slack.add_channel("incident-leadership")
     slack.add_user("quinn", "quinn@example.com")
-    ladder, close = start_engine(slack, tmp_path, frozen, CATALOG)
+    ladder, close = start_engine(slack, tmp_path, clock, RULES_CATALOG)
     incident, _, _ = declare(ladder, severity="sev3")
     ladder.deliver()
-    frozen.tick(timedelta(hours=2))
+    clock.advance(hours=2)
     ladder.runtime.worker.tick(ladder.clock())  # the rule fires and commits, but the process stops before delivery
     close()
-    ladder, close = start_engine(slack, tmp_path, frozen, CATALOG)
+    ladder, close = start_engine(slack, tmp_path, clock, RULES_CATALOG)
     try:
         ladder.deliver()
         ladder.deliver()

@@ -14,9 +14,8 @@ import json
 import pytest
 
 from app.runtime import Runtime
-from tests.conftest import Ladder, ladder_settings
+from tests.support import Ladder, declare, ladder_settings
 from tests.tcp_switch import TcpSwitch
-from tests.test_declare_flow import declare
 
 CALLS = {
     "users.lookupByEmail": None,
@@ -101,8 +100,7 @@ def test_slack_unreachable_then_back_delivers_everything_once(ladder: Ladder, tm
     """Connection refused on every call (Slack or the proxy on the way is down) for four minutes, then it is back."""
     switch = TcpSwitch(ladder.slack.port).on()
     # A second runtime on the same database talks to Slack through the switch; the first only serves the forms.
-    cut_off = Runtime(ladder_settings(ladder.slack, tmp_path / "ladder.db", SLACK_API_URL=switch.url(), SLACK_TIMEOUT="1"),
-                      clock=ladder.clock)
+    cut_off = Runtime(ladder_settings(ladder.slack, tmp_path / "ladder.db", SLACK_API_URL=switch.url(), SLACK_TIMEOUT="1"))
     switch.off()
     try:
         incident, _, _ = declare(ladder)

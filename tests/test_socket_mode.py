@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from app.runtime import Runtime
 from app.slack.server import socket_mode_handler
-from tests.conftest import ladder_settings
 from tests.slack_driver import SlackDriver
 from tests.slack_standin import APP_TOKEN
 from tests.socket_mode_standin import SocketModeStandIn
+from tests.support import ladder_settings
 
 
 def test_declare_over_socket_mode(slack, tmp_path, clock) -> None:
@@ -15,7 +15,7 @@ def test_declare_over_socket_mode(slack, tmp_path, clock) -> None:
     slack.socket_url = socket.url
     settings = ladder_settings(slack, tmp_path / "ladder.db", SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET="")
     assert settings.socket_mode
-    runtime = Runtime(settings, clock=clock)
+    runtime = Runtime(settings)
     handler = socket_mode_handler(runtime)
     handler.connect()
     try:

@@ -11,15 +11,14 @@ from typing import Iterator
 import pytest
 
 from app.runtime import Runtime
-from tests.conftest import Ladder, ladder_settings, serve
 from tests.slack_driver import SlackDriver
-from tests.test_declare_flow import declare
+from tests.support import Ladder, declare, ladder_settings, serve
 
 
 @pytest.fixture
 def quick(slack, tmp_path: Path, clock) -> Iterator[Ladder]:
     """Ladder whose writers give up after half a second of another process's lock (instead of 30 s)."""
-    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db"), clock=clock, busy_timeout=0.5)
+    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db"), busy_timeout=0.5)
     url, stop = serve(runtime)
     yield Ladder(runtime, SlackDriver(url, slack), slack, clock, url)
     stop()
@@ -106,7 +105,7 @@ def fill(disk: Path) -> Path:
 
 
 def test_a_full_disk_is_said_plainly_nothing_is_half_recorded_and_room_brings_it_back(slack, small_disk: Path, clock) -> None:
-    runtime = Runtime(ladder_settings(slack, small_disk / "ladder.db"), clock=clock)
+    runtime = Runtime(ladder_settings(slack, small_disk / "ladder.db"))
     url, stop = serve(runtime)
     ladder = Ladder(runtime, SlackDriver(url, slack), slack, clock, url)
     try:

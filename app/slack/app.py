@@ -67,6 +67,13 @@ class LadderRequestHandler(SlackRequestHandler):
         super().__init__(app, path)
         self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        """`GET /healthz` answers `200 ok` for load balancers; everything else is Slack's."""
+        if environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"ok\n"]
+        return super().__call__(environ, start_response)
+
     def _signed(self, raw: str, headers: dict[str, Any]) -> bool:
         if self.verifier is None:
             return True
@@ -111,9 +118,3 @@ def malformed_interaction(body: dict[str, Any]) -> str | None:
     if kind == "block_actions" and not isinstance(body.get("actions"), list):
         return "a block action without actions"
     return None
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
-            return [b"ok\n"]
-        return super().__call__(environ, start_response)

@@ -1,5 +1,7 @@
 """Block Kit builders for every message and modal Ladder shows.
 
+(Over 400 lines: one builder per message and modal, kept together because they share the action-id contract.)
+
 Built with `slack_sdk.models` so Slack's limits (50 blocks a message, 3000-character sections,
 24-character modal titles, 75-character labels) fail here, in our tests, rather than in Slack.
 Everything a user typed goes through `escape_mrkdwn` before it reaches mrkdwn.
@@ -31,10 +33,11 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from app.catalog import Catalog, Service
-from app import escalation
-from app.incidents import DESCRIPTION_MAX, TITLE_MAX, awaits_own_acknowledgement, channel_name_for, incident_ref
-from app.store import parse_iso
-from app.text import escape_mrkdwn, truncate
+from app.escalation import NextStep
+from app.incidents import DESCRIPTION_MAX, TITLE_MAX, channel_name_for
+from app.store import iso, parse_iso
+from app.text import escape_mrkdwn, incident_ref, mention, track_label, truncate
+from app.tracks import MAIN, TrackView
 
 MAX_MESSAGE_BLOCKS = 50
 STATIC_SERVICE_LIMIT = 100
@@ -220,52 +223,46 @@ def _person(page: dict[str, Any]) -> str:
     return who + status
 
 
-def _ref(ref: str) -> str:
-    return f"<@{ref}>" if "@" not in ref else escape_mrkdwn(ref)
-
-
-def _what_next(track: dict[str, Any], catalog: Catalog) -> str:
+def _what_next(step: NextStep | None) -> str:
     """The ladder's next step, named: "escalates to level 2 (@bob) at 10:07"."""
-    snapshot = json.loads(track["snapshot"])
-    policy = escalation.policy_spec(snapshot, track["policy"])
-    at = slack_date(track["due_at"], "{time}")
-    due = parse_iso(track["due_at"])
-    if track["level"] + 1 < len(policy["levels"]) and due is not None:
-        plan = escalation.plan_level(snapshot, track["level"] + 1, due, catalog.schedules, track["policy"])
-        who = ", ".join(_ref(t.ref) for t in plan.targets) or "nobody on call now"
-        return f"escalates to level {track['level'] + 2} ({who}) at {at}"
-    if track["loop"] < int(policy.get("repeat", 0)):
+    if step is None:
+        return "nothing more is scheduled"
+    at = slack_date(iso(step.at), "{time}")
+    if step.kind == "level":
+        who = ", ".join(mention(t.ref) for t in step.targets) or "nobody on call now"
+        return f"escalates to level {step.level + 1} ({who}) at {at}"
+    if step.kind == "repeat":
         return f"starts again from level 1 at {at}"
-    if policy.get("then"):
-        return f"hands off to policy {policy['then']} at {at}"
+    if step.kind == "handoff":
+        return f"hands off to policy {step.policy} at {at}"
     return f"the last level: exhausted at {at} if nobody acknowledges"
 
 
-def track_line(incident: dict[str, Any], track: dict[str, Any], pages: list[dict[str, Any]], catalog: Catalog) -> str:
+def track_line(incident: dict[str, Any], view: TrackView, pages: list[dict[str, Any]]) -> str:
     """Where one ladder stands, for the summary: who was paged when, who acknowledged, what comes next."""
+    track = view.row
     mine = [p for p in pages if p["track"] == track["track"]]
     head = ""
-    if track["track"] != "main":
+    if track["track"] != MAIN:
         by = ""
         if track["requested_by"]:
             why = f": {escape_mrkdwn(track['reason'])}" if track["reason"] else ""
             by = f" (escalated by <@{track['requested_by']}>{why})"
-        head = f":arrow_double_up: *{track['label']}*{by}: "  # labels are stored mrkdwn-safe
+        head = f":arrow_double_up: *{track_label(track)}*{by}: "
     if track["paged_at"] is None:
         if track["state"] == "waiting" and incident["status"] != "resolved":
-            return head + f"Level {track['level'] + 1}: nobody on call at this level right now; {_what_next(track, catalog)}."
+            return head + f"Level {track['level'] + 1}: nobody on call at this level right now; {_what_next(view.next)}."
         return head + "nobody could be paged: every level resolves to nobody right now."
-    snapshot = json.loads(track["snapshot"])
-    levels = escalation.level_count(snapshot, track["policy"])
     position = (track["round"], track["policy"], track["level"], track["loop"])
     current = [p for p in mine if (p["round"], p["policy"], p["level"], p["loop"]) == position]
-    of_policy = "" if track["policy"] == snapshot["policy_id"] else f" of policy {track['policy']}"
-    line = (f"{head}Level {track['level'] + 1} of {levels}{of_policy}: {', '.join(_person(p) for p in current) or '—'} "
-            f"paged {slack_date(track['paged_at'], '{time}')}")
+    of_policy = "" if track["policy"] == view.root else f" of policy {track['policy']}"
+    verb = "notified" if view.notify_only else "paged"
+    line = (f"{head}Level {track['level'] + 1} of {view.levels}{of_policy}: {', '.join(_person(p) for p in current) or '—'} "
+            f"{verb} {slack_date(track['paged_at'], '{time}')}")
     state = track["state"]
     if incident["status"] == "resolved":
         return line + "."
-    if track["track"] == "main" and incident["status"] == "acknowledged":
+    if track["track"] == MAIN and incident["status"] == "acknowledged":
         line += f" — acknowledged by <@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'], '{time}')}"
         if state == "acked":
             line += f"; the ladder re-arms at {slack_date(track['due_at'], '{time}')} if still open"
@@ -273,18 +270,18 @@ def track_line(incident: dict[str, Any], track: dict[str, Any], pages: list[dict
             line += f"; re-arming at {slack_date(track['due_at'], '{time}')} unless someone is still on it"
         return line + "."
     acked = [p for p in mine if p["acknowledged_at"] and p["user_id"]]
-    if track["track"] != "main" and acked:
+    if track["track"] != MAIN and acked:
         return line + f" — acknowledged by <@{acked[0]['user_id']}> {slack_date(acked[0]['acknowledged_at'], '{time}')}."
     if state == "active":
-        return line + f" — {_what_next(track, catalog)}."
+        return line + f" — {_what_next(view.next)}."
     if state == "waiting":
-        return line + f" — nobody on call at this level; {_what_next(track, catalog)}."
+        return line + f" — nobody on call at this level; {_what_next(view.next)}."
     if state == "exhausted":
         return line + " — exhausted: nobody acknowledged."
     return line + "."
 
 
-def summary_blocks(incident: dict[str, Any], catalog: Catalog, tracks: list[dict[str, Any]], pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[TrackView], pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ref = incident_ref(incident["number"])
     severity = catalog.severity(incident["severity"])
     severity_label = severity.label if severity else incident["severity"]
@@ -310,8 +307,8 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, tracks: list[dict
     if incident["status"] == "resolved":
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text=f"Resolved {slack_date(incident['resolved_at'])} by <@{incident['resolved_by']}>.")]))
-    for track in tracks[:20]:  # 50 blocks a message; 20 ladders is far beyond any real incident
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(track_line(incident, track, pages, catalog), 3000))]))
+    for view in views[:20]:  # 50 blocks a message; 20 ladders is far beyond any real incident
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(track_line(incident, view, pages), 3000))]))
     if incident["status"] != "resolved":
         value = str(incident["id"])
         elements: list[Any] = []
@@ -331,7 +328,7 @@ def summary_text(incident: dict[str, Any]) -> str:
     return f"{incident_ref(incident['number'])} · {escape_mrkdwn(incident['title'])} ({incident['status']})"
 
 
-def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any], track: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any], view: TrackView | None = None) -> list[dict[str, Any]]:
     ref = incident_ref(incident["number"])
     severity = catalog.severity(incident["severity"])
     severity_label = severity.label if severity else incident["severity"]
@@ -349,7 +346,7 @@ def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]
     ]
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), 3000)))]
     # An additive page on an acknowledged incident still wants its own acknowledgement.
-    wanted = incident["status"] == "triggered" or awaits_own_acknowledgement(track)
+    wanted = incident["status"] == "triggered" or (view is not None and view.awaits_own_acknowledgement)
     if page["acknowledged_at"] and incident["status"] != "resolved":
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text=f":white_check_mark: You acknowledged {slack_date(page['acknowledged_at'], '{time}')}")]))

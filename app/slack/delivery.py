@@ -1,6 +1,11 @@
 """Delivering outbox rows to Slack: one handler per kind, and how failures are treated.
 
-A row is sent after the transaction that wrote it has committed. A 429 waits exactly Slack's
+(Over 400 lines: one small handler per outbox kind, plus the failure handling they all share.)
+
+This is transport: it sends, retries, holds back under rate limits and looks for a post an
+interrupted attempt may have made. What an outcome means (a page recorded as sent, a channel's
+ID, a failure on the timeline) is reported to `app.delivered`, which records it. A row is sent
+after the transaction that wrote it has committed. A 429 waits exactly Slack's
 `Retry-After`; timeouts, connection errors and 5xx back off and retry without limit (a page is
 never dropped); an error Slack will repeat forever (e.g. `users_not_found`) fails the row and
 says so on the timeline and in the incident channel, because a silent failure is worse.
@@ -9,7 +14,6 @@ says so on the timeline and in the incident channel, because a silent failure is
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import random
 import socket
@@ -22,14 +26,14 @@ from typing import Any, Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from app import delivered, tracks
 from app.catalog import Catalog
-from app.incidents import (
-    PRIORITY_CHANNEL, PRIORITY_REFRESH, awaits_own_acknowledgement, channel_name_for, incident_ref, insert_page,
-)
+from app.incidents import channel_name_for
+from app.outbox import Kind
 from app.slack import blocks
 from app.slack.rate_gates import RateGates
 from app.store import OutboxRow, Store, iso, parse_iso
-from app.text import escape_mrkdwn
+from app.text import incident_ref
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +56,7 @@ class RetryLater(Exception):
 # Kinds whose Slack method has a per-method (workspace-wide) rate tier: sent one at a time, and one 429
 # holds back the whole kind. Messages are limited per channel, so a 429 holds back that channel only
 # (a person's DM, an incident channel): never pages to others, and never a storm of 429s on one channel.
-GATED_KINDS = {"create_channel", "invite", "set_topic", "pin_summary", "refresh"}  # refresh: chat.update, Tier 3
+GATED_KINDS = {Kind.CREATE_CHANNEL, Kind.INVITE, Kind.SET_TOPIC, Kind.PIN_SUMMARY, Kind.REFRESH}  # refresh: chat.update, Tier 3
 
 
 class PermanentFailure(Exception):
@@ -133,16 +137,16 @@ class SlackDelivery:
         self.gates = RateGates()  # keyed by _gate_key: a method, or one channel for messages
         self._kind_locks = {kind: threading.Lock() for kind in GATED_KINDS}
         self._handlers: dict[str, Callable[[OutboxRow, datetime], None]] = {
-            "page": self._page,
-            "create_channel": self._create_channel,
-            "invite": self._invite,
-            "set_topic": self._set_topic,
-            "post_summary": self._post_summary,
-            "pin_summary": self._pin_summary,
-            "announce": self._announce,
-            "post_message": self._post_message,
-            "refresh": self._refresh,
-            "channel_message": self._channel_message,
+            Kind.PAGE: self._page,
+            Kind.CREATE_CHANNEL: self._create_channel,
+            Kind.INVITE: self._invite,
+            Kind.SET_TOPIC: self._set_topic,
+            Kind.POST_SUMMARY: self._post_summary,
+            Kind.PIN_SUMMARY: self._pin_summary,
+            Kind.ANNOUNCE: self._announce,
+            Kind.POST_MESSAGE: self._post_message,
+            Kind.REFRESH: self._refresh,
+            Kind.CHANNEL_MESSAGE: self._channel_message,
         }
 
     def deliver(self, row: OutboxRow, now: datetime) -> DeliveryResult:
@@ -166,9 +170,9 @@ class SlackDelivery:
         """What one of Slack's rate limits covers: a whole method (Tier 2/3), or one channel (chat.postMessage)."""
         if row.kind in GATED_KINDS:
             return row.kind
-        if row.kind in ("announce", "channel_message"):
+        if row.kind in (Kind.ANNOUNCE, Kind.CHANNEL_MESSAGE):
             return f"chat.postMessage:{row.payload.get('channel')}"
-        if row.kind == "page":
+        if row.kind == Kind.PAGE:
             page = self.store.page(row.payload.get("page_id"))
             return f"chat.postMessage:dm:{page['target'] if page else row.id}"
         return f"chat.postMessage:incident:{row.incident_id}"  # post_summary, post_message
@@ -178,11 +182,14 @@ class SlackDelivery:
         try:
             if handler is None:
                 raise PermanentFailure(f"unknown outbox kind {row.kind!r}")
-            handler(row, now)
+            try:
+                handler(row, now)
+            except delivered.Gone as gone:
+                raise PermanentFailure(str(gone)) from None
             self.gates.sent(gate_key, self._now(now))
             return DeliveryResult(row.id, row.kind, "sent")
         except Exception as exc:  # noqa: BLE001 - every failure must land on the row, never vanish
-            cap = PAGE_MAX_BACKOFF_SECONDS if row.kind == "page" else MAX_BACKOFF_SECONDS
+            cap = PAGE_MAX_BACKOFF_SECONDS if row.kind == Kind.PAGE else MAX_BACKOFF_SECONDS
             outcome = exc if isinstance(exc, (RetryLater, PermanentFailure)) else classify(exc, row.attempts, cap)
             if isinstance(outcome, RetryLater):
                 answered = self._now(now)
@@ -191,12 +198,12 @@ class SlackDelivery:
                     self.gates.rate_limited(gate_key, answered, outcome.seconds, pace=row.kind in GATED_KINDS)
                 log.warning("outbox %s (%s) will retry at %s: %s", row.id, row.kind, iso(at), outcome.reason)
                 self.store.retry_later(row.id, at, outcome.reason, in_doubt=outcome_unknown(exc))
-                if row.kind == "page" and row.created_at is not None and (now - row.created_at).total_seconds() >= self.page_alert_after:
-                    self._report_stuck_page(row, now, outcome.reason)
+                if row.kind == Kind.PAGE and row.created_at is not None and (now - row.created_at).total_seconds() >= self.page_alert_after:
+                    delivered.page_stuck(self.store, self.catalog(), row, now=now, reason=outcome.reason)
                 return DeliveryResult(row.id, row.kind, "retry", outcome.reason)
             reason = str(outcome)
             log.error("outbox %s (%s) failed for good: %s", row.id, row.kind, reason)
-            self._fail(row, now, reason)
+            delivered.failed(self.store, row, reason, now)
             return DeliveryResult(row.id, row.kind, "failed", reason)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -205,55 +212,6 @@ class SlackDelivery:
         if incident is None:
             raise PermanentFailure("the incident is gone")
         return incident
-
-    def _done(self, row: OutboxRow, now: datetime, apply: Callable[[Any], None] | None = None) -> None:
-        with self.store.transaction() as conn:
-            if apply is not None:
-                apply(conn)
-            Store.mark_sent(conn, row.id, now)
-
-    def _fail(self, row: OutboxRow, now: datetime, reason: str) -> None:
-        with self.store.transaction() as conn:
-            failed = Store.mark_failed(conn, row.id, reason)
-            if row.incident_id is None:
-                return
-            incident = conn.execute("SELECT * FROM incidents WHERE id = ?", (row.incident_id,)).fetchone()
-            for failed_row in failed:
-                what = _describe_row(failed_row)
-                Store.add_timeline(conn, row.incident_id, now, "delivery_failed", f"Could not {what}: {failed_row['last_error']}.",
-                                   data={"outbox_id": failed_row["id"], "kind": failed_row["kind"]})
-            if row.kind == "page":
-                page_id = row.payload.get("page_id")
-                conn.execute("UPDATE pages SET status = 'failed', error = ? WHERE id = ?", (reason, page_id))
-                page = conn.execute("SELECT * FROM pages WHERE id = ?", (page_id,)).fetchone()
-                if incident is not None:
-                    # Tell the humans in the channel: a page that did not go out must not look like silence.
-                    Store.enqueue(
-                        conn, now, "post_message", f"message:{row.incident_id}:page_failed:{page_id}",
-                        incident_id=row.incident_id, priority=PRIORITY_CHANNEL,
-                        payload={"text": f":warning: Could not page {page['target']} ({reason}). Page them another way or escalate."},
-                        depends_on=f"create_channel:{row.incident_id}",
-                    )
-
-    def _report_stuck_page(self, row: OutboxRow, now: datetime, reason: str) -> None:
-        """A page Slack keeps refusing is still retried, but people must know it has not arrived (once)."""
-        with self.store.transaction() as conn:
-            incident = conn.execute("SELECT * FROM incidents WHERE id = ?", (row.incident_id,)).fetchone()
-            page = conn.execute("SELECT * FROM pages WHERE id = ?", (row.payload.get("page_id"),)).fetchone()
-            if incident is None or page is None:
-                return
-            minutes = int((now - row.created_at).total_seconds() // 60) if row.created_at else 0
-            text = (f":warning: The page to {escape_mrkdwn(page['target'])} for {incident_ref(incident['number'])} has not gone out for "
-                    f"{minutes} min (Slack: {escape_mrkdwn(reason)}). Ladder keeps retrying; reach them another way if you can.")
-            key = f"page_stuck:{page['id']}"
-            if Store.enqueue(conn, now, "post_message", f"message:{incident['id']}:{key}", incident_id=incident["id"],
-                             payload={"text": text}, priority=PRIORITY_CHANNEL, depends_on=f"create_channel:{incident['id']}"):
-                Store.add_timeline(conn, incident["id"], now, "page_stuck", f"The page to {escape_mrkdwn(page['target'])} is still failing: {reason}.",
-                                   data={"page_id": page["id"]})
-            team = self.catalog().teams.get(incident["team_id"])
-            if team is not None and team.slack_channel and not incident["private"]:
-                Store.enqueue(conn, now, "channel_message", f"{key}:team", incident_id=incident["id"],
-                              payload={"channel": team.slack_channel, "text": text}, priority=PRIORITY_CHANNEL)
 
     def _resolve_user(self, ref: str, now: datetime) -> str:
         """E-mail or Slack ID -> Slack user ID, through users.lookupByEmail with a cache."""
@@ -269,43 +227,23 @@ class SlackDelivery:
                 raise PermanentFailure(f"no Slack user has the e-mail {ref} (users_not_found)") from None
             raise
         user_id = response["user"]["id"]
-        with self.store.transaction():
-            self.store.cache_user(ref, user_id, now)
+        self.store.cache_user(ref, user_id, now)
         return user_id
 
     # -- handlers -------------------------------------------------------------------------------
     def _page(self, row: OutboxRow, now: datetime) -> None:
-        page = self.store.page(row.payload["page_id"])
-        if page is None:
-            raise PermanentFailure("the page row is gone")
-        incident = self._incident(row)
+        job = delivered.page_to_send(self.store, row, now)
+        if job is None:
+            return  # no longer wanted (acknowledged or resolved meanwhile): recorded as cancelled
         if row.payload.get("kind") == "user_group":
-            self._expand_user_group(row, incident, page, now)
+            response = self.client.usergroups_users_list(usergroup=job.page["target"])
+            delivered.group_expanded(self.store, row, job, list(response.get("users") or []), now)
             return
-        track = self.store.track(incident["id"], page["track"])
-        # An additive track pages until someone on it acknowledges; the main ladder stops at the incident's ack.
-        additive = page["requested_by"] or awaits_own_acknowledgement(track)
-        acknowledged_meanwhile = incident["status"] == "acknowledged" and not (page["notify_only"] or additive)
-        if incident["status"] == "resolved" or acknowledged_meanwhile:
-            # Nothing pages after an acknowledgement, unless a responder asked for this page (additive escalation).
-            self._done(row, now, lambda conn: conn.execute("UPDATE pages SET status = 'cancelled' WHERE id = ?", (page["id"],)))
-            return
-        user_id = self._resolve_user(page["target"], now)
-        page = {**page, "user_id": user_id}
-        sent = self._post(row, user_id, text=blocks.page_text(incident), blocks=blocks.page_blocks(incident, self.catalog(), page, track))
-
-        def record(conn: Any) -> None:
-            conn.execute(
-                "UPDATE pages SET user_id = ?, dm_channel = ?, dm_ts = ?, status = 'sent', sent_at = ? WHERE id = ?",
-                (user_id, sent["channel"], sent["ts"], iso(now), page["id"]),
-            )
-            verb = "Notified" if page["notify_only"] else "Paged"
-            Store.add_timeline(conn, incident["id"], now, "paged", f"{verb} <@{user_id}> (level {page['level'] + 1}, {page['via']}).",
-                               data={"page_id": page["id"], "level": page["level"], "user_id": user_id})
-            Store.enqueue(conn, now, "invite", f"invite:{incident['id']}:{user_id}", incident_id=incident["id"],
-                          payload={"user_id": user_id}, priority=PRIORITY_CHANNEL, depends_on=f"create_channel:{incident['id']}")
-
-        self._done(row, now, record)
+        user_id = self._resolve_user(job.page["target"], now)
+        page = {**job.page, "user_id": user_id}
+        view = tracks.view(job.track, self.catalog()) if job.track else None
+        sent = self._post(row, user_id, text=blocks.page_text(job.incident), blocks=blocks.page_blocks(job.incident, self.catalog(), page, view))
+        delivered.page_sent(self.store, row, job, user_id, sent["channel"], sent["ts"], now)
 
     def _post(self, row: OutboxRow, channel: str, **message: Any) -> dict[str, Any]:
         """chat.postMessage, marked with the row it delivers; returns the posted message's channel and ts.
@@ -343,24 +281,10 @@ class SlackDelivery:
                 return {"channel": channel, "ts": message["ts"]}
         return None
 
-    def _expand_user_group(self, row: OutboxRow, incident: dict[str, Any], page: dict[str, Any], now: datetime) -> None:
-        response = self.client.usergroups_users_list(usergroup=page["target"])
-        members = list(response.get("users") or [])
-
-        def record(conn: Any) -> None:
-            conn.execute("UPDATE pages SET status = 'sent', sent_at = ? WHERE id = ?", (iso(now), page["id"]))
-            if not members:
-                Store.add_timeline(conn, incident["id"], now, "gap", f"User group {page['target']} has no members; nobody paged from it.")
-            for member in members:
-                insert_page(conn, incident["id"], now, page["track"], page["policy"], page["level"], page["loop"], member, "person",
-                            f"member of {page['target']}", bool(page["notify_only"]), page["requested_by"], page["round"])
-
-        self._done(row, now, record)
-
     def _create_channel(self, row: OutboxRow, now: datetime) -> None:
         incident = self._incident(row)
         if incident["channel_id"]:
-            self._done(row, now)
+            delivered.sent(self.store, row, now)
             return
         base = row.payload["name"]
         name = base
@@ -381,15 +305,7 @@ class SlackDelivery:
         else:
             raise PermanentFailure(f"every channel name from {base} to {name} is taken")
 
-        def record(conn: Any) -> None:
-            conn.execute("UPDATE incidents SET channel_id = ?, channel_name = ? WHERE id = ?", (channel["id"], channel["name"], incident["id"]))
-            Store.add_timeline(conn, incident["id"], now, "channel_created", f"Channel <#{channel['id']}> created.",
-                               data={"channel_id": channel["id"], "name": channel["name"]})
-            # Paging DMs went out before the channel existed: give them the link now.
-            Store.enqueue(conn, now, "refresh", f"refresh:{incident['id']}:channel", incident_id=incident["id"],
-                          priority=PRIORITY_REFRESH)
-
-        self._done(row, now, record)
+        delivered.channel_created(self.store, row, incident["id"], channel["id"], channel["name"], now)
 
     def _own_channel_named(self, name: str, incident: dict[str, Any]) -> dict[str, Any] | None:
         """The channel called `name` if this bot created it since the incident was declared, else None."""
@@ -423,23 +339,27 @@ class SlackDelivery:
                 if code in ("user_not_found", "cant_invite", "user_is_restricted", "ura_max_channels", "is_archived"):
                     raise PermanentFailure(f"invite <@{row.payload['user_id']}>: {code}") from None
                 raise
-        self._done(row, now)
+        delivered.sent(self.store, row, now)
 
     def _set_topic(self, row: OutboxRow, now: datetime) -> None:
         incident = self._incident(row)
         self.client.conversations_setTopic(channel=incident["channel_id"], topic=blocks.topic_text(incident, self.catalog()))
-        self._done(row, now)
+        delivered.sent(self.store, row, now)
+
+    def _views(self, incident_id: int) -> list[tracks.TrackView]:
+        catalog = self.catalog()
+        return [tracks.view(track, catalog) for track in self.store.tracks(incident_id)]
 
     def _summary_payload(self, incident: dict[str, Any]) -> dict[str, Any]:
         return {
             "text": blocks.summary_text(incident),
-            "blocks": blocks.summary_blocks(incident, self.catalog(), self.store.tracks(incident["id"]), self.store.pages(incident["id"])),
+            "blocks": blocks.summary_blocks(incident, self.catalog(), self._views(incident["id"]), self.store.pages(incident["id"])),
         }
 
     def _post_summary(self, row: OutboxRow, now: datetime) -> None:
         incident = self._incident(row)
         posted = self._post(row, incident["channel_id"], **self._summary_payload(incident))
-        self._done(row, now, lambda conn: conn.execute("UPDATE incidents SET summary_ts = ? WHERE id = ?", (posted["ts"], incident["id"])))
+        delivered.summary_posted(self.store, row, incident["id"], posted["ts"], now)
 
     def _pin_summary(self, row: OutboxRow, now: datetime) -> None:
         incident = self._incident(row)
@@ -448,7 +368,7 @@ class SlackDelivery:
         except SlackApiError as exc:
             if _error_code(exc) != "already_pinned":
                 raise
-        self._done(row, now)
+        delivered.sent(self.store, row, now)
 
     def _post_to_named_channel(self, row: OutboxRow, channel: str, text: str) -> None:
         """A message to a channel named in the catalog or settings: the bot may not be there, and saying so helps."""
@@ -463,7 +383,7 @@ class SlackDelivery:
     def _announce(self, row: OutboxRow, now: datetime) -> None:
         incident = self._incident(row)
         self._post_to_named_channel(row, row.payload["channel"], blocks.announcement_text(incident, self.catalog()))
-        self._done(row, now)
+        delivered.sent(self.store, row, now)
 
     def _post_message(self, row: OutboxRow, now: datetime) -> None:
         incident = self._incident(row)
@@ -475,7 +395,7 @@ class SlackDelivery:
         else:
             payload = {"text": row.payload["text"]}
         self._post(row, incident["channel_id"], **payload)
-        self._done(row, now)
+        delivered.sent(self.store, row, now)
 
     def _channel_message(self, row: OutboxRow, now: datetime) -> None:
         """A message to a named channel (the admin channel, a team channel), not the incident's own."""
@@ -486,7 +406,7 @@ class SlackDelivery:
             text = text.replace("{channel}", f"<#{incident['channel_id']}>" if incident["channel_id"]
                                 else f"#{incident['channel_name'] or channel_name_for(incident['number'], incident['title'])}")
         self._post_to_named_channel(row, row.payload["channel"], text)
-        self._done(row, now)
+        delivered.sent(self.store, row, now)
 
     def _refresh(self, row: OutboxRow, now: datetime) -> None:
         """Bring the pinned summary and every paging DM in line with the incident's current state.
@@ -497,7 +417,7 @@ class SlackDelivery:
         """
         incident = self._incident(row)
         catalog = self.catalog()
-        tracks = {t["track"]: t for t in self.store.tracks(incident["id"])}
+        views = {v.row["track"]: v for v in self._views(incident["id"])}
         updates: list[tuple[str, Callable[[], dict[str, Any]]]] = []
         if incident["summary_ts"] and incident["channel_id"]:
             updates.append(("summary", lambda: {"channel": incident["channel_id"], "ts": incident["summary_ts"],
@@ -506,7 +426,7 @@ class SlackDelivery:
             if page["dm_ts"] and page["dm_channel"]:
                 updates.append((f"page:{page['id']}", lambda page=page: {
                     "channel": page["dm_channel"], "ts": page["dm_ts"], "text": blocks.page_text(incident),
-                    "blocks": blocks.page_blocks(incident, catalog, page, tracks.get(page["track"]))}))
+                    "blocks": blocks.page_blocks(incident, catalog, page, views.get(page["track"]))}))
         already = set(row.payload.get("updated", []))
         done = set(already)
         try:
@@ -518,19 +438,4 @@ class SlackDelivery:
             if done != already:
                 self.store.update_payload(row.id, {**row.payload, "updated": sorted(done)})
             raise
-        self._done(row, now)
-
-
-def _describe_row(row: dict[str, Any]) -> str:
-    payload = json.loads(row["payload"] or "{}")
-    return {
-        "page": "send a page",
-        "create_channel": f"create the channel #{payload.get('name', '')}",
-        "invite": f"invite <@{payload.get('user_id', '')}> to the channel",
-        "set_topic": "set the channel topic",
-        "post_summary": "post the incident summary",
-        "pin_summary": "pin the incident summary",
-        "announce": f"announce the incident in {payload.get('channel', 'the team channel')}",
-        "post_message": "post to the incident channel",
-        "refresh": "update the incident summary",
-    }.get(row["kind"], row["kind"])
+        delivered.sent(self.store, row, now)

@@ -16,11 +16,13 @@ from datetime import datetime
 from pathlib import Path
 
 from app.catalog import Catalog, CatalogError, load_catalog
-from app.lint import lint
+from app.catalog.lint import lint
+from app import outbox
 from app.store import Store
 from app.text import escape_mrkdwn, truncate
 
-log = logging.getLogger(__name__)
+# The name it logged under as app/catalog_watch.py: log filters and alerts that match it keep working.
+log = logging.getLogger("app.catalog_watch")
 
 
 class CatalogWatcher:
@@ -73,6 +75,5 @@ class CatalogWatcher:
         text = truncate(f":warning: The catalog `{escape_mrkdwn(str(self.path))}` was edited but is invalid, so Ladder "
                         f"keeps the last good version ({self._current.digest}). Fix these and save again:\n{lines}{more}", 3900)
         digest = hashlib.sha256(str(error).encode()).hexdigest()[:12]
-        with self.store.transaction() as conn:
-            Store.enqueue(conn, now, "channel_message", f"catalog_rejected:{digest}",
-                          payload={"channel": self.admin_channel, "text": text}, priority=3)
+        with self.store.transaction() as tx:
+            tx.enqueue(outbox.named_channel_message(f"catalog_rejected:{digest}", self.admin_channel, text), now)

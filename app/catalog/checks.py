@@ -1,0 +1,167 @@
+"""Cross-reference checks: what pydantic cannot see one field at a time.
+
+Unknown or duplicate ids, services without an owner, hand-off cycles, rules that name what the
+file does not declare. The loader runs them after validation, even a failed one, so one `check`
+run reports every problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from app.catalog.lookups import ScopedRule, _dotted, _scoped_rules
+from app.catalog.rule_schema import EscalateTo
+from app.catalog.schema import CatalogModel, Policy, Schedule, Service, Severity, Team
+
+
+@dataclass
+class _Problems:
+    items: list[tuple[tuple[Any, ...], str]] = field(default_factory=list)
+
+    def add(self, path: tuple[Any, ...], message: str) -> None:
+        self.items.append((path, message))
+
+
+def _known(kind: str, names: Iterable[str]) -> str:
+    listed = ", ".join(sorted(names))
+    return f"known {kind}: {listed}" if listed else f"no {kind} are defined"
+
+
+@dataclass
+class _Sections:
+    """The entries that validated, by their position in the file, and every name the file declares.
+
+    Cross-references are checked against the declared names, so a team with a bad field still
+    exists for the services that name it: one mistake is reported once, not again as "unknown".
+    """
+
+    severities: list[tuple[int, Severity]]
+    services: list[tuple[int, Service]]
+    teams: dict[str, Team]
+    schedules: dict[str, Schedule]
+    policies: dict[str, Policy]
+    declared: dict[str, set[str]]
+    rules: list[ScopedRule] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, model: CatalogModel) -> "_Sections":
+        return cls(list(enumerate(model.severities)), list(enumerate(model.services)), dict(model.teams),
+                   dict(model.schedules), dict(model.policies),
+                   {"severities": {s.id for s in model.severities}, "teams": set(model.teams),
+                    "schedules": set(model.schedules), "policies": set(model.policies),
+                    "services": {s.id for s in model.services}},
+                   _scoped_rules(model))
+
+
+def _cross_references(sections: _Sections) -> list[tuple[tuple[Any, ...], str]]:
+    """Checks pydantic cannot do field by field: references, duplicates, ownership, cycles."""
+    problems = _Problems()
+    declared = sections.declared
+    seen: set[Any] = set()
+    for index, severity in sections.severities:
+        if severity.id in seen:
+            problems.add(("severities", index, "id"), f"duplicate severity id {severity.id!r}")
+        seen.add(severity.id)
+    ranks = [s.rank for _, s in sections.severities if s.rank is not None]
+    if len(ranks) != len(set(ranks)):
+        problems.add(("severities",), "two severities share a rank; each rank must be unique")
+    seen = set()
+    for index, service in sections.services:
+        if service.id in seen:
+            problems.add(("services", index, "id"), f"duplicate service id {service.id!r}")
+        seen.add(service.id)
+        if service.owner is None:
+            problems.add(("services", index), f"service {service.id!r} has no owner; add owner: <team id> ({_known('teams', declared['teams'])})")
+        elif service.owner not in declared["teams"]:
+            problems.add(("services", index, "owner"), f"unknown team {service.owner!r}; {_known('teams', declared['teams'])}")
+    for team_id, team in sections.teams.items():
+        choice = team.choice
+        base = ("teams", team_id, "escalation_policy")
+        references = [(base if isinstance(team.escalation_policy, str) else base + ("default",), choice.default)]
+        references += [(base + ("by_severity", sev), pid) for sev, pid in choice.by_severity.items()]
+        if choice.outside_working_hours:
+            references.append((base + ("outside_working_hours",), choice.outside_working_hours))
+            if team.working_hours is None:
+                problems.add(base + ("outside_working_hours",), "needs the team's working_hours to know what 'outside' means")
+        for path, policy_id in references:
+            if policy_id not in declared["policies"]:
+                problems.add(path, f"unknown policy {policy_id!r}; {_known('policies', declared['policies'])}")
+        for severity_id in choice.by_severity:
+            if severity_id not in declared["severities"]:
+                problems.add(base + ("by_severity", severity_id), f"unknown severity {severity_id!r}; {_known('severities', declared['severities'])}")
+    for policy_id, policy in sections.policies.items():
+        for level_index, level in enumerate(policy.levels):
+            for target_index, target in enumerate(level.targets):
+                if target.schedule and target.schedule not in declared["schedules"]:
+                    problems.add(("policies", policy_id, "levels", level_index, "targets", target_index, "schedule"),
+                                 f"unknown schedule {target.schedule!r}; {_known('schedules', declared['schedules'])}")
+        if policy.then is not None and policy.then not in declared["policies"]:
+            problems.add(("policies", policy_id, "then"), f"unknown policy {policy.then!r}; {_known('policies', declared['policies'])}")
+    _rule_references(sections, problems)
+    for policy_id in sections.policies:
+        chain, current = [policy_id], sections.policies[policy_id].then
+        while current is not None and current in sections.policies:
+            if current in chain:
+                if current == policy_id:
+                    problems.add(("policies", policy_id, "then"),
+                                 f"hand-offs form a cycle: {' -> '.join(chain + [current])}; a ladder must end")
+                break
+            chain.append(current)
+            current = sections.policies[current].then
+    return problems.items
+
+
+def _rule_references(sections: _Sections, problems: _Problems) -> None:
+    declared = sections.declared
+    seen: dict[str, tuple[Any, ...]] = {}
+    for scoped in sections.rules:
+        rule, path = scoped.rule, scoped.path
+        if rule.id in seen:
+            problems.add(path + ("id",), f"duplicate rule id {rule.id!r} (also at {_dotted(seen[rule.id])}); rule ids must be unique")
+        seen.setdefault(rule.id, path)
+        severities = list(rule.if_.severity or []) + ([rule.if_.severity_at_least] if rule.if_.severity_at_least else [])
+        severities += list((rule.when.severity_changed or {}).values())
+        for severity in severities:
+            if severity not in declared["severities"]:
+                problems.add(path, f"rule {rule.id!r}: unknown severity {severity!r}; {_known('severities', declared['severities'])}")
+        for team in rule.if_.team or []:
+            if team not in declared["teams"]:
+                problems.add(path + ("if", "team"), f"unknown team {team!r}; {_known('teams', declared['teams'])}")
+        for service in rule.if_.service or []:
+            if service not in declared.get("services", set()):
+                problems.add(path + ("if", "service"), f"unknown service {service!r}")
+        target = rule.escalate_to
+        if isinstance(target, EscalateTo) and target.team and target.team not in declared["teams"]:
+            problems.add(path + ("escalate_to", "team"), f"unknown team {target.team!r}; {_known('teams', declared['teams'])}")
+
+
+def _entry_by_entry(data: dict[str, Any]) -> _Sections:
+    """After a failed whole-file validation: keep every entry that is valid on its own."""
+    def valid(model: type[BaseModel], value: Any) -> Any:
+        try:
+            return model.model_validate(value)
+        except ValidationError:
+            return None
+
+    def listed(key: str, model: type[BaseModel]) -> list[tuple[int, Any]]:
+        items = data.get(key) if isinstance(data.get(key), list) else []
+        return [(i, v) for i, v in ((i, valid(model, item)) for i, item in enumerate(items)) if v is not None]
+
+    def mapped(key: str, model: type[BaseModel]) -> dict[str, Any]:
+        items = data.get(key) if isinstance(data.get(key), dict) else {}
+        return {k: v for k, v in ((str(k), valid(model, item)) for k, item in items.items()) if v is not None}
+
+    def names(key: str) -> set[str]:
+        value = data.get(key)
+        if isinstance(value, dict):
+            return {str(k) for k in value}
+        if isinstance(value, list):
+            return {str(item["id"]) for item in value if isinstance(item, dict) and "id" in item}
+        return set()
+
+    return _Sections(listed("severities", Severity), listed("services", Service), mapped("teams", Team),
+                     mapped("schedules", Schedule), mapped("policies", Policy),
+                     {key: names(key) for key in ("severities", "teams", "schedules", "policies", "services")})

@@ -1,0 +1,342 @@
+"""The catalog's models: severities, teams, services, schedules and escalation policies.
+
+Each model checks its own fields (limits, formats, one-of choices); references between entries
+(a service's owner, a team's policies, a policy's schedules) are checked in checks, once the
+whole file has been read. The rule models are in rule_schema.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+from pydantic import Field, field_validator, model_validator
+
+from app.catalog.fields import (
+    MAX_LEVELS,
+    MAX_REPEAT,
+    MAX_TARGETS,
+    MIN_ACK_TIMEOUT,
+    MIN_TIMEOUT_ONE_TARGET,
+    MIN_TIMEOUT_SEVERAL_TARGETS,
+    REARM_NOTICE,
+    WEEKDAYS,
+    _ID,
+    _SLACK_CHANNEL,
+    _SLACK_USERGROUP,
+    Weekday,
+    _clock,
+    _Model,
+    _one_of,
+    _one_reference,
+    _person,
+    _zone,
+    format_duration,
+    parse_duration,
+)
+from app.catalog.rule_schema import Rule
+
+
+class Severity(_Model):
+    id: str
+    label: str = Field(min_length=1, max_length=75)
+    description: str = Field(default="", max_length=75)
+    rank: int | None = Field(default=None, ge=1, description="1 is the most severe; defaults to the list order")
+
+
+class Window(_Model):
+    """Days and hours in a zone given by the owner (team or schedule). end < start wraps past midnight."""
+
+    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    start: time = time(9, 0)
+    end: time = time(18, 0)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _times(cls, value: Any) -> time:
+        return _clock(value)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "Window":
+        if self.start == self.end:
+            raise ValueError("start and end are the same time; the window would be empty")
+        return self
+
+    def contains(self, local: datetime) -> bool:
+        day = WEEKDAYS[local.weekday()]
+        now = local.time().replace(tzinfo=None)
+        if self.start < self.end:
+            return day in self.days and self.start <= now < self.end
+        # Overnight window (e.g. 18:00-09:00): the evening belongs to `day`, the morning to the day before.
+        yesterday = WEEKDAYS[(local.weekday() - 1) % 7]
+        return (day in self.days and now >= self.start) or (yesterday in self.days and now < self.end)
+
+    def describe(self) -> str:
+        days = ",".join(d.title() for d in self.days)
+        if self.days == ["mon", "tue", "wed", "thu", "fri"]:
+            days = "Mon–Fri"
+        elif len(self.days) == 7:
+            days = "every day"
+        return f"{days} {self.start.strftime('%H:%M')}–{self.end.strftime('%H:%M')}"
+
+
+class PolicyChoice(_Model):
+    """A team's policy by severity and working hours: 'weekdays vs nights' on one service."""
+
+    default: str
+    by_severity: dict[str, str] = Field(default_factory=dict)
+    outside_working_hours: str | None = None
+
+
+class _Zoned(_Model):
+    """Something whose times are wall-clock times in its own IANA zone (a team, a schedule)."""
+
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _zone(value)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Team(_Zoned):
+    name: str = Field(min_length=1)
+    slack_channel: str | None = None
+    slack_user_group: str | None = None
+    working_hours: Window | None = None
+    escalation_policy: str | PolicyChoice
+    rules: list["Rule"] = Field(default_factory=list)
+
+    @field_validator("slack_channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        if value is not None and not _SLACK_CHANNEL.match(value):
+            raise ValueError("a channel name like #team-payments (lowercase) or a channel ID like C0123ABCD")
+        return value
+
+    @field_validator("escalation_policy", mode="before")
+    @classmethod
+    def _policy(cls, value: Any) -> str | PolicyChoice:
+        if isinstance(value, dict):
+            return _one_of(PolicyChoice, value)
+        if isinstance(value, str) and value:
+            return value
+        raise ValueError("a policy id, or {default: <policy>, by_severity: {<severity>: <policy>}, outside_working_hours: <policy>}")
+
+    @field_validator("slack_user_group")
+    @classmethod
+    def _group(cls, value: str | None) -> str | None:
+        if value is not None and not _SLACK_USERGROUP.match(value):
+            raise ValueError(f"{value!r} is not a Slack user group ID (S…)")
+        return value
+
+
+    @property
+    def choice(self) -> PolicyChoice:
+        if isinstance(self.escalation_policy, str):
+            return PolicyChoice(default=self.escalation_policy)
+        return self.escalation_policy
+
+    def policy_ids(self) -> set[str]:
+        choice = self.choice
+        return {choice.default, *choice.by_severity.values(), *([choice.outside_working_hours] if choice.outside_working_hours else [])}
+
+
+class Stakeholder(_Model):
+    """Told about an incident on a service, never paged: a person, a user group or a channel."""
+
+    user: str | None = None
+    user_group: str | None = None
+    channel: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Stakeholder":
+        _one_reference(self, "a stakeholder", ("user", "user_group", "channel"))
+        if self.channel and not _SLACK_CHANNEL.match(self.channel):
+            raise ValueError("a channel name like #payments-stakeholders or a channel ID like C0123ABCD")
+        return self
+
+
+class Service(_Model):
+    id: str
+    name: str = Field(min_length=1, max_length=75)
+    description: str = ""
+    aliases: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    owner: str | None = None
+    tier: int | None = Field(default=None, ge=1, le=5)
+    stakeholders: list[Stakeholder] = Field(default_factory=list)
+    rules: list["Rule"] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("lowercase letters, digits, '-' and '_' (at most 63 characters)")
+        return value
+
+
+class SimpleHandoff(_Model):
+    """The friendly form of a hand-off: every day or week at a local time."""
+
+    every: Literal["day", "week"]
+    at: time = time(9, 0)
+    on: Weekday = "mon"
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, value: Any) -> time:
+        return _clock(value)
+
+    def cron(self) -> str:
+        day = "*" if self.every == "day" else self.on.upper()
+        return f"{self.at.minute} {self.at.hour} * * {day}"
+
+
+class Layer(_Model):
+    name: str | None = None
+    members: list[str] = Field(min_length=1)
+    handoff: str | SimpleHandoff = "0 9 * * MON"
+    start: datetime = datetime(2026, 1, 5, 9, 0)
+    restrictions: list[Window] = Field(default_factory=list)
+
+    @field_validator("members")
+    @classmethod
+    def _members(cls, value: list[str]) -> list[str]:
+        for member in value:
+            _person(member)
+        return value
+
+    @field_validator("handoff", mode="before")
+    @classmethod
+    def _handoff(cls, value: Any) -> str | SimpleHandoff:
+        if isinstance(value, dict):
+            return _one_of(SimpleHandoff, value)
+        if isinstance(value, str) and croniter.is_valid(value):
+            return value
+        raise ValueError(
+            f"{value!r} is not a valid cron expression (e.g. '0 9 * * MON' for Mondays 09:00); "
+            "or use the simple form {every: week, on: mon, at: \"09:00\"}"
+        )
+
+    @field_validator("start")
+    @classmethod
+    def _naive(cls, value: datetime) -> datetime:
+        # Local wall time in the schedule's zone; an explicit offset would fight the zone's DST rules.
+        return value.replace(tzinfo=None)
+
+    @property
+    def cron(self) -> str:
+        return self.handoff if isinstance(self.handoff, str) else self.handoff.cron()
+
+
+class Override(_Model):
+    user: str
+    start: datetime
+    end: datetime
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str) -> str:
+        return _person(value)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _naive(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=None)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Override":
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Schedule(_Zoned):
+    layers: list[Layer] = Field(min_length=1)
+    overrides: list[Override] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rotation_shorthand(cls, data: Any) -> Any:
+        # `rotation:` is the one-layer form; it keeps the first catalogs working unchanged.
+        if isinstance(data, dict) and "rotation" in data:
+            if "layers" in data:
+                raise ValueError("give either rotation (one layer) or layers, not both")
+            data = {**data, "layers": [data["rotation"]]}
+            del data["rotation"]
+        return data
+
+
+
+class Target(_Model):
+    user: str | None = None
+    schedule: str | None = None
+    user_group: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Target":
+        _one_reference(self, "a target", ("user", "schedule", "user_group"))
+        return self
+
+    def describe(self) -> str:
+        if self.user:
+            return self.user
+        if self.schedule:
+            return f"schedule {self.schedule}"
+        return f"user group {self.user_group}"
+
+
+class Level(_Model):
+    targets: list[Target] = Field(min_length=1, max_length=MAX_TARGETS)
+    escalate_after: int
+    notify_only: bool = False
+    when_empty: Literal["skip", "wait"] = "skip"
+
+    @field_validator("escalate_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> int:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _minimum(self) -> "Level":
+        minimum = MIN_TIMEOUT_ONE_TARGET if len(self.targets) == 1 else MIN_TIMEOUT_SEVERAL_TARGETS
+        if self.escalate_after < minimum:
+            raise ValueError(
+                f"escalate_after must be at least {format_duration(minimum)} for a level with "
+                f"{len(self.targets)} target(s); got {format_duration(self.escalate_after)}"
+            )
+        return self
+
+
+class Policy(_Model):
+    repeat: int = Field(default=0, ge=0, le=MAX_REPEAT)
+    levels: list[Level] = Field(min_length=1, max_length=MAX_LEVELS)
+    then: str | None = Field(default=None, description="hand off to this policy when this one is exhausted")
+    ack_timeout: int | None = Field(default=None, description="re-arm the ladder if still unresolved this long after an acknowledgement")
+
+    @field_validator("ack_timeout", mode="before")
+    @classmethod
+    def _ack_timeout(cls, value: Any) -> int | None:
+        if value is None:
+            return None
+        seconds = parse_duration(value)
+        if seconds < MIN_ACK_TIMEOUT:
+            raise ValueError(f"ack_timeout must be at least {format_duration(MIN_ACK_TIMEOUT)} (the re-arm is announced "
+                             f"{format_duration(REARM_NOTICE)} ahead); got {format_duration(seconds)}")
+        return seconds
+
+
+class CatalogModel(_Model):
+    severities: list[Severity] = Field(min_length=1)
+    teams: dict[str, Team] = Field(min_length=1)
+    services: list[Service] = Field(min_length=1)
+    schedules: dict[str, Schedule] = Field(default_factory=dict)
+    policies: dict[str, Policy] = Field(min_length=1)
+    rules: list[Rule] = Field(default_factory=list)

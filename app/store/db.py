@@ -1,0 +1,181 @@
+"""The Store: SQLite connections, transactions and migrations, plus the reads and one-shot writes
+that need no use case around them.
+
+Write transactions are `BEGIN IMMEDIATE`, so two writers queue instead of failing half way, and
+yield a `Tx` whose methods are every statement a use case may run, grouped by concern (one module
+each beside this one). Every thread gets its own connection (SQLite connections are not shared
+across threads). Nothing outside this package writes SQL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterator
+
+from app.store.incidents import IncidentReads, IncidentWrites
+from app.store.leases import LeaseWrites
+from app.store.outbox import OutboxReads, OutboxRow, OutboxWrites
+from app.store.rule_timers import RuleTimerReads, RuleTimerWrites
+from app.store.schema import MIGRATIONS, SCHEMA_VERSION
+from app.store.tracks import TrackReads, TrackWrites
+
+
+def database_busy(error: Exception) -> bool:
+    """Another process holds the write lock: waiting longer may succeed (unlike a full or read-only disk)."""
+    text = str(error).lower()
+    return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def storage_problem(error: Exception) -> str:
+    """A storage failure in words a responder can act on (never a traceback in Slack)."""
+    text = str(error).lower()
+    if database_busy(error):
+        return "the database is busy (locked by another process)"
+    if "full" in text:
+        return "the disk is full"
+    if "readonly" in text or "read-only" in text:
+        return "the database is read-only"
+    return "the database could not be written"
+
+
+class Tx(IncidentWrites, TrackWrites, RuleTimerWrites, OutboxWrites, LeaseWrites):
+    """One open write transaction: reads see its own writes; it commits when the `with` block ends."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+
+class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads):
+    """Thread-safe access to the Ladder database file."""
+
+    def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
+        self.path = str(path)
+        self.busy_timeout = busy_timeout  # how long a writer waits for another process's lock before giving up
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._migrate()
+
+    # -- connections -------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def impatient(self, seconds: float) -> Iterator[None]:
+        """This thread's writes give up after `seconds` of another process's lock (a listener owes Slack an answer in 3 s)."""
+        conn = self.conn
+        conn.execute(f"PRAGMA busy_timeout={int(min(seconds, self.busy_timeout) * 1000)}")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+
+    def close(self) -> None:
+        with self._all_lock:
+            connections, self._all = self._all, []
+        for conn in connections:
+            try:
+                conn.close()
+            except sqlite3.ProgrammingError:
+                pass
+        self._local = threading.local()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One write transaction. No Slack call may happen inside it (see design.md).
+
+        Writers of this process queue on a lock first: SQLite's own busy handler would make a
+        waiting writer sleep with back-off (up to 100 ms a try), which shows up as tail latency on
+        every click. Other processes on the same file still meet the busy timeout, rarely.
+        """
+        conn = self.conn
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+
+    # -- schema -------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        current = int(row["value"]) if row else 0
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} was written by a newer Ladder (schema {current}; this one knows {SCHEMA_VERSION}).")
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self.transaction() as tx:
+                for statement in MIGRATIONS[version]:
+                    tx.conn.execute(statement)
+                tx.conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(version),))
+
+    # -- one-shot writes: each its own short transaction --------------------------------------------
+    def claim_due(self, now: datetime, holder: str, limit: int, claim_seconds: float = 120,
+                  pages: bool | None = None) -> list[OutboxRow]:
+        """Atomically take due rows whose prerequisite (if any) has been sent; pages come first.
+
+        `pages=True` takes only pages, `False` only the rest, `None` both: pages have a lane of
+        their own so that channel housekeeping can never hold one back. Rows queued after their
+        prerequisite had already failed would wait forever: they are failed here, visibly.
+        """
+        with self.transaction() as tx:
+            if pages is not True:  # page rows never wait on a prerequisite, so the page lane has no orphans
+                for orphan in tx.orphans():
+                    reason = f"not sent because {orphan['needs'].replace('_', ' ')} failed"
+                    tx.mark_failed(orphan["id"], reason)
+                    if orphan["incident_id"] is not None:
+                        tx.add_timeline(orphan["incident_id"], now, "delivery_failed",
+                                        f"Could not {orphan['kind'].replace('_', ' ')}: {reason}.", data={"outbox_id": orphan["id"]})
+            return tx.claim(now, holder, limit, claim_seconds, pages)
+
+    def release_stale_claims(self, now: datetime, holder: str) -> int:
+        with self.transaction() as tx:
+            return tx.release_stale_claims(now, holder)
+
+    def retry_later(self, row_id: int, at: datetime, error: str, in_doubt: bool = False) -> None:
+        with self.transaction() as tx:
+            tx.retry_later(row_id, at, error, in_doubt)
+
+    def update_payload(self, row_id: int, payload: dict) -> None:  # type: ignore[type-arg]
+        """Remember a row's progress between attempts (e.g. which messages a refresh has already updated)."""
+        with self.transaction() as tx:
+            tx.update_payload(row_id, payload)
+
+    def acquire_lease(self, name: str, holder: str, now: datetime, seconds: float,
+                      holder_is_gone: Callable[[str], bool] = lambda _holder: False) -> bool:
+        """Take or renew the named lease; True while `holder` owns it. One worker loop per database."""
+        with self.transaction() as tx:
+            return tx.take_lease(name, holder, now, seconds, holder_is_gone)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.transaction() as tx:
+            tx.release_lease(name, holder)
+
+    def cache_user(self, ref: str, user_id: str, now: datetime) -> None:
+        with self.transaction() as tx:
+            tx.cache_user(ref, user_id, now)

@@ -1,0 +1,76 @@
+"""Incident rows and their timelines."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from app.store.times import iso
+
+Row = dict[str, Any]
+
+
+def _one(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> Row | None:
+    row = conn.execute(sql, args).fetchone()
+    return dict(row) if row else None
+
+
+class IncidentReads:
+    conn: sqlite3.Connection
+
+    def incident(self, incident_id: int) -> Row | None:
+        return _one(self.conn, "SELECT * FROM incidents WHERE id = ?", (incident_id,))
+
+    def incident_by_number(self, number: int) -> Row | None:
+        return _one(self.conn, "SELECT * FROM incidents WHERE number = ?", (number,))
+
+    def incident_by_view(self, view_id: str) -> Row | None:
+        return _one(self.conn, "SELECT * FROM incidents WHERE declare_view_id = ?", (view_id,))
+
+    def incident_by_channel(self, channel_id: str) -> Row | None:
+        return _one(self.conn, "SELECT * FROM incidents WHERE channel_id = ?", (channel_id,))
+
+    def timeline(self, incident_id: int) -> list[Row]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM timeline WHERE incident_id = ? ORDER BY id", (incident_id,))]
+
+
+class IncidentWrites(IncidentReads):
+    def insert_incident(self, now: datetime, **columns: Any) -> Row:
+        """A new incident, numbered one past the highest so far (the caller holds the write lock)."""
+        number = self.conn.execute("SELECT COALESCE(MAX(number), 0) + 1 AS n FROM incidents").fetchone()["n"]
+        stamp = iso(now)
+        values = {**columns, "number": number, "declared_at": stamp, "severity_since": stamp, "triggered_since": stamp,
+                  "updated_at": stamp}
+        cursor = self.conn.execute(
+            f"INSERT INTO incidents({', '.join(values)}) VALUES ({', '.join('?' * len(values))})", tuple(values.values()))
+        incident = self.incident(int(cursor.lastrowid or 0))
+        assert incident is not None
+        return incident
+
+    def bump_incident(self, incident_id: int, now: datetime, **changes: Any) -> Row:
+        """Apply `changes` and bump the version (every change to an incident re-renders its summary)."""
+        assignments = "".join(f"{column} = ?, " for column in changes)
+        self.conn.execute(f"UPDATE incidents SET {assignments}version = version + 1, updated_at = ? WHERE id = ?",
+                          (*changes.values(), iso(now), incident_id))
+        incident = self.incident(incident_id)
+        assert incident is not None
+        return incident
+
+    def set_incident_fields(self, incident_id: int, **changes: Any) -> None:
+        """Facts that change no state a human acts on (the channel's ID, the summary's ts, the last update): no new version."""
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        self.conn.execute(f"UPDATE incidents SET {assignments} WHERE id = ?", (*changes.values(), incident_id))
+
+    def acknowledge_incident(self, incident_id: int, user_id: str, now: datetime) -> bool:
+        """Compare-and-swap from triggered: False if someone else acknowledged (or resolved) it first."""
+        return self.conn.execute(
+            "UPDATE incidents SET status = 'acknowledged', acknowledged_by = ?, acknowledged_at = ? WHERE id = ? AND status = 'triggered'",
+            (user_id, iso(now), incident_id)).rowcount == 1
+
+    def add_timeline(self, incident_id: int, now: datetime, kind: str, text: str, actor: str | None = None,
+                     data: dict[str, Any] | None = None) -> None:
+        """A timeline entry: `kind` and `data` are the structure; `text` says it in plain words, with no Slack markup."""
+        self.conn.execute("INSERT INTO timeline(incident_id, at, kind, actor, text, data) VALUES (?, ?, ?, ?, ?, ?)",
+                          (incident_id, iso(now), kind, actor, text, json.dumps(data or {})))

@@ -1,0 +1,63 @@
+"""Two promises that had slipped: `/healthz` answers over HTTP, and a notify-only level informs without owning.
+
+A notify-only level ("tell me, don't reassign") tells people; the summary says they were
+*notified*, and an exhausted ladder stays with the last level that was *paged*, in the summary,
+on the timeline and in `simulate`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlparse
+
+from app.catalog import load_catalog
+from app.simulate import render, simulate
+from tests.support import block_text, declare, start_engine, summary_of
+
+CATALOG = Path(__file__).parent / "notify_only_catalog.yaml"
+
+
+def test_healthz_answers_ok_over_http(ladder) -> None:
+    url = urlparse(ladder.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+    try:
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        assert (response.status, response.read()) == (200, b"ok\n")
+        conn.request("POST", "/healthz", body=b"")  # only GET is the health check; anything else is not Slack's path either
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 404
+    finally:
+        conn.close()
+
+
+def test_a_notify_only_level_is_shown_as_notified_and_never_owns_the_exhausted_ladder(slack, tmp_path, clock) -> None:
+    engine, close = start_engine(slack, tmp_path, clock, CATALOG)
+    try:
+        incident, _, _ = declare(engine, "bank transfers failing")
+        engine.deliver()
+        assert len(engine.dms("alice")) == 1
+        engine.at(minutes=5)  # nobody acknowledged: level 2 only informs dana
+        assert len(engine.dms("dana")) == 1
+        summary = block_text(summary_of(engine))
+        assert re.search(r"Level 2 of 2: dana@example\.com[^\"]* notified <!date", summary)
+        assert "paged <!date" not in summary.split("Level 2 of 2")[1]
+
+        engine.at(minutes=10)  # the last level's timeout: the ladder is exhausted
+        summary = block_text(summary_of(engine))
+        assert f"Level 1 of 2: <@{engine.user('alice')}> paged" in summary and "exhausted: nobody acknowledged" in summary
+        exhausted = [e["text"] for e in engine.timeline(incident["id"]) if e["kind"] == "exhausted"]
+        assert exhausted == ["The ladder is exhausted for the incident: nobody acknowledged; it stays with level 1."]
+    finally:
+        close()
+
+
+def test_simulate_says_an_exhausted_ladder_stays_with_the_last_level_paged() -> None:
+    sim = simulate(load_catalog(CATALOG), "bank-transfers", None, datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc), no_ack=True)
+    text = render(sim, load_catalog(CATALOG))
+    assert "notify dana@example.com" in text
+    assert "the ladder is exhausted: the incident stays with level 1" in text
