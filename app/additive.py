@@ -105,7 +105,7 @@ def _escalate_next(tx: Tx, catalog: Catalog, incident: Row, request: EscalateReq
     track = tx.track(incident["id"], MAIN)
     assert track is not None
     snapshot = Snapshot.from_json(track["snapshot"])
-    state = tracks.state_of(track, tx.paged_level(track))
+    state = tracks.state_of(track, tx.last_paged(track))
     if state.level + 1 >= snapshot.level_count(state.policy):
         return Outcome(incident, False, f"{ref} is already at the last level of the {state.policy} policy; nobody further up to page. "
                                         "Escalate to another team or a person instead.")

@@ -178,6 +178,13 @@ class State:
     # The last level that paged someone (where an exhausted ladder stays). A notify-only level tells people
     # without handing them the incident, so it never counts here.
     paged_level: int | None = None
+    paged_in: tuple[str, int] | None = None  # the (policy, loop) of `paged_level`, if not this state's own
+
+
+def make_state(policy: str, level: int, loop: int, status: Status, due_at: datetime | None, paged_level: int | None,
+           paged_in: tuple[str, int] | None) -> State:
+    """A State, with `paged_in` only where it differs from the state's own (policy, loop)."""
+    return State(policy, level, loop, status, due_at, paged_level, None if paged_in == (policy, loop) else paged_in)
 
 
 @dataclass(frozen=True)
@@ -232,7 +239,7 @@ def plan_level(snapshot: Snapshot, level: int, at: datetime, live_schedules: Map
 
 
 def _walk(snapshot: Snapshot, policy_id: str, level: int, loop: int, now: datetime, schedules: Mapping[str, Schedule],
-          paged_level: int | None, wrap: bool) -> tuple[State, list[Event]]:
+          paged_level: int | None, paged_in: tuple[str, int] | None, wrap: bool) -> tuple[State, list[Event]]:
     """From (policy, level, loop) onwards: page the first level that reaches someone.
 
     Empty levels are skipped (or waited on, if the level says `when_empty: wait`); past the last
@@ -241,6 +248,7 @@ def _walk(snapshot: Snapshot, policy_id: str, level: int, loop: int, now: dateti
     """
     events: list[Event] = []
     reached_in_pass = level > 0  # an advance from level k follows a page earlier in this pass
+    paged_in = paged_in or (policy_id, loop)  # where `paged_level` was paged: hand-offs and repeats do not move it
     while True:
         policy = snapshot.policy(policy_id)
         if level >= len(policy.levels):
@@ -252,33 +260,39 @@ def _walk(snapshot: Snapshot, policy_id: str, level: int, loop: int, now: dateti
                 events.append(Event("handoff", now, policy_id, level - 1, loop, detail=f"handing off to policy {policy.then}"))
                 policy_id, level, loop, reached_in_pass = policy.then, 0, 0, False
                 continue
-            last = paged_level if paged_level is not None else len(policy.levels) - 1
+            if paged_level is not None:  # the ladder stays with the last level that paged someone, in its own policy
+                policy_id, loop = paged_in
+                last = paged_level
+            else:
+                last = len(policy.levels) - 1
             events.append(Event("exhausted", now, policy_id, last, loop))
-            return State(policy_id, last, loop, "exhausted", None, paged_level), events
+            return make_state(policy_id, last, loop, "exhausted", None, paged_level, paged_in), events
         plan = plan_level(snapshot, level, now, schedules, policy_id)
         due = now + timedelta(seconds=plan.escalate_after)
         if plan.targets:
             events.append(Event("paged", now, policy_id, level, loop, plan.targets, plan.gaps, plan.notify_only))
-            return State(policy_id, level, loop, "active", due, paged_level if plan.notify_only else level), events
+            if plan.notify_only:  # it informs; the incident stays with the last level that paged
+                return make_state(policy_id, level, loop, "active", due, paged_level, paged_in), events
+            return make_state(policy_id, level, loop, "active", due, level, (policy_id, loop)), events
         if plan.when_empty == "wait":
             events.append(Event("waiting", now, policy_id, level, loop, gaps=plan.gaps))
-            return State(policy_id, level, loop, "waiting", due, paged_level), events
+            return make_state(policy_id, level, loop, "waiting", due, paged_level, paged_in), events
         events.append(Event("skipped", now, policy_id, level, loop, gaps=plan.gaps))
         level += 1
 
 
 def start(snapshot: Snapshot, now: datetime, schedules: Mapping[str, Schedule]) -> tuple[State, list[Event]]:
     """Declaration: page level 1 (or the first level that reaches someone)."""
-    return _walk(snapshot, snapshot.root, 0, 0, now, schedules, None, wrap=True)
+    return _walk(snapshot, snapshot.root, 0, 0, now, schedules, None, None, wrap=True)
 
 
 def advance(snapshot: Snapshot, state: State, now: datetime, schedules: Mapping[str, Schedule]) -> tuple[State, list[Event]]:
     """Nobody acknowledged before `state.due_at`: page the next level (wrapping, handing off)."""
     if state.status not in ("active", "waiting") or state.due_at is None or state.due_at > now:
         return state, []
-    return _walk(snapshot, state.policy, state.level + 1, state.loop, now, schedules, state.paged_level, wrap=True)
+    return _walk(snapshot, state.policy, state.level + 1, state.loop, now, schedules, state.paged_level, state.paged_in, wrap=True)
 
 
 def escalate_now(snapshot: Snapshot, state: State, now: datetime, schedules: Mapping[str, Schedule]) -> tuple[State, list[Event]]:
     """A responder asked for the next level now: no wrapping back to level 1, no hand-off."""
-    return _walk(snapshot, state.policy, state.level + 1, state.loop, now, schedules, state.paged_level, wrap=False)
+    return _walk(snapshot, state.policy, state.level + 1, state.loop, now, schedules, state.paged_level, state.paged_in, wrap=False)

@@ -78,10 +78,11 @@ class Advanced:
     rules_fired: int = 0
 
 
-def state_of(track: Row, paged_level: int | None) -> State:
-    """The pure engine's view of a track row (`paged_level` from the store: the last level that paged someone)."""
+def state_of(track: Row, last_paged: Row | None) -> State:
+    """The pure engine's view of a track row (`last_paged` from the store: where it last paged someone)."""
     status = track["state"] if track["state"] in ("active", "waiting", "exhausted") else "stopped"
-    return State(track["policy"], track["level"], track["loop"], status, parse_iso(track["due_at"]), paged_level)
+    paged_level, paged_in = (last_paged["level"], (last_paged["policy"], last_paged["loop"])) if last_paged else (None, None)
+    return escalation.make_state(track["policy"], track["level"], track["loop"], status, parse_iso(track["due_at"]), paged_level, paged_in)
 
 
 def awaits_own_acknowledgement(track: Row | None) -> bool:
@@ -188,8 +189,9 @@ class TrackView:
 def view(track: Row, catalog: Catalog) -> TrackView:
     snapshot = Snapshot.from_json(track["snapshot"])
     state = state_of(track, None)
-    return TrackView(track, snapshot.level_count(track["policy"]), snapshot.root,
-                     snapshot.level(track["level"], track["policy"]).notify_only, snapshot.next_step(state, catalog.schedules),
+    levels = snapshot.level_count(track["policy"])
+    notify_only = track["level"] < levels and snapshot.level(track["level"], track["policy"]).notify_only
+    return TrackView(track, levels, snapshot.root, notify_only, snapshot.next_step(state, catalog.schedules),
                      awaits_own_acknowledgement(track))
 
 
@@ -230,7 +232,7 @@ def _advance(tx: Tx, catalog: Catalog, track_id: int, now: datetime) -> float | 
     due = parse_iso(track["due_at"])
     late = (now - due).total_seconds() if due else 0.0
     snapshot = Snapshot.from_json(track["snapshot"])
-    state = state_of(track, tx.paged_level(track))
+    state = state_of(track, tx.last_paged(track))
     waited = snapshot.level(state.level, state.policy).escalate_after
     new_state, events = escalation.advance(snapshot, state, now, catalog.schedules)
     reason = f"no acknowledgement within {format_duration(waited)}{late_note(due, late)}"

