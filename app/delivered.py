@@ -49,6 +49,8 @@ def page_to_send(store: Store, row: OutboxRow, now: datetime) -> PageJob | None:
     if incident is None:
         raise Gone("the incident is gone")
     track = store.track(incident["id"], page["track"])
+    if row.payload.get("kind") == "user_group":
+        return PageJob(page, incident, track)  # expanded whatever happened since: each member's own page is checked
     additive = page["requested_by"] or awaits_own_acknowledgement(track)
     acknowledged_meanwhile = incident["status"] == "acknowledged" and not (page["notify_only"] or additive)
     if incident["status"] == "resolved" or acknowledged_meanwhile:

@@ -350,10 +350,11 @@ class SlackDelivery:
         catalog = self.catalog()
         return [tracks.view(track, catalog) for track in self.store.tracks(incident_id)]
 
-    def _summary_payload(self, incident: dict[str, Any]) -> dict[str, Any]:
+    def _summary_payload(self, incident: dict[str, Any], views: list[tracks.TrackView] | None = None) -> dict[str, Any]:
+        views = self._views(incident["id"]) if views is None else views
         return {
             "text": blocks.summary_text(incident),
-            "blocks": blocks.summary_blocks(incident, self.catalog(), self._views(incident["id"]), self.store.pages(incident["id"])),
+            "blocks": blocks.summary_blocks(incident, self.catalog(), views, self.store.pages(incident["id"])),
         }
 
     def _post_summary(self, row: OutboxRow, now: datetime) -> None:
@@ -417,16 +418,17 @@ class SlackDelivery:
         """
         incident = self._incident(row)
         catalog = self.catalog()
-        views = {v.row["track"]: v for v in self._views(incident["id"])}
+        views = self._views(incident["id"])
+        by_track = {v.row["track"]: v for v in views}
         updates: list[tuple[str, Callable[[], dict[str, Any]]]] = []
         if incident["summary_ts"] and incident["channel_id"]:
             updates.append(("summary", lambda: {"channel": incident["channel_id"], "ts": incident["summary_ts"],
-                                                 **self._summary_payload(incident)}))
+                                                 **self._summary_payload(incident, views)}))
         for page in self.store.pages(incident["id"]):
             if page["dm_ts"] and page["dm_channel"]:
                 updates.append((f"page:{page['id']}", lambda page=page: {
                     "channel": page["dm_channel"], "ts": page["dm_ts"], "text": blocks.page_text(incident),
-                    "blocks": blocks.page_blocks(incident, catalog, page, views.get(page["track"]))}))
+                    "blocks": blocks.page_blocks(incident, catalog, page, by_track.get(page["track"]))}))
         already = set(row.payload.get("updated", []))
         done = set(already)
         try:
