@@ -35,7 +35,7 @@ from typing import Any
 
 from app.runtime import Runtime
 from bench.common import percentile
-from tests.conftest import ladder_settings, serve
+from tests.support import ladder_settings, serve
 from tests.slack_driver import SlackDriver
 from tests.slack_standin import SlackStandIn
 

@@ -22,7 +22,7 @@ from slack_sdk import WebClient
 
 from app.runtime import Runtime
 from bench.common import percentile
-from tests.conftest import PEOPLE, ladder_settings, serve
+from tests.support import PEOPLE, ladder_settings, serve
 from tests.slack_driver import SlackDriver
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
 

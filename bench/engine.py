@@ -28,7 +28,7 @@ from app.escalation import Snapshot
 from app.runtime import Runtime
 from app.store import iso, parse_iso
 from bench.common import percentile
-from tests.conftest import PEOPLE, ladder_settings
+from tests.support import PEOPLE, ladder_settings
 from tests.slack_standin import SlackStandIn
 
 RESULTS = Path(__file__).parent / "results"

@@ -33,7 +33,7 @@ from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
 from bench.common import percentile
-from tests.conftest import PEOPLE, ROOT, TEST_CATALOG, free_port, listening
+from tests.support import PEOPLE, ROOT, TEST_CATALOG, free_port, listening
 from tests.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from app.runtime import Runtime
 from bench.engine import CATALOG, populate
 from bench.listener_latency import wait_listening
-from tests.conftest import PEOPLE, ROOT, free_port, ladder_settings
+from tests.support import PEOPLE, ROOT, free_port, ladder_settings
 from tests.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
 

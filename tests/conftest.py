@@ -10,12 +10,11 @@ from typing import Iterator
 
 import pytest
 
-from tests.slack_standin import SlackStandIn
-from tests.support import PEOPLE, Clock, Ladder, frozen_clock, start_ladder
+from typing import TYPE_CHECKING
 
-# Re-exported for bench/, which imports PEOPLE (above), ROOT, TEST_CATALOG, free_port, listening, ladder_settings
-# and serve from tests.conftest; they live in tests.support.
-from tests.support import ROOT, TEST_CATALOG, free_port, ladder_settings, listening, serve  # noqa: F401
+if TYPE_CHECKING:  # imported where a fixture runs: the pure unit tests in tests/unit must not pay for the stand-ins
+    from tests.slack_standin import SlackStandIn
+    from tests.support import Clock, Ladder
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +26,9 @@ def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def slack() -> Iterator[SlackStandIn]:
+    from tests.slack_standin import SlackStandIn
+    from tests.support import PEOPLE
+
     standin = SlackStandIn().start()
     for name in PEOPLE:
         standin.add_user(name, f"{name}@example.com")
@@ -45,6 +47,8 @@ def clock() -> Iterator[Clock]:
     `clock()` is now, `clock.advance(minutes=5)` moves it. Runtime needs no `clock=`: its default
     (`app.worker.utcnow`) reads the frozen time.
     """
+    from tests.support import frozen_clock
+
     with frozen_clock() as frozen:
         yield frozen
 
@@ -57,6 +61,8 @@ def ladder_env() -> dict[str, str]:
 
 @pytest.fixture
 def ladder(slack: SlackStandIn, tmp_path: Path, clock: Clock, ladder_env: dict[str, str]) -> Iterator[Ladder]:
+    from tests.support import start_ladder
+
     ladder, close = start_ladder(slack, tmp_path, clock, **ladder_env)
     yield ladder
     close()
