@@ -64,7 +64,7 @@ def _announce(tx: Tx, incident: Row, track: Row, now: datetime) -> None:
 
 def _rearm(tx: Tx, catalog: Catalog, incident: Row, track: Row, now: datetime, late: float) -> None:
     """Back to triggered, and the ladder starts again from level 1."""
-    track = tx.restart_track(track["id"], new_round=True)
+    track = tx.restart_track(track["id"])
     owner = incident["acknowledged_by"]
     incident = tx.bump_incident(incident["id"], now, status="triggered", acknowledged_by=None, acknowledged_at=None,
                                 triggered_since=iso(now))

@@ -69,7 +69,7 @@ def escalate(store: Store, catalog: Catalog, incident_id: int, request: Escalate
 
 
 def escalate_in(tx: Tx, catalog: Catalog, incident: Row, request: EscalateRequest, now: datetime) -> Outcome:
-    """`escalate` inside a transaction the caller holds (a rule firing in the engine's tick)."""
+    """`escalate` inside a transaction the caller holds (a rule firing in the worker's tick)."""
     incident_id = incident["id"]
     ref = incident_ref(incident["number"])
     if incident["status"] == "resolved":
@@ -142,7 +142,7 @@ def _escalate_to_team(tx: Tx, catalog: Catalog, incident: Row, team_id: str, req
 def _escalate_to_person(tx: Tx, catalog: Catalog, incident: Row, person: str, request: EscalateRequest, now: datetime) -> Outcome:
     if not person:
         return Outcome(incident, False, "Choose the person to page.")
-    theirs = [t for t in tx.tracks(incident["id"]) if t["track"].startswith(f"person:{person}#")]
+    theirs = [t for t in tx.tracks(incident["id"]) if t["track"].lower().startswith(f"person:{person.lower()}#")]  # e-mails: any case
     label = mention(person)
     if any(t["state"] in ("active", "waiting") for t in theirs):
         return Outcome(incident, False, f"{label} is already being paged for {incident_ref(incident['number'])}.")

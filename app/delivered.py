@@ -124,7 +124,7 @@ def failed(store: Store, row: OutboxRow, reason: str, now: datetime) -> None:
                 # Tell the humans in the channel: a page that did not go out must not look like silence.
                 tx.enqueue(outbox.channel_message(
                     row.incident_id, f"page_failed:{page_id}",
-                    f":warning: Could not page {page['target']} ({reason}). Page them another way or escalate.",
+                    f":warning: Could not page {escape_mrkdwn(page['target'])} ({escape_mrkdwn(reason)}). Page them another way or escalate.",
                     priority=Priority.CHANNEL), now)
 
 
@@ -144,7 +144,7 @@ def page_stuck(store: Store, catalog: Catalog, row: OutboxRow, reason: str, now:
                             data={"page_id": page["id"]})
         team = catalog.teams.get(incident["team_id"])
         if team is not None and team.slack_channel and not incident["private"]:
-            tx.enqueue(outbox.named_channel_message(f"{key}:team", team.slack_channel, text, incident["id"], Priority.CHANNEL), now)
+            tx.enqueue(outbox.named_channel_message(outbox.notice_key(key, "team"), team.slack_channel, text, incident["id"], Priority.CHANNEL), now)
 
 
 def describe(row: Row) -> str:
@@ -160,4 +160,5 @@ def describe(row: Row) -> str:
         Kind.ANNOUNCE: f"announce the incident in {payload.get('channel', 'the team channel')}",
         Kind.POST_MESSAGE: "post to the incident channel",
         Kind.REFRESH: "update the incident summary",
+        Kind.CHANNEL_MESSAGE: f"post to {payload.get('channel', 'a channel')}",
     }.get(row["kind"], row["kind"])

@@ -120,6 +120,11 @@ def open_incident(tx: Tx, incident_id: int) -> tuple[Row | None, Outcome | None]
     return incident, (Outcome(None, False, NOT_FOUND) if incident is None else None)
 
 
+def _paged_refs(tx: Tx, incident_id: int) -> list[str]:
+    """Who the incident's ladders reached (stakeholders, told at level -1, are not paged)."""
+    return [p["target"] for p in tx.pages(incident_id) if p["level"] >= 0]
+
+
 def _notify_stakeholders(tx: Tx, catalog: Catalog, incident: Row, now: datetime) -> None:
     """Tell, don't page: a service's stakeholders hear about it without being handed the incident."""
     service = catalog.services[incident["service_id"]]
@@ -162,7 +167,7 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
         if request.view_id:
             existing = tx.incident_by_view(request.view_id)
             if existing is not None:
-                return Outcome(existing, False, "This form was already submitted.")
+                return Outcome(existing, False, "This form was already submitted.", {"paged": _paged_refs(tx, existing["id"])})
         incident = tx.insert_incident(
             now, title=title, description=request.description.strip(), service_id=service.id, service_name=service.name,
             team_id=team_id, team_name=team.name, severity=severity.id, private=int(request.private), status="triggered",
@@ -181,7 +186,7 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
         if team.slack_channel and not request.private:
             tx.enqueue(outbox.announce(incident_id, team.slack_channel), now)
         incident = tx.incident(incident_id)
-        paged_refs = [p["target"] for p in tx.pages(incident_id) if p["level"] >= 0]
+        paged_refs = _paged_refs(tx, incident_id)
     paged = [e for e in events if e.kind == "paged"]
     return Outcome(incident, True, f"{incident_ref(incident['number'])} declared.",  # type: ignore[index]
                    {"paged_level": paged[-1].level if paged else None, "paged": paged_refs})

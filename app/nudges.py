@@ -2,7 +2,7 @@
 
 A due timer is re-evaluated against the incident as it is *now* (conditions re-checked at the
 moment of firing: an incident resolved while a rule waited gets nothing). If it still fires, its
-action runs in the engine's write transaction and the timer records the occurrence it fired for,
+action runs in the worker's tick, in its write transaction, and the timer records the occurrence it fired for,
 so the same occurrence never fires twice: not across a restart, not with two workers. Outbox
 dedupe keys name the occurrence and the count as a second guard.
 """
@@ -106,7 +106,7 @@ def _fire(tx: Tx, catalog: Catalog, incident: dict[str, Any], scoped: ScopedRule
     elif rule.do == "notify":
         text = say or f":mega: {ref} · {escape_mrkdwn(incident['title'])} ({incident['service_name']}): {what}."
         if rule.channel:
-            tx.enqueue(outbox.named_channel_message(f"{key}:{incident['id']}:{rule.channel}", rule.channel, truncate(text, 3900),
+            tx.enqueue(outbox.named_channel_message(outbox.notice_key(key, incident["id"], rule.channel), rule.channel, truncate(text, 3900),
                                                     incident["id"]), now)
         if rule.stakeholders:
             service = catalog.services.get(incident["service_id"])

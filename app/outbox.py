@@ -1,10 +1,11 @@
 """The outbox contract: what kinds of Slack work there are, how each is keyed, and what goes first.
 
-A use case never calls Slack. It returns `Message`s, the store writes them in the same
-transaction as the state they follow from, and delivery sends them after commit. The dedupe key
-says what a row *is* (this page, this incident's channel), so writing it twice is a no-op: a
-double click, a retried request or two workers cannot send anything twice. Every key is built
-here, from one function per kind, so the format has one owner.
+A use case never calls Slack. It builds `Message`s here and writes them through the store in
+the same transaction as the state they follow from; delivery sends them after commit. The dedupe
+key says what a row *is* (this page, this incident's channel, this rule's third notice), so
+writing it twice is a no-op: a double click, a retried request or two workers cannot send
+anything twice. Every key is put together here, from the parts a caller names (an incident and a
+tag, a page's rung and target), so the format has one owner.
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ def incident_key(kind: Kind, incident_id: int, *parts: object) -> str:
 
 def message_key(incident_id: int, tag: str) -> str:
     return f"message:{incident_id}:{tag}"
+
+
+def notice_key(*parts: object) -> str:
+    """A message to a named channel: `notice_key("rule", rule_id, count, incident_id, channel)`."""
+    return ":".join(str(p) for p in parts)
 
 
 # -- builders --------------------------------------------------------------------------------------------

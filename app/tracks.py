@@ -124,7 +124,8 @@ def decide(track: Row, snapshot: Snapshot, state: State, events: list[Event], ac
             entries.append(Entry("handoff", f"Policy {event.policy} is exhausted: {event.detail}.", data))
         elif event.kind == "exhausted":
             who = "the incident" if track["track"] == MAIN else track["label"]
-            text = (f"Nobody could be paged for {who}: every level resolves to nobody right now." if state.paged_level is None
+            text = (f"Nobody could be paged for {who}: no level that pages (rather than only notifies) reaches anyone right now."
+                    if state.paged_level is None
                     else f"The ladder is exhausted for {who}: nobody acknowledged; it stays with {name}.")
             entries.append(Entry("exhausted", text, data))
     status, due_at = timer if timer is not None else (state.status, state.due_at)

@@ -61,3 +61,26 @@ def test_simulate_says_an_exhausted_ladder_stays_with_the_last_level_paged() -> 
     text = render(sim, load_catalog(CATALOG))
     assert "notify dana@example.com" in text
     assert "the ladder is exhausted: the incident stays with level 1" in text
+
+
+def test_raised_onto_a_policy_that_only_notifies_the_ladder_is_exhausted_on_that_policy_and_the_summary_says_so(
+        slack, tmp_path, clock) -> None:
+    """After a severity switch, pages of the old policy are not the new ladder's position (they once made it
+    point at a policy its snapshot does not hold: every refresh of the incident failed)."""
+    engine, close = start_engine(slack, tmp_path, clock, CATALOG)
+    try:
+        incident, _, _ = declare(engine, "bank transfers failing", severity="sev2")
+        engine.deliver()
+        assert len(engine.dms("alice")) == 1
+        engine.driver.click(summary_of(engine), "incident_severity", engine.user("bob"), option_value="sev1")
+        engine.slack.wait_for(lambda: engine.runtime.store.incident(incident["id"])["severity"] == "sev1")
+        engine.deliver()
+        assert len(engine.dms("judy")) == 1  # the new policy's level 1 only informs
+        engine.at(minutes=5)  # nobody acknowledged: the new policy is exhausted
+        track = engine.runtime.store.track(incident["id"])
+        assert (track["state"], track["policy"]) == ("exhausted", "payments-sev1")
+        summary = block_text(summary_of(engine))
+        assert "exhausted: nobody acknowledged" in summary
+        assert all(row["status"] == "sent" for row in engine.runtime.store.outbox_rows(incident["id"]) if row["kind"] == "refresh")
+    finally:
+        close()

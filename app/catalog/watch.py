@@ -15,9 +15,9 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from app import outbox
 from app.catalog import Catalog, CatalogError, load_catalog
 from app.catalog.lint import lint
-from app import outbox
 from app.store import Store
 from app.text import escape_mrkdwn, truncate
 
@@ -76,4 +76,4 @@ class CatalogWatcher:
                         f"keeps the last good version ({self._current.digest}). Fix these and save again:\n{lines}{more}", 3900)
         digest = hashlib.sha256(str(error).encode()).hexdigest()[:12]
         with self.store.transaction() as tx:
-            tx.enqueue(outbox.named_channel_message(f"catalog_rejected:{digest}", self.admin_channel, text), now)
+            tx.enqueue(outbox.named_channel_message(outbox.notice_key("catalog_rejected", digest), self.admin_channel, text), now)

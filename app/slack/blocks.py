@@ -328,7 +328,7 @@ def summary_text(incident: dict[str, Any]) -> str:
     return f"{incident_ref(incident['number'])} · {escape_mrkdwn(incident['title'])} ({incident['status']})"
 
 
-def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any], view: TrackView | None = None) -> list[dict[str, Any]]:
+def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any], awaits_own_acknowledgement: bool = False) -> list[dict[str, Any]]:
     ref = incident_ref(incident["number"])
     severity = catalog.severity(incident["severity"])
     severity_label = severity.label if severity else incident["severity"]
@@ -346,7 +346,7 @@ def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]
     ]
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), 3000)))]
     # An additive page on an acknowledged incident still wants its own acknowledgement.
-    wanted = incident["status"] == "triggered" or (view is not None and view.awaits_own_acknowledgement)
+    wanted = incident["status"] == "triggered" or awaits_own_acknowledgement
     if page["acknowledged_at"] and incident["status"] != "resolved":
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text=f":white_check_mark: You acknowledged {slack_date(page['acknowledged_at'], '{time}')}")]))

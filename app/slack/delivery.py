@@ -241,8 +241,8 @@ class SlackDelivery:
             return
         user_id = self._resolve_user(job.page["target"], now)
         page = {**job.page, "user_id": user_id}
-        view = tracks.view(job.track, self.catalog()) if job.track else None
-        sent = self._post(row, user_id, text=blocks.page_text(job.incident), blocks=blocks.page_blocks(job.incident, self.catalog(), page, view))
+        sent = self._post(row, user_id, text=blocks.page_text(job.incident),
+                          blocks=blocks.page_blocks(job.incident, self.catalog(), page, tracks.awaits_own_acknowledgement(job.track)))
         delivered.page_sent(self.store, row, job, user_id, sent["channel"], sent["ts"], now)
 
     def _post(self, row: OutboxRow, channel: str, **message: Any) -> dict[str, Any]:
@@ -346,15 +346,12 @@ class SlackDelivery:
         self.client.conversations_setTopic(channel=incident["channel_id"], topic=blocks.topic_text(incident, self.catalog()))
         delivered.sent(self.store, row, now)
 
-    def _views(self, incident_id: int) -> list[tracks.TrackView]:
+    def _summary_payload(self, incident: dict[str, Any]) -> dict[str, Any]:
         catalog = self.catalog()
-        return [tracks.view(track, catalog) for track in self.store.tracks(incident_id)]
-
-    def _summary_payload(self, incident: dict[str, Any], views: list[tracks.TrackView] | None = None) -> dict[str, Any]:
-        views = self._views(incident["id"]) if views is None else views
+        views = [tracks.view(track, catalog) for track in self.store.tracks(incident["id"])]
         return {
             "text": blocks.summary_text(incident),
-            "blocks": blocks.summary_blocks(incident, self.catalog(), views, self.store.pages(incident["id"])),
+            "blocks": blocks.summary_blocks(incident, catalog, views, self.store.pages(incident["id"])),
         }
 
     def _post_summary(self, row: OutboxRow, now: datetime) -> None:
@@ -418,17 +415,16 @@ class SlackDelivery:
         """
         incident = self._incident(row)
         catalog = self.catalog()
-        views = self._views(incident["id"])
-        by_track = {v.row["track"]: v for v in views}
+        by_track = {t["track"]: t for t in self.store.tracks(incident["id"])}
         updates: list[tuple[str, Callable[[], dict[str, Any]]]] = []
         if incident["summary_ts"] and incident["channel_id"]:
             updates.append(("summary", lambda: {"channel": incident["channel_id"], "ts": incident["summary_ts"],
-                                                 **self._summary_payload(incident, views)}))
+                                                 **self._summary_payload(incident)}))
         for page in self.store.pages(incident["id"]):
             if page["dm_ts"] and page["dm_channel"]:
                 updates.append((f"page:{page['id']}", lambda page=page: {
                     "channel": page["dm_channel"], "ts": page["dm_ts"], "text": blocks.page_text(incident),
-                    "blocks": blocks.page_blocks(incident, catalog, page, by_track.get(page["track"]))}))
+                    "blocks": blocks.page_blocks(incident, catalog, page, tracks.awaits_own_acknowledgement(by_track.get(page["track"])))}))
         already = set(row.payload.get("updated", []))
         done = set(already)
         try:

@@ -12,6 +12,7 @@ from app.store.times import iso
 Row = dict[str, Any]
 
 _TRACK_ORDER = "ORDER BY track != 'main', id"  # the main ladder first
+_DUE_SQL: dict[int, str] = {}
 
 
 class TrackReads:
@@ -31,16 +32,22 @@ class TrackReads:
 
     def due_track_ids(self, now: datetime, limit: int, states: tuple[str, ...]) -> list[int]:
         """Tracks in one of `states` whose timer is due (an index on due_at finds them; the states filter is cheap)."""
-        rows = self.conn.execute(
-            f"SELECT id FROM tracks WHERE due_at IS NOT NULL AND due_at <= ? AND state IN ({','.join('?' * len(states))}) "
-            "ORDER BY due_at LIMIT ?", (iso(now), *states, limit)).fetchall()
-        return [r["id"] for r in rows]
+        sql = _DUE_SQL.get(len(states))
+        if sql is None:  # the statement text once per shape: this runs every tick, usually to find nothing
+            sql = _DUE_SQL[len(states)] = (f"SELECT id FROM tracks WHERE due_at IS NOT NULL AND due_at <= ? "
+                                           f"AND state IN ({','.join('?' * len(states))}) ORDER BY due_at LIMIT ?")
+        return [r[0] for r in self.conn.execute(sql, (iso(now), *states, limit)).fetchall()]
 
     def last_paged(self, track: Row) -> Row | None:
-        """The (policy, loop, level) of the track's last page in its current round that paged someone (not a notice)."""
+        """The (policy, loop, level) of the last rung of the track's current round that paged someone (not a notice).
+
+        Rungs are ordered by their first page: a user group's members, paged when it is expanded, come later
+        but belong to their group's rung.
+        """
         row = self.conn.execute(
             "SELECT policy, loop, level FROM pages WHERE incident_id = ? AND track = ? AND round = ? AND notify_only = 0 "
-            "ORDER BY id DESC LIMIT 1", (track["incident_id"], track["track"], track["round"])).fetchone()
+            "GROUP BY policy, loop, level ORDER BY MIN(id) DESC LIMIT 1",
+            (track["incident_id"], track["track"], track["round"])).fetchone()
         return dict(row) if row else None
 
     def pages(self, incident_id: int) -> list[Row]:
@@ -95,13 +102,13 @@ class TrackWrites(TrackReads):
                                    (*columns.values(), track["id"], track["version"]))
         return cursor.rowcount == 1
 
-    def restart_track(self, track_id: int, *, new_round: bool = False, snapshot_json: str | None = None,
-                      policy: str | None = None) -> Row:
-        """Back to level 1: a new round (the ack timeout re-arms the ladder) or a new policy (a stricter severity)."""
-        sets = ["level = 0", "loop = 0"]
+    def restart_track(self, track_id: int, *, snapshot_json: str | None = None, policy: str | None = None) -> Row:
+        """Back to level 1 in a new round: the ack timeout re-arms the ladder, or a stricter severity switches its policy.
+
+        A new round, so that nothing paged before (under another policy, perhaps) counts as this ladder's position.
+        """
+        sets = ["level = 0", "loop = 0", "round = round + 1"]
         args: list[Any] = []
-        if new_round:
-            sets.append("round = round + 1")
         if snapshot_json is not None:
             sets += ["snapshot = ?", "policy = ?"]
             args += [snapshot_json, policy]

@@ -169,9 +169,9 @@ def test_exhausted_without_any_page_says_nobody_could_be_paged() -> None:
     state, events = escalation.start(snapshot, SATURDAY_NIGHT, SCHEDULES)
     main = tracks.decide(row(snapshot), snapshot, state, events, None, "declared")
     assert [kind for kind, _ in texts(main)] == ["gap", "level_skipped", "exhausted"]
-    assert texts(main)[-1] == ("exhausted", "Nobody could be paged for the incident: every level resolves to nobody right now.")
+    assert texts(main)[-1] == ("exhausted", "Nobody could be paged for the incident: no level that pages (rather than only notifies) reaches anyone right now.")
     team = tracks.decide(row(snapshot, "team:office#1", "Office"), snapshot, state, events, None, "escalated by sam")
-    assert texts(team)[-1] == ("exhausted", "Nobody could be paged for Office: every level resolves to nobody right now.")
+    assert texts(team)[-1] == ("exhausted", "Nobody could be paged for Office: no level that pages (rather than only notifies) reaches anyone right now.")
     assert (main.state, main.due_at, main.paged, main.pages) == ("exhausted", None, False, [])
 
 
