@@ -13,9 +13,11 @@ what happens at 03:00 cannot disagree.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Literal, Mapping
 
 from app.catalog import Catalog, Schedule
@@ -64,6 +66,14 @@ def _policy_from(policy_id: str, data: Mapping[str, Any]) -> PolicySpec:
     return PolicySpec(policy_id, levels, int(data.get("repeat") or 0), data.get("then"), int(ack_timeout) if ack_timeout else None)
 
 
+@functools.lru_cache(maxsize=512)
+def _parse_snapshot(text: str) -> "Snapshot":
+    data = json.loads(text)
+    raw = data["policies"] if "policies" in data else {data["policy_id"]: data["policy"]}  # before hand-offs existed
+    return Snapshot(data["policy_id"], MappingProxyType({pid: _policy_from(pid, spec) for pid, spec in raw.items()}),
+                    MappingProxyType(data.get("schedules") or {}))
+
+
 def _policy_json(policy: PolicySpec) -> dict[str, Any]:
     return {
         "repeat": policy.repeat, "then": policy.then, "ack_timeout": policy.ack_timeout,
@@ -103,9 +113,8 @@ class Snapshot:
 
     @classmethod
     def from_json(cls, text: str) -> "Snapshot":
-        data = json.loads(text)
-        raw = data["policies"] if "policies" in data else {data["policy_id"]: data["policy"]}  # before hand-offs existed
-        return cls(data["policy_id"], {pid: _policy_from(pid, spec) for pid, spec in raw.items()}, data.get("schedules") or {})
+        """Parsed once per distinct text: the incidents of one policy and catalog version share their snapshot."""
+        return _parse_snapshot(text)
 
     def to_json(self) -> str:
         return json.dumps({"policy_id": self.root, "policies": {pid: _policy_json(p) for pid, p in self.policies.items()},

@@ -9,12 +9,14 @@ from datetime import datetime, timezone
 
 
 def iso(moment: datetime) -> str:
+    """`2026-11-23T10:00:00.000000Z`: fixed width, so text order is time order (and SQL compares it as text)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: the same text, several times faster, and every escalation writes a dozen of these.
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_iso(text: str | None) -> datetime | None:
     if not text:
         return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text.removesuffix("Z")).replace(tzinfo=timezone.utc)
