@@ -52,6 +52,8 @@ class TickReport:
 def tick(store: Store, catalog: Catalog, now: datetime, limit: int = BATCH) -> TickReport:
     """Advance everything due at `now`, kind by kind, `limit` items per write transaction."""
     report = TickReport()
+    if not store.anything_due(now):  # the usual tick: one indexed look instead of one per kind of work
+        return report
     for advance_due in DUE_WORK:
         while True:
             done = advance_due(store, catalog, now, limit)

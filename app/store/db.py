@@ -21,6 +21,7 @@ from app.store.leases import LeaseWrites
 from app.store.outbox import OutboxReads, OutboxRow, OutboxWrites
 from app.store.rule_timers import RuleTimerReads, RuleTimerWrites
 from app.store.schema import MIGRATIONS, SCHEMA_VERSION
+from app.store.times import iso
 from app.store.tracks import TrackReads, TrackWrites
 
 
@@ -133,6 +134,13 @@ class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads):
                     tx.conn.execute(statement)
                 tx.conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
                                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(version),))
+
+    def anything_due(self, now: datetime) -> bool:
+        """Whether any timer of any kind is due: one indexed look, so that a quiet tick costs one statement."""
+        stamp = iso(now)
+        return bool(self.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM tracks WHERE due_at IS NOT NULL AND due_at <= ?) "
+            "OR EXISTS (SELECT 1 FROM rule_timers WHERE due_at IS NOT NULL AND due_at <= ?)", (stamp, stamp)).fetchone()[0])
 
     # -- one-shot writes: each its own short transaction --------------------------------------------
     def claim_due(self, now: datetime, holder: str, limit: int, claim_seconds: float = 120,
