@@ -13,10 +13,12 @@ from datetime import datetime
 from app import escalation, tracks
 from app.catalog import Catalog
 from app.escalation import Snapshot
-from app.incidents import PERSON_TIMEOUT, Outcome, Row, open_incident, say_in_channel
+from app.incidents import Outcome, Row, open_incident, say_and_refresh
 from app.store import Store, Tx, parse_iso
 from app.text import escape_mrkdwn, incident_ref, mention
 from app.tracks import MAIN
+
+PERSON_TIMEOUT = 600  # a named person paged additively: how long before the channel hears nobody answered
 
 
 def escalate_choices(store: Store, catalog: Catalog, incident: Row, now: datetime) -> tuple[str | None, list[tuple[str, str]]] | str:
@@ -96,7 +98,7 @@ def escalate_in(tx: Tx, catalog: Catalog, incident: Row, request: EscalateReques
     text = f":arrow_double_up: {request.who} escalated {ref} to {outcome.data['label']}" + (f": {escape_mrkdwn(reason)}" if reason else ".")
     if incident["acknowledged_by"]:
         text += f" <@{incident['acknowledged_by']}> still owns the incident."
-    say_in_channel(tx, incident, now, f"escalate:{incident['version']}", text)
+    say_and_refresh(tx, incident, now, f"escalate:{incident['version']}", text)
     return Outcome(incident, True, f"Escalated {ref} to {outcome.data['label']}.", outcome.data)
 
 

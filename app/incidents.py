@@ -27,7 +27,6 @@ from app.tracks import MAIN, STAKEHOLDERS
 TITLE_MAX = 120
 DESCRIPTION_MAX = 2900
 CHANNEL_NAME_MAX = 80
-PERSON_TIMEOUT = 600  # a named person paged additively: how long before the channel hears nobody answered
 
 NOT_FOUND = "That incident does not exist (any more)."
 
@@ -107,8 +106,8 @@ def sync_rule_timers(tx: Tx, catalog: Catalog, incident: Row) -> None:
             tx.set_rule_due(timer, due[0] if due else None, compare=False)
 
 
-def say_in_channel(tx: Tx, incident: Row, now: datetime, tag: str, text: str, actions: list[str] | None = None,
-                   rule: str | None = None) -> None:
+def say_and_refresh(tx: Tx, incident: Row, now: datetime, tag: str, text: str, actions: list[str] | None = None,
+                    rule: str | None = None) -> None:
     """A message in the incident channel, and a refresh of the summary and DMs for the incident's new version."""
     tx.enqueue(outbox.channel_message(incident["id"], tag, text, actions, rule), now)
     tx.enqueue(outbox.refresh(incident["id"], incident["version"]), now)
@@ -221,7 +220,7 @@ def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime) -> 
                             f"{user_id} acknowledged their page ({', '.join(t['label'] for t in stopped) or 'main ladder'}).",
                             actor=user_id, data={"tracks": [t["track"] for t in stopped]})
             labels = ", ".join(track_label(t) for t in stopped)
-            say_in_channel(tx, incident, now, f"page_ack:{user_id}:{incident['version']}",
+            say_and_refresh(tx, incident, now, f"page_ack:{user_id}:{incident['version']}",
                            f":white_check_mark: <@{user_id}> acknowledged their page" + (f" ({labels})" if labels else "") + ".")
             return Outcome(incident, True, f"You acknowledged your page for {ref}; <@{incident['acknowledged_by']}> owns the incident.",
                            {"page_only": True})
@@ -242,7 +241,7 @@ def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime) -> 
         tx.add_timeline(incident_id, now, "acknowledged", f"Acknowledged by {user_id} after {format_duration(seconds)}.",
                         actor=user_id, data={"seconds_to_ack": seconds})
         rearm = f" If it is still open in {format_duration(timeout)}, the ladder re-arms." if timeout else ""
-        say_in_channel(tx, incident, now, f"ack:{incident['version']}",
+        say_and_refresh(tx, incident, now, f"ack:{incident['version']}",
                        f":white_check_mark: <@{user_id}> acknowledged {ref}. The escalation clock is stopped.{rearm}")
     return Outcome(incident, True, f"You acknowledged {ref}.")
 
@@ -261,7 +260,7 @@ def still_on_it(store: Store, incident_id: int, user_id: str, now: datetime) -> 
         tx.save_track(track, state="acked", due_at=now + timedelta(seconds=timeout))
         incident = tx.bump_incident(incident_id, now)
         tx.add_timeline(incident_id, now, "still_on_it", f"{user_id} is still on it: the ack timeout restarts.", actor=user_id)
-        say_in_channel(tx, incident, now, f"still_on_it:{incident['version']}",
+        say_and_refresh(tx, incident, now, f"still_on_it:{incident['version']}",
                        f":hammer_and_wrench: <@{user_id}> is still on it. The ladder re-arms in {format_duration(timeout)} if {ref} is still open.")
     return Outcome(incident, True, f"Thanks: the ladder stays quiet for another {format_duration(timeout)}.")
 
@@ -291,7 +290,7 @@ def change_severity(store: Store, catalog: Catalog, incident_id: int, severity_i
         text = f":rotating_light: <@{user_id}> changed the severity of {ref} from {old_label} to *{severity.label}*."
         if raised and incident["team_id"] in catalog.teams:
             text += _switch_policy_if_stricter(tx, catalog, incident, severity.label, now)
-        say_in_channel(tx, incident, now, f"severity:{incident['version']}", text)
+        say_and_refresh(tx, incident, now, f"severity:{incident['version']}", text)
     return Outcome(incident, True, f"{ref} is now {severity.label}.")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from app import outbox, rules, tracks
 from app.catalog import Catalog, EscalateTo, ScopedRule, format_duration
 from app.additive import EscalateRequest, escalate_in
-from app.incidents import NOT_FOUND, Outcome, say_in_channel
+from app.incidents import NOT_FOUND, Outcome, say_and_refresh
 from app.store import Store, Tx, iso, parse_iso
 from app.text import escape_mrkdwn, incident_ref, truncate
 from app.tracks import STAKEHOLDERS
@@ -200,7 +200,7 @@ def assign_lead(store: Store, incident_id: int, lead: str, by: str, now: datetim
         tx.add_timeline(incident_id, now, "lead", f"{by} took the lead." if took else f"{by} made {lead} the incident lead.",
                         actor=by, data={"lead": lead})
         who = "took the lead" if took else f"made <@{lead}> the incident lead"
-        say_in_channel(tx, incident, now, f"lead:{incident['version']}", f":crown: <@{by}> {who} of {ref}.")
+        say_and_refresh(tx, incident, now, f"lead:{incident['version']}", f":crown: <@{by}> {who} of {ref}.")
     return Outcome(incident, True, f"<@{lead}> leads {ref}.")
 
 
