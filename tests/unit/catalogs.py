@@ -9,10 +9,11 @@ The moments the tests use (all UTC, no DST in play):
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 from app.catalog import Catalog, parse_catalog
+from app.escalation import Snapshot
 
 MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 SATURDAY_NIGHT = datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)
@@ -128,3 +129,12 @@ rules:
 def catalog(text: str) -> Catalog:
     """Parse once per text: catalogs are immutable, and validation is the slow part of a unit test."""
     return parse_catalog(text, "<unit>")
+
+
+def snap(policy_id: str) -> Snapshot:
+    """A policy of ESCALATION_YAML, snapshotted as a declaration would."""
+    return Snapshot.from_catalog(catalog(ESCALATION_YAML), policy_id)
+
+
+def at(minutes: float, base: datetime = MONDAY) -> datetime:
+    return base + timedelta(minutes=minutes)

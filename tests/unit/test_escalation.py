@@ -29,19 +29,11 @@ from app.escalation import (
     State,
     TargetSpec,
 )
-from tests.unit.catalogs import ESCALATION_WITH_OVERRIDE_YAML, ESCALATION_YAML, MONDAY, SATURDAY_NIGHT, catalog
+from tests.unit.catalogs import ESCALATION_WITH_OVERRIDE_YAML, ESCALATION_YAML, MONDAY, SATURDAY_NIGHT, at, catalog, snap
 
 CATALOG = catalog(ESCALATION_YAML)
 SCHEDULES = CATALOG.schedules
 OFFICE_GAP = "nobody is on call for office: layer 1 only covers Mon–Fri 09:00–17:00 UTC"
-
-
-def snap(policy_id: str) -> Snapshot:
-    return Snapshot.from_catalog(CATALOG, policy_id)
-
-
-def at(minutes: float, base: datetime = MONDAY) -> datetime:
-    return base + timedelta(minutes=minutes)
 
 
 def person(ref: str, via: str = "named in the policy") -> ResolvedTarget:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 
@@ -10,19 +10,11 @@ from app import escalation, tracks
 from app.escalation import LevelSpec, NextStep, PolicySpec, ResolvedTarget, Snapshot, State, TargetSpec
 from app.store import iso
 from app.tracks import Entry, LadderChanges, PageRequest
-from tests.unit.catalogs import ESCALATION_YAML, MONDAY, SATURDAY_NIGHT, catalog
+from tests.unit.catalogs import ESCALATION_YAML, MONDAY, SATURDAY_NIGHT, at, catalog, snap
 
 CATALOG = catalog(ESCALATION_YAML)
 SCHEDULES = CATALOG.schedules
 ALICE_VIA = "on call for primary (layer 1)"
-
-
-def snap(policy_id: str) -> Snapshot:
-    return Snapshot.from_catalog(CATALOG, policy_id)
-
-
-def at(minutes: float, base: datetime = MONDAY) -> datetime:
-    return base + timedelta(minutes=minutes)
 
 
 def row(snapshot: Snapshot, key: str = "main", label: str = "Payments", *, round_: int = 0, requested_by: str | None = None,
