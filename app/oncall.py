@@ -4,28 +4,22 @@ A schedule has layers; each layer rotates its members at hand-offs given as a cr
 (or the simple daily/weekly form) in the schedule's own zone, optionally only within
 restriction windows. Overrides win over every layer; a later layer wins over an earlier one
 wherever it has someone. Cron is evaluated on local wall-clock time and only then turned into
-an instant, so "Monday 09:00" stays 09:00 local across DST; a local time that does not exist
-(spring forward) happens at the first instant after the gap, one that exists twice (fall back)
-happens once, at its first occurrence. Everything here is pure: the caller passes the instant,
-so the live engine and `simulate` get the same answer.
+an instant, so "Monday 09:00" stays 09:00 local across DST. One rule (`handoffs.local_to_utc`)
+turns every wall time into an instant, for hand-offs, layer starts, restriction windows and
+override bounds alike: a local time that does not exist (spring forward) is the first instant
+after the gap, one that exists twice (fall back) is its first occurrence. The rotation's position
+is counted by arithmetic (`app.handoffs`), so an answer ten years out costs what one tomorrow does.
+Everything here is pure: the caller passes the instant, so the live engine and `simulate` agree.
 """
 
 from __future__ import annotations
 
-import bisect
-import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
-
-from app.catalog import Layer, Schedule
-
-# Hand-offs are counted from the layer start; cap the walk so a bad config cannot hang a tick.
-_MAX_HANDOFFS = 500_000
-
+from app.catalog import WEEKDAYS, Layer, Schedule, Window
+from app.handoffs import handoffs, local_to_utc
 
 @dataclass(frozen=True)
 class OnCall:
@@ -39,48 +33,24 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def local_to_utc(naive: datetime, zone: ZoneInfo) -> datetime:
-    """Wall time in `zone` -> the instant (fold=0: first occurrence; a gap time lands after the gap)."""
-    return naive.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
-
-
-class _HandoffSeries:
-    """The hand-off instants of one layer, computed once and extended on demand (thread-safe)."""
-
-    def __init__(self, cron: str, start: datetime, zone: ZoneInfo) -> None:
-        self._iter = croniter(cron, start)  # naive local wall time
-        self._zone = zone
-        self._instants: list[datetime] = []
-        self._lock = threading.Lock()
-
-    def _extend_past(self, moment: datetime) -> None:
-        while (not self._instants or self._instants[-1] <= moment) and len(self._instants) < _MAX_HANDOFFS:
-            instant = local_to_utc(self._iter.get_next(datetime), self._zone)
-            if self._instants and instant <= self._instants[-1]:
-                continue  # a wall time repeated by a fall-back hour hands off once
-            self._instants.append(instant)
-
-    def count_until(self, moment: datetime) -> int:
-        """Hand-offs in (start, moment]."""
-        with self._lock:
-            self._extend_past(moment)
-            return bisect.bisect_right(self._instants, moment)
-
-    def between(self, start: datetime, end: datetime) -> list[datetime]:
-        with self._lock:
-            self._extend_past(end)
-            lo = bisect.bisect_right(self._instants, start)
-            hi = bisect.bisect_right(self._instants, end)
-            return self._instants[lo:hi]
-
-
-@lru_cache(maxsize=4096)
-def _series(cron: str, start: datetime, zone_name: str) -> _HandoffSeries:
-    return _HandoffSeries(cron, start, ZoneInfo(zone_name))
-
-
 def _layer_name(layer: Layer, index: int) -> str:
     return layer.name or f"layer {index + 1}"
+
+
+def _in_window(window: Window, at: datetime, zone: ZoneInfo) -> bool:
+    """Whether `at` falls in one of the window's instant intervals: [its start, its end) on a day it covers."""
+    today = at.astimezone(zone).date()
+    for day in (today - timedelta(days=1), today):  # a window that wraps past midnight began the day before
+        if WEEKDAYS[day.weekday()] not in window.days:
+            continue
+        end_day = day + timedelta(days=1) if window.end <= window.start else day
+        if _wall(day, window.start, zone) <= at < _wall(end_day, window.end, zone):
+            return True
+    return False
+
+
+def _wall(day: date, clock: time, zone: ZoneInfo) -> datetime:
+    return local_to_utc(datetime.combine(day, clock), zone)
 
 
 def layer_on_call(schedule: Schedule, index: int, at: datetime) -> OnCall:
@@ -89,12 +59,11 @@ def layer_on_call(schedule: Schedule, index: int, at: datetime) -> OnCall:
     start = local_to_utc(layer.start, zone)
     if at < start:
         return OnCall(None, f"{_layer_name(layer, index)} starts {layer.start.isoformat(timespec='minutes')} {schedule.timezone}")
-    local = at.astimezone(zone)
-    if layer.restrictions and not any(window.contains(local) for window in layer.restrictions):
+    if layer.restrictions and not any(_in_window(window, at, zone) for window in layer.restrictions):
         hours = "; ".join(w.describe() for w in layer.restrictions)
         return OnCall(None, f"{_layer_name(layer, index)} only covers {hours} {schedule.timezone}")
-    handoffs = _series(layer.cron, layer.start, schedule.timezone).count_until(at)
-    return OnCall(layer.members[handoffs % len(layer.members)], _layer_name(layer, index))
+    moved = handoffs(layer.cron, layer.start, schedule.timezone).count_until(at)
+    return OnCall(layer.members[moved % len(layer.members)], _layer_name(layer, index))
 
 
 def who_is_on_call(schedule: Schedule, at: datetime) -> OnCall:
@@ -117,7 +86,7 @@ def _change_points(schedule: Schedule, start: datetime, end: datetime) -> list[d
     zone = schedule.zone
     points: set[datetime] = set()
     for layer in schedule.layers:
-        points.update(_series(layer.cron, layer.start, schedule.timezone).between(start, end))
+        points.update(handoffs(layer.cron, layer.start, schedule.timezone).between(start, end))
         points.add(local_to_utc(layer.start, zone))
         day = start.astimezone(zone).date() - timedelta(days=1)
         while day <= end.astimezone(zone).date():

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-BENCHES = ["declare_to_page", "alert_storm", "catalog_scale", "engine", "listener_latency", "memory"]
+BENCHES = ["declare_to_page", "alert_storm", "catalog_scale", "engine", "listener_latency", "memory", "oncall"]
 
 
 def main() -> int:

@@ -31,9 +31,10 @@ def handoff_instants(schedule: Schedule, start: datetime, end: datetime) -> list
 # -- DST: spring forward (a local time that does not exist) and fall back (one that exists twice) --------
 
 def test_new_york_spring_forward_hands_off_after_the_gap() -> None:
-    # 2026-03-08 02:00 EST -> 03:00 EDT: 02:30 does not exist that day; the hand-off happens at 03:30 EDT.
+    # 2026-03-08 02:00 EST -> 03:00 EDT: 02:30 does not exist that day; the hand-off happens at the first
+    # instant after the gap, 03:00 EDT (07:00 UTC), as docs/catalog.md says (not 03:30, as Ladder once did).
     schedule = daily("America/New_York", "02:30", "2026-03-01T02:30")
-    assert handoff_instants(schedule, at(2026, 3, 7, 12), at(2026, 3, 9, 12)) == [at(2026, 3, 8, 7, 30), at(2026, 3, 9, 6, 30)]
+    assert handoff_instants(schedule, at(2026, 3, 7, 12), at(2026, 3, 9, 12)) == [at(2026, 3, 8, 7, 0), at(2026, 3, 9, 6, 30)]
 
 
 def test_new_york_fall_back_hands_off_once() -> None:
@@ -44,9 +45,10 @@ def test_new_york_fall_back_hands_off_once() -> None:
 
 
 def test_london_spring_forward_hands_off_after_the_gap() -> None:
-    # 2026-03-29 01:00 GMT -> 02:00 BST: 01:30 does not exist; the hand-off happens at 02:30 BST (01:30 UTC).
+    # 2026-03-29 01:00 GMT -> 02:00 BST: 01:30 does not exist; the hand-off happens at the first instant after
+    # the gap, 02:00 BST (01:00 UTC).
     schedule = daily("Europe/London", "01:30", "2026-03-22T01:30")
-    assert handoff_instants(schedule, at(2026, 3, 28, 12), at(2026, 3, 30, 12)) == [at(2026, 3, 29, 1, 30), at(2026, 3, 30, 0, 30)]
+    assert handoff_instants(schedule, at(2026, 3, 28, 12), at(2026, 3, 30, 12)) == [at(2026, 3, 29, 1, 0), at(2026, 3, 30, 0, 30)]
 
 
 def test_london_fall_back_hands_off_once() -> None:
