@@ -182,7 +182,7 @@ def _transitions_in(zone_key: str, year: int) -> tuple[Transition, ...]:
     zone = ZoneInfo(zone_key)
     found = []
     moment = datetime(year, 1, 1, tzinfo=UTC)
-    end = datetime(year + 1, 1, 1, tzinfo=UTC)
+    end = datetime(year + 1, 1, 1, tzinfo=UTC) if year < 9999 else datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
     offset = offset_at(moment, zone)
     while moment < end:
         step = min(moment + timedelta(days=3), end)

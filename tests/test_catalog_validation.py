@@ -204,3 +204,16 @@ def test_rule_ids_are_unique_across_scopes() -> None:
     text = catalog_text(teams="  pay:\n    name: Pay\n    escalation_policy: core\n    rules: [{id: r, when: {open_for: 1h}, do: nudge}]\n")
     found = problems(text + "rules:\n  - {id: r, when: {declared: true}, do: nudge}\n")
     assert any("teams.pay.rules[0].id: duplicate rule id 'r' (also at rules[0])" in p for p in found), found
+
+
+@pytest.mark.parametrize("handoff, words", [
+    ("0 9 * * MON 0", "has 6 fields; a hand-off is five"),
+    ("@reboot", "is not a valid cron expression"),
+    ("61 9 * * MON", "is not a valid cron expression"),
+])
+def test_a_handoff_ladder_cannot_answer_is_refused_with_its_place(handoff: str, words: str) -> None:
+    schedule = f'  extra:\n    timezone: UTC\n    rotation: {{members: [a@example.com], handoff: "{handoff}"}}\n'
+    text = catalog_text(schedules=schedule)
+    line = text.splitlines().index(schedule.splitlines()[2]) + 1  # the rotation's own line
+    found = problems(text)
+    assert len(found) == 1 and found[0].startswith(f"org.yaml:{line}: schedules.extra.rotation.handoff: ") and words in found[0], found

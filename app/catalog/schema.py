@@ -222,8 +222,6 @@ class Layer(_Model):
             if len(value.split()) != 5 and not value.startswith("@"):
                 raise ValueError(f"{value!r} has {len(value.split())} fields; a hand-off is five: minute hour day month "
                                  "weekday (e.g. '0 9 * * MON')")
-            if value.strip().lower() == "@reboot":
-                raise ValueError("'@reboot' is not a time of day; give a hand-off time such as '0 9 * * MON'")
             return value
         raise ValueError(
             f"{value!r} is not a valid cron expression (e.g. '0 9 * * MON' for Mondays 09:00); "
