@@ -40,15 +40,19 @@ def local_to_utc(naive: datetime, zone: ZoneInfo) -> datetime:
     if first.astimezone(zone).replace(tzinfo=None) == naive:
         return first
     # In a spring-forward gap: fold=0 read it with the offset before the gap, fold=1 with the one after;
-    # the transition instant lies between them. Find the first instant that has the offset after the gap.
-    lo, hi = sorted((first, naive.replace(tzinfo=zone, fold=1).astimezone(UTC)))
-    after = offset_at(hi, zone)
+    # the transition instant, the first instant after the gap, lies between them.
+    return _switch(zone, *sorted((first, naive.replace(tzinfo=zone, fold=1).astimezone(UTC))))
+
+
+def _switch(zone: ZoneInfo, lo: datetime, hi: datetime) -> datetime:
+    """The first instant in (lo, hi] whose offset is not lo's (one transition in between), to the second."""
+    before = offset_at(lo, zone)
     while hi - lo > timedelta(seconds=1):
         middle = lo + (hi - lo) / 2
-        if offset_at(middle, zone) == after:
-            hi = middle
-        else:
+        if offset_at(middle, zone) == before:
             lo = middle
+        else:
+            hi = middle
     return hi.replace(microsecond=0) if hi.microsecond else hi
 
 
@@ -188,14 +192,7 @@ def _transitions_in(zone_key: str, year: int) -> tuple[Transition, ...]:
         step = min(moment + timedelta(days=3), end)
         next_offset = offset_at(step, zone)
         if next_offset != offset:
-            lo, hi = moment, step
-            while hi - lo > timedelta(seconds=1):
-                middle = lo + (hi - lo) / 2
-                if offset_at(middle, zone) == offset:
-                    lo = middle
-                else:
-                    hi = middle
-            found.append(Transition(hi.replace(microsecond=0) if hi.microsecond else hi, offset, next_offset))  # type: ignore[arg-type]
+            found.append(Transition(_switch(zone, moment, step), offset, next_offset))
             offset = next_offset
         moment = step
     return tuple(found)
