@@ -17,27 +17,22 @@ from app.catalog import Catalog, EscalateTo, ScopedRule, format_duration
 from app.additive import EscalateRequest, escalate_in
 from app.incidents import NOT_FOUND, Outcome, say_and_refresh
 from app.store import Store, Tx, iso, parse_iso
-from app.text import escape_mrkdwn, incident_ref, truncate
+from app.text import escape_mrkdwn, fill, incident_ref, truncate
 from app.tracks import STAKEHOLDERS
 
 SNOOZE_CHOICES = (15, 60)  # minutes, offered on every nudge
 
 
-class _SafeDict(dict):  # type: ignore[type-arg]
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
 def render_say(text: str, incident: dict[str, Any], catalog: Catalog, elapsed: timedelta) -> str:
     """A rule's `say`, with {ref} {title} {severity} {service} {team} {elapsed} filled in (user text escaped)."""
     severity = catalog.severity(incident["severity"])
-    values = _SafeDict(
+    values = dict(
         ref=incident_ref(incident["number"]), title=escape_mrkdwn(incident["title"]),
         severity=severity.label if severity else incident["severity"], service=escape_mrkdwn(incident["service_name"]),
         team=escape_mrkdwn(incident["team_name"]), elapsed=format_duration(int(elapsed.total_seconds()) // 60 * 60),
         channel="{channel}",  # filled in at delivery, when the incident channel exists (see SlackDelivery)
     )
-    return text.format_map(values)
+    return fill(text, values)  # never raises: `check` refuses a bad template, and an old one renders as written
 
 
 def _mention(incident: dict[str, Any]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from string import Formatter
+
 
 def incident_ref(number: int) -> str:
     """How people name an incident: INC-42."""
@@ -25,3 +27,45 @@ def mention(ref: str) -> str:
 def track_label(track: dict) -> str:  # type: ignore[type-arg]
     """An escalation track's name in mrkdwn: a person track mentions them, a team track names the team."""
     return mention(track["label"]) if track["track"].startswith("person:") else escape_mrkdwn(track["label"])
+
+
+SAY_PLACEHOLDERS = ("ref", "title", "severity", "service", "team", "elapsed", "channel")
+_FORMATTER = Formatter()
+
+
+def template_problem(template: str, allowed: tuple[str, ...] = SAY_PLACEHOLDERS) -> str | None:
+    """What is wrong with a message template, in words for `check`; None when it is fine.
+
+    Only bare placeholders from `allowed` are filled in: no attributes, indexes, conversions or format
+    specs (`{ref:>99999999999}` would ask for gigabytes), and a literal brace is written twice.
+    """
+    try:
+        parts = list(_FORMATTER.parse(template))
+    except ValueError:
+        return "has a lone '{' or '}'; write '{{' or '}}' for a literal brace"
+    for _literal, field, spec, conversion in parts:
+        if field is None:
+            continue
+        if field not in allowed:
+            return f"{{{field}}} is not a placeholder; use {', '.join('{' + a + '}' for a in allowed)}"
+        if spec or conversion:
+            return f"{{{field}}} takes no format or conversion; write just {{{field}}}"
+    return None
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """The template with its placeholders filled; anything it cannot fill stays as written. Never raises."""
+    try:
+        parts = list(_FORMATTER.parse(template))
+    except ValueError:
+        return template
+    out = []
+    for literal, field, spec, conversion in parts:
+        out.append(literal)
+        if field is None:
+            continue
+        if field in values and not spec and not conversion:
+            out.append(values[field])
+        else:
+            out.append("{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
+    return "".join(out)

@@ -217,3 +217,21 @@ def test_a_handoff_ladder_cannot_answer_is_refused_with_its_place(handoff: str, 
     line = text.splitlines().index(schedule.splitlines()[2]) + 1  # the rotation's own line
     found = problems(text)
     assert len(found) == 1 and found[0].startswith(f"org.yaml:{line}: schedules.extra.rotation.handoff: ") and words in found[0], found
+
+
+@pytest.mark.parametrize("say, words", [
+    ("smile :-} {ref}", "has a lone '{' or '}'"),
+    ("{0}", "{0} is not a placeholder"),
+    ("{ref", "has a lone '{' or '}'"),
+    ('{{"ok": false}}', None),  # doubled braces are literal: accepted
+    ("{ref:>99999999999}", "takes no format or conversion"),
+])
+def test_a_rule_message_that_could_not_be_filled_is_refused_with_its_place(say: str, words: str | None) -> None:
+    rule = f"rules:\n  - {{id: r1, when: {{declared: true}}, do: nudge, say: '{say}'}}\n"
+    text = catalog_text() + rule
+    if words is None:
+        parse_catalog(text, "org.yaml")
+        return
+    line = text.splitlines().index(rule.splitlines()[1]) + 1
+    found = problems(text)
+    assert len(found) == 1 and found[0].startswith(f"org.yaml:{line}: rules[0].say: ") and words in found[0], found

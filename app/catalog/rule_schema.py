@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from app.catalog.fields import _ID, _SLACK_CHANNEL, _Model, _person, format_duration, parse_duration
+from app.text import template_problem
 
 
 class Trigger(_Model):
@@ -85,6 +86,14 @@ class Rule(_Model):
     stakeholders: bool = False
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("say")
+    @classmethod
+    def _say(cls, value: str) -> str:
+        problem = template_problem(value)
+        if problem is not None:
+            raise ValueError(f"the message {problem}")
+        return value
 
     @field_validator("id")
     @classmethod
