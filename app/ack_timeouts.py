@@ -25,21 +25,28 @@ def advance_due(store: Store, catalog: Catalog, now: datetime, limit: int) -> tr
     done = tracks.Advanced(len(due))
     if due:
         with store.transaction() as tx:
-            for track_id in due:
-                track = tx.track_by_id(track_id)
-                if track is None or track["due_at"] is None or track["due_at"] > iso(now):
-                    continue  # another runner, or a click, got there first
-                incident = tx.incident(track["incident_id"])
-                assert incident is not None
-                if incident["status"] == "resolved":
-                    tx.save_track(track, state="stopped")
-                elif track["state"] == "acked":
-                    _announce(tx, incident, track, now)
-                elif track["state"] == "rearming":
-                    late = (now - parse_iso(track["due_at"])).total_seconds()  # type: ignore[operator]
-                    _rearm(tx, catalog, incident, track, now, late)
-                    done.lateness.append(late)
+            lateness = tracks.each_isolated(tx, due, lambda track_id: _advance(tx, catalog, track_id, now),
+                                            lambda track_id, failure: tracks.park_track(tx, track_id, failure, now), "ack timeout")
+            done.lateness += [late for late in lateness if late is not None]
     return done
+
+
+def _advance(tx: Tx, catalog: Catalog, track_id: int, now: datetime) -> float | None:
+    """Announce or carry out one ack timeout; how late a re-arm fired (None when nothing re-armed)."""
+    track = tx.track_by_id(track_id)
+    if track is None or track["due_at"] is None or track["due_at"] > iso(now):
+        return None  # another runner, or a click, got there first
+    incident = tx.incident(track["incident_id"])
+    assert incident is not None
+    if incident["status"] == "resolved":
+        tx.save_track(track, state="stopped")
+    elif track["state"] == "acked":
+        _announce(tx, incident, track, now)
+    elif track["state"] == "rearming":
+        late = (now - parse_iso(track["due_at"])).total_seconds()  # type: ignore[operator]
+        _rearm(tx, catalog, incident, track, now, late)
+        return late
+    return None
 
 
 def _announce(tx: Tx, incident: Row, track: Row, now: datetime) -> None:

@@ -49,8 +49,21 @@ def advance_due(store: Store, catalog: Catalog, now: datetime, limit: int) -> tr
     done = tracks.Advanced(len(due))
     if due:
         with store.transaction() as tx:
-            done.rules_fired = sum(advance_timer(tx, catalog, timer_id, now) for timer_id in due)
+            fired = tracks.each_isolated(tx, due, lambda timer_id: advance_timer(tx, catalog, timer_id, now),
+                                         lambda timer_id, failure: _park(tx, timer_id, failure, now), "rule timer")
+            done.rules_fired = sum(bool(f) for f in fired)
     return done
+
+
+def _park(tx: Tx, timer_id: int, failure: Exception, now: datetime) -> None:
+    """A rule that raised for this incident is off for it, and the timeline says why (the catalog needs a look)."""
+    timer = tx.rule_timer(timer_id)
+    if timer is None:
+        return
+    tx.park_rule_timer(timer_id)
+    tx.add_timeline(timer["incident_id"], now, "rule_failed",
+                    f"Rule `{timer['rule_id']}` failed for this incident ({type(failure).__name__}: {failure}); it is off for it.",
+                    data={"rule": timer["rule_id"], "error": f"{type(failure).__name__}: {failure}"})
 
 
 def advance_timer(tx: Tx, catalog: Catalog, timer_id: int, now: datetime) -> bool:

@@ -9,9 +9,10 @@ with a compare-and-swap on its version, so a double click or two workers move it
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from app import escalation, outbox
 from app.catalog import Catalog, format_duration
@@ -19,10 +20,13 @@ from app.escalation import Event, NextStep, Snapshot, State
 from app.store import Store, Tx, iso, parse_iso
 from app.text import incident_ref, track_label
 
+log = logging.getLogger(__name__)
+
 MAIN = "main"
 STAKEHOLDERS = "stakeholders"  # the track of notify-only notices sent to a service's stakeholders
 PAGE_AGAIN_AFTER = 60  # seconds: two ladders reaching the same person in the same minute page them once
 LATE_NOTE_SECONDS = 5  # below this, firing "late" is just the tick interval and not worth a timeline entry
+STEP_RETRY = timedelta(minutes=5)  # a ladder step that raised is tried again this much later
 
 Row = dict[str, Any]
 
@@ -76,6 +80,41 @@ class Advanced:
     looked_at: int = 0  # due items read: fewer than the limit means none is left
     lateness: list[float] = field(default_factory=list)  # seconds past due, one per escalation or re-arm fired
     rules_fired: int = 0
+
+
+def each_isolated(tx: Tx, item_ids: list[int], step: Callable[[int], Any], park: Callable[[int, Exception], None],
+                  what: str) -> list[Any]:
+    """Run `step` on each due item in a savepoint of its own: one that raises is undone alone and parked, and the
+    rest of the batch (other incidents' pages) goes on. Returns each step's result, None for a failed one."""
+    results = []
+    for item_id in item_ids:
+        try:
+            with tx.savepoint():
+                results.append(step(item_id))
+            continue
+        except Exception as exc:  # noqa: BLE001 - nothing one item does may stop the others
+            log.exception("%s %s failed; parked, the others go on", what, item_id)
+            failure = exc
+        results.append(None)
+        try:
+            with tx.savepoint():
+                park(item_id, failure)
+        except Exception:  # noqa: BLE001
+            log.exception("could not park %s %s", what, item_id)
+    return results
+
+
+def park_track(tx: Tx, track_id: int, failure: Exception, now: datetime) -> None:
+    """A ladder step raised: say so on the incident's timeline and try again later (its pages matter too much to drop)."""
+    track = tx.track_by_id(track_id)
+    if track is None:
+        return
+    retry = now + STEP_RETRY
+    tx.park_track(track_id, retry)
+    tx.add_timeline(track["incident_id"], now, "step_failed",
+                    f"Ladder could not advance {track['label'] if track['track'] != MAIN else 'the ladder'} "
+                    f"({type(failure).__name__}: {failure}); it tries again at {retry:%H:%M} UTC.",
+                    data={"track": track["track"], "error": f"{type(failure).__name__}: {failure}", "retry_at": iso(retry)})
 
 
 def state_of(track: Row, last_paged: Row | None) -> State:
@@ -205,10 +244,9 @@ def advance_due(store: Store, catalog: Catalog, now: datetime, limit: int) -> Ad
     done = Advanced(len(due))
     if due:
         with store.transaction() as tx:
-            for track_id in due:
-                late = _advance(tx, catalog, track_id, now)
-                if late is not None:
-                    done.lateness.append(late)
+            lateness = each_isolated(tx, due, lambda track_id: _advance(tx, catalog, track_id, now),
+                                     lambda track_id, failure: park_track(tx, track_id, failure, now), "track")
+            done.lateness += [late for late in lateness if late is not None]
     return done
 
 

@@ -186,7 +186,10 @@ class Worker:
                 for check in self.periodic:
                     check(now)
                 if self.hold_lease(now):
-                    self.tick(now)
+                    try:
+                        self.tick(now)
+                    except Exception:  # noqa: BLE001 - whatever is already in the outbox still goes out
+                        log.exception("advancing due work failed; sending the outbox all the same")
                     self.dispatch_due(now)
             except Exception:  # noqa: BLE001 - the loop must outlive any single bad step
                 log.exception("worker step failed; retrying at the next tick")

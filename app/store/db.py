@@ -49,6 +49,19 @@ class Tx(IncidentWrites, TrackWrites, RuleTimerWrites, OutboxWrites, LeaseWrites
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the transaction that an exception undoes alone: one due item, one bad row, never the batch."""
+        self.conn.execute("SAVEPOINT item")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO item")
+            self.conn.execute("RELEASE item")
+            raise
+        else:
+            self.conn.execute("RELEASE item")
+
 
 class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads):
     """Thread-safe access to the Ladder database file."""

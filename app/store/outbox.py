@@ -82,10 +82,15 @@ class OutboxWrites(OutboxReads):
             (iso(now), limit)).fetchall()
         claimed = []
         for row in rows:
+            try:
+                payload = json.loads(row["payload"])
+            except ValueError:  # a row no handler could read would fail every claim after it: fail it alone
+                self.mark_failed(row["id"], "its payload is not readable JSON")
+                continue
             self.conn.execute(
                 "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_until = ?, attempts = attempts + 1 "
                 "WHERE id = ? AND status = 'pending'", (holder, until, row["id"]))
-            claimed.append(OutboxRow(row["id"], row["incident_id"], row["kind"], row["dedupe_key"], json.loads(row["payload"]),
+            claimed.append(OutboxRow(row["id"], row["incident_id"], row["kind"], row["dedupe_key"], payload,
                                      row["attempts"] + 1, parse_iso(row["created_at"]), bool(row["in_doubt"])))
         return claimed
 

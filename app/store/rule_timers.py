@@ -58,6 +58,10 @@ class RuleTimerWrites(RuleTimerReads):
     def dismiss_rule_timer(self, timer_id: int, user_id: str) -> None:
         self.conn.execute("UPDATE rule_timers SET dismissed_by = ?, due_at = NULL, version = version + 1 WHERE id = ?", (user_id, timer_id))
 
+    def park_rule_timer(self, timer_id: int) -> None:
+        """A rule whose step failed for this incident: off for it (a catalog or data problem, not a passing one)."""
+        self.conn.execute("UPDATE rule_timers SET due_at = NULL, version = version + 1 WHERE id = ?", (timer_id,))
+
     def touch_rule_timers(self, incident_id: int, now: datetime) -> None:
         """The incident changed: let the next tick re-evaluate its rules (they may now fire, wait longer, or never)."""
         self.conn.execute("UPDATE rule_timers SET due_at = ?, version = version + 1 WHERE incident_id = ? AND dismissed_by IS NULL",

@@ -117,6 +117,10 @@ class TrackWrites(TrackReads):
         assert track is not None
         return track
 
+    def park_track(self, track_id: int, until: datetime) -> None:
+        """A track whose step failed: look at it again at `until` (no compare-and-swap: nothing else moved it)."""
+        self.conn.execute("UPDATE tracks SET due_at = ?, version = version + 1 WHERE id = ?", (iso(until), track_id))
+
     def insert_page(self, incident_id: int, now: datetime, *, track: str, round_: int, policy: str, level: int, loop: int,
                     target: str, via: str, notify_only: bool, requested_by: str | None, merged_user: str | None = None,
                     merged: bool = False) -> int | None:
