@@ -34,6 +34,13 @@ EXPECTED = {
     "bad_cron.yaml": (102, "schedules.identity-primary.rotation.handoff", "'0 25 * * *' is not a valid cron expression"),
     "bad_zone.yaml": (99, "schedules.identity-primary.timezone", "'America/New_Yrok' is not a known IANA time zone"),
     "bad_email.yaml": (121, "policies.identity.levels[1].targets[0]", "'judy-at-example.com' is neither an e-mail address nor a Slack user ID"),
+    # Catalogs that crashed, hung or ate the host: refused in bounded time and memory.
+    "nesting_50000_deep.yaml": (129, "", "nested more than 32 levels deep"),
+    "alias_bomb.yaml": (129, "", "expands to more than 500,000 entries (through YAML aliases?)"),
+    "invalid_utf8.yaml": (12, "", "not UTF-8 text: byte 0xff"),
+    "start_year_9999.yaml": (95, "schedules.payments-primary.rotation.start", "9999-12-31T23:59 is out of range; give a date between 1970 and 2200"),
+    "escalate_after_huge.yaml": (116, "policies.payments.levels[1].escalate_after", "'99999999999h' is out of range; a duration is from 0s to 720h"),
+    "rule_message_stray_brace.yaml": (130, "rules[0].say", "the message has a lone '{' or '}'; write '{{' or '}}' for a literal brace"),
 }
 
 

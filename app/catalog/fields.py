@@ -8,7 +8,7 @@ catalog's own terms, so a mistake reads the same whichever model it was found in
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import datetime, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,18 +33,34 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 
 
+MAX_DURATION = 30 * 24 * 3600  # no timer in a catalog waits longer than a month
+EARLIEST, LATEST = 1970, 2200  # the years a schedule's dates may name
+
+
 def parse_duration(value: Any) -> int:
-    """'5m', '1h30m', '90s' or a bare number of seconds -> seconds."""
+    """'5m', '1h30m', '90s' or a bare number of seconds -> seconds, at most 720h."""
     if isinstance(value, bool):
         raise ValueError("a duration such as 5m, 1h30m or 90s")
+    seconds: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str):
+        seconds = value
+    elif isinstance(value, str) and len(value) <= 40:
         match = _DURATION.match(value)
         if match and any(match.groups()):
-            hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-            return hours * 3600 + minutes * 60 + seconds
-    raise ValueError(f"{value!r} is not a duration; write it like 5m, 1h30m or 90s")
+            hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
+            seconds = hours * 3600 + minutes * 60 + secs
+    if seconds is None:
+        raise ValueError(f"{value!r} is not a duration; write it like 5m, 1h30m or 90s")
+    if not 0 <= seconds <= MAX_DURATION:
+        raise ValueError(f"{value!r} is out of range; a duration is from 0s to {MAX_DURATION // 3600}h")
+    return seconds
+
+
+def bounded_date(value: datetime) -> datetime:
+    """A schedule's wall time, naive and within the years a rotation can sensibly name."""
+    if not EARLIEST <= value.year <= LATEST:
+        raise ValueError(f"{value.isoformat(timespec='minutes')} is out of range; give a date between {EARLIEST} and {LATEST}")
+    return value.replace(tzinfo=None)
 
 
 def format_duration(seconds: int) -> str:

@@ -20,6 +20,48 @@ from app.catalog.fields import _plain
 from app.catalog.lookups import Catalog, CatalogError, CatalogIssue, _dotted, _line_for
 from app.catalog.schema import CatalogModel
 
+MAX_BYTES = 8 * 1024 * 1024  # a catalog of 2,000 services is about 0.5 MB
+MAX_DEPTH = 32  # the deepest real catalog nests about 8 levels
+MAX_NODES = 500_000  # entries once aliases are expanded: a few "billion laughs" aliases would otherwise eat the host
+
+
+class _TooBig(Exception):
+    def __init__(self, line: int | None, message: str) -> None:
+        self.line = line
+        super().__init__(message)
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _depth_bound(text: str) -> int:
+    """An upper bound on nesting: a block level indents at least one more space, a flow level opens a bracket."""
+    indent = max((len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0)
+    flow = deepest = 0
+    for match in _BRACKETS.finditer(text):
+        flow += 1 if match.group() in "[{" else -1
+        deepest = max(deepest, flow)
+    return indent + deepest + 1
+
+
+def _check_shape(text: str) -> None:
+    """Refuse, before anything recursive or expanding runs, a catalog too large, too deep or too aliased."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_BYTES:
+        raise _TooBig(None, f"the file is {size / 1024 / 1024:.1f} MB; a catalog may be at most {MAX_BYTES // 1024 // 1024} MB")
+    if _depth_bound(text) <= MAX_DEPTH:
+        return  # every real catalog: the exact (token by token) count below is for the ones that might be deep
+    depth = 0
+    for token in yaml.scan(text, Loader=_SafeLoader):  # the scanner is iterative: no recursion, whatever the nesting
+        if isinstance(token, (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+                              yaml.FlowSequenceStartToken)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _TooBig(token.start_mark.line + 1, f"nested more than {MAX_DEPTH} levels deep; a catalog never needs that")
+        elif isinstance(token, (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)):
+            depth -= 1
+
+
 # libyaml's parser when PyYAML has it (about 7x faster on a large catalog); the pure one otherwise.
 _SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if yaml.__with_libyaml__ else yaml.SafeLoader
 
@@ -64,8 +106,15 @@ def _read_yaml(text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
         if root is None:
             return None, {}
         lines: dict[tuple[Any, ...], int] = {}
+        visited = 0
 
         def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+            # Recursion is safe: _check_shape bounded the depth. Aliases share nodes, so the budget counts the
+            # expanded size, before pydantic would walk it.
+            nonlocal visited
+            visited += 1
+            if visited > MAX_NODES:
+                raise _TooBig(node.start_mark.line + 1, f"expands to more than {MAX_NODES:,} entries (through YAML aliases?)")
             lines[path] = node.start_mark.line + 1
             if isinstance(node, yaml.MappingNode):
                 for key, value in node.value:
@@ -85,7 +134,10 @@ def _read_yaml(text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
 def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
     """Validate catalog text; raise CatalogError listing every problem with file:line and path."""
     try:
+        _check_shape(text)
         data, lines = _read_yaml(text)
+    except _TooBig as too_big:
+        raise CatalogError([CatalogIssue(source, too_big.line, "", str(too_big))]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -129,7 +181,12 @@ def _dedupe(issues: list[CatalogIssue]) -> list[CatalogIssue]:
 
 def load_catalog(path: Path) -> Catalog:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise CatalogError([CatalogIssue(str(path), None, "", f"cannot read the catalog: {exc.strerror or exc}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CatalogError([CatalogIssue(str(path), line, "", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start}")]) from None
     return parse_catalog(text, str(path))

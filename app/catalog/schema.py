@@ -15,6 +15,7 @@ from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
 from app.catalog.fields import (
+    bounded_date,
     MAX_LEVELS,
     MAX_REPEAT,
     MAX_TARGETS,
@@ -232,7 +233,7 @@ class Layer(_Model):
     @classmethod
     def _naive(cls, value: datetime) -> datetime:
         # Local wall time in the schedule's zone; an explicit offset would fight the zone's DST rules.
-        return value.replace(tzinfo=None)
+        return bounded_date(value)
 
     @property
     def cron(self) -> str:
@@ -252,7 +253,7 @@ class Override(_Model):
     @field_validator("start", "end")
     @classmethod
     def _naive(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=None)
+        return bounded_date(value)
 
     @model_validator(mode="after")
     def _ordered(self) -> "Override":
