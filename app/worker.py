@@ -96,7 +96,9 @@ class Worker:
         self.clock = clock
         self.tick_seconds = tick_seconds
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.periodic = list(periodic or [])  # cheap checks run every tick in every process (e.g. catalog reload)
+        # Checks run once a tick in every process, on a thread of their own (a catalog reload can take seconds;
+        # pages must not wait for it).
+        self.periodic = list(periodic or [])
         self.due_work = due_work  # `tick` with its store and catalog: run only by the lease holder
         # Pages get a lane of their own: half the threads (at least one) never send anything else.
         self.page_threads = max(1, threads // 2)
@@ -107,6 +109,7 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._periodic_thread: threading.Thread | None = None
         self._has_lease = False
 
     # -- control -------------------------------------------------------------------------------
@@ -117,12 +120,16 @@ class Worker:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ladder-worker", daemon=True)
         self._thread.start()
+        if self.periodic:
+            self._periodic_thread = threading.Thread(target=self._run_periodic, name="ladder-periodic", daemon=True)
+            self._periodic_thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in (self._thread, self._periodic_thread):
+            if thread is not None:
+                thread.join(timeout)
         self._pool.shutdown(wait=True, cancel_futures=False)
         if self._has_lease:
             self.store.release_lease(LEASE_NAME, self.holder)
@@ -183,8 +190,6 @@ class Worker:
             self._wake.clear()  # before the step: a wake that arrives during it is not lost
             try:
                 now = self.clock()
-                for check in self.periodic:
-                    check(now)
                 if self.hold_lease(now):
                     try:
                         self.tick(now)
@@ -194,3 +199,12 @@ class Worker:
             except Exception:  # noqa: BLE001 - the loop must outlive any single bad step
                 log.exception("worker step failed; retrying at the next tick")
             self._wake.wait(self.tick_seconds)
+
+    def _run_periodic(self) -> None:
+        while not self._stop.is_set():
+            for check in self.periodic:
+                try:
+                    check(self.clock())
+                except Exception:  # noqa: BLE001 - a failed check is tried again next time
+                    log.exception("periodic check %s failed", getattr(check, "__name__", check))
+            self._stop.wait(self.tick_seconds)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 from app.runtime import Runtime
 from tests.slack_driver import SlackDriver
@@ -258,3 +260,35 @@ def test_a_rate_limited_refresh_keeps_its_progress_instead_of_starting_over(ladd
     updates = ladder.slack.calls_to("chat.update")[before:]
     assert_retry_after_respected(updates)
     assert sum(1 for c in updates if c.status == 200) == 2, "each message updated once"
+
+
+def test_a_slow_catalog_reload_does_not_hold_back_a_page(slack, tmp_path) -> None:
+    """A large catalog takes seconds to load; the reload runs beside the worker, so pages keep flowing meanwhile.
+
+    Real time, not the frozen clock: what is measured is how long the running loop takes to page."""
+    runtime = Runtime(ladder_settings(slack, tmp_path / "live.db", TICK_SECONDS="0.2"))
+    slow, reloading = threading.Event(), threading.Event()
+
+    def reload_check(now) -> None:
+        if slow.is_set():
+            reloading.set()
+            time.sleep(3)  # what a 13 MB catalog cost when the reload ran on the worker's own thread
+
+    runtime.worker.periodic = [reload_check]
+    url, stop = serve(runtime)
+    runtime.worker.start()
+    try:
+        driver = SlackDriver(url, slack)
+        sam = slack.user_by_email("sam@example.com")
+        driver.slash("login broken", sam)
+        view = driver.opened_view("declare_incident")
+        slow.set()
+        assert reloading.wait(5)  # a reload is under way now
+        driver.submit(view, sam, {"severity": "sev1"})
+        submitted = time.monotonic()
+        slack.wait_for(lambda: any(c["is_im"] and c["messages"] for c in slack.channels.values()), timeout=5)
+        assert time.monotonic() - submitted < 1.5  # not after the reload's 3 s
+    finally:
+        slow.clear()
+        stop()
+        runtime.close()
