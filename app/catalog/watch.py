@@ -1,7 +1,7 @@
 """Hot reload: the running bot picks up catalog edits, and refuses broken ones.
 
-The worker polls the file's modification time and size once a tick (a `stat`, nothing more).
-A changed file is parsed; a valid one replaces the catalog in force (open incidents keep the
+A thread beside the worker (`Worker.periodic`) polls the file's modification time and size once
+a tick (a `stat`, nothing more), so a slow load never holds back a page. A changed file is parsed; a valid one replaces the catalog in force (open incidents keep the
 policy snapshot they were declared with), an invalid one is rejected: every problem is logged
 and, if ADMIN_CHANNEL is set, posted there through the outbox, and the last good catalog stays.
 """
