@@ -76,12 +76,6 @@ def slack_date(moment_iso: str | None, fmt: str = "{date_short_pretty} {time}") 
     return f"<!date^{int(moment.timestamp())}^{fmt}|{moment.strftime('%Y-%m-%d %H:%M UTC')}>"
 
 
-def _severity_option(catalog: Catalog, severity_id: str) -> Option:
-    severity = catalog.severity(severity_id)
-    label = severity.label if severity else severity_id
-    return Option(value=severity_id, text=truncate(label, 75))
-
-
 def _service_option(service: Service) -> Option:
     return Option(value=service.id, text=truncate(service.name, 75))
 
