@@ -128,6 +128,20 @@ def failed(store: Store, row: OutboxRow, reason: str, now: datetime) -> None:
                     priority=Priority.CHANNEL), now)
 
 
+def fail_orphans(store: Store, now: datetime) -> None:
+    """Rows queued after their prerequisite had already failed would wait forever: fail them, visibly."""
+    if not store.orphans():  # the usual case, every tick: a read, no write lock
+        return
+    with store.transaction() as tx:
+        for orphan in tx.orphans():
+            reason = f"not sent because {orphan['needs'].replace('_', ' ')} failed"
+            for failed_row in tx.mark_failed(orphan["id"], reason):
+                if failed_row["incident_id"] is not None:
+                    tx.add_timeline(failed_row["incident_id"], now, "delivery_failed",
+                                    f"Could not {describe(failed_row)}: {failed_row['last_error']}.",
+                                    data={"outbox_id": failed_row["id"], "kind": failed_row["kind"]})
+
+
 def page_stuck(store: Store, catalog: Catalog, row: OutboxRow, reason: str, now: datetime) -> None:
     """A page Slack keeps refusing is still retried, but people must know it has not arrived (once)."""
     with store.transaction() as tx:

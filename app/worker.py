@@ -26,6 +26,7 @@ from typing import Callable
 
 from app import ack_timeouts, nudges, tracks
 from app.catalog import Catalog
+from app.delivered import fail_orphans
 from app.slack.delivery import DeliveryResult, SlackDelivery
 from app.store import Store
 from app.tracks import Advanced
@@ -152,6 +153,7 @@ class Worker:
     def dispatch_due(self, now: datetime) -> int:
         """Claim due rows up to each lane's free threads and send them in the background."""
         claimed = 0
+        fail_orphans(self.store, now)  # before the other lane claims: a row whose prerequisite failed never would be
         for pages, capacity in ((True, self.page_threads), (False, self.other_threads)):
             with self._lock:
                 self._in_flight[pages] = {f for f in self._in_flight[pages] if not f.done()}
@@ -176,6 +178,7 @@ class Worker:
             return results
         self.tick(now)
         for _ in range(max_rounds):
+            fail_orphans(self.store, now)
             rows = self.store.claim_due(now, self.holder, 100)
             if not rows:
                 break

@@ -161,17 +161,10 @@ class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads):
         """Atomically take due rows whose prerequisite (if any) has been sent; pages come first.
 
         `pages=True` takes only pages, `False` only the rest, `None` both: pages have a lane of
-        their own so that channel housekeeping can never hold one back. Rows queued after their
-        prerequisite had already failed would wait forever: they are failed here, visibly.
+        their own so that channel housekeeping can never hold one back. (Rows whose prerequisite
+        failed are failed beforehand by `delivered.fail_orphans`.)
         """
         with self.transaction() as tx:
-            if pages is not True:  # page rows never wait on a prerequisite, so the page lane has no orphans
-                for orphan in tx.orphans():
-                    reason = f"not sent because {orphan['needs'].replace('_', ' ')} failed"
-                    tx.mark_failed(orphan["id"], reason)
-                    if orphan["incident_id"] is not None:
-                        tx.add_timeline(orphan["incident_id"], now, "delivery_failed",
-                                        f"Could not {orphan['kind'].replace('_', ' ')}: {reason}.", data={"outbox_id": orphan["id"]})
             return tx.claim(now, holder, limit, claim_seconds, pages)
 
     def release_stale_claims(self, now: datetime, holder: str) -> int:

@@ -37,6 +37,12 @@ class OutboxReads:
     def pending_count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) AS n FROM outbox WHERE status IN ('pending', 'sending')").fetchone()["n"])
 
+    def orphans(self) -> list[Row]:
+        """Rows queued after their prerequisite had already failed: they would wait forever."""
+        return [dict(r) for r in self.conn.execute(
+            "SELECT o.id, o.incident_id, o.kind, d.kind AS needs FROM outbox o JOIN outbox d ON d.dedupe_key = o.depends_on "
+            "WHERE o.status = 'pending' AND d.status = 'failed'")]
+
 
 class OutboxWrites(OutboxReads):
     def enqueue(self, message: Message, now: datetime) -> bool:
@@ -93,12 +99,6 @@ class OutboxWrites(OutboxReads):
             claimed.append(OutboxRow(row["id"], row["incident_id"], row["kind"], row["dedupe_key"], payload,
                                      row["attempts"] + 1, parse_iso(row["created_at"]), bool(row["in_doubt"])))
         return claimed
-
-    def orphans(self) -> list[Row]:
-        """Rows queued after their prerequisite had already failed: they would wait forever."""
-        return [dict(r) for r in self.conn.execute(
-            "SELECT o.id, o.incident_id, o.kind, d.kind AS needs FROM outbox o JOIN outbox d ON d.dedupe_key = o.depends_on "
-            "WHERE o.status = 'pending' AND d.status = 'failed'")]
 
     def release_stale_claims(self, now: datetime, holder: str) -> int:
         """Rows claimed by a runner that is gone (crash, lease lost) go back to pending, in doubt."""
