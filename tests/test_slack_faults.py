@@ -14,6 +14,7 @@ import json
 import pytest
 
 from app.runtime import Runtime
+from app.slack.delivery import MAX_BACKOFF_SECONDS
 from tests.support import Ladder, declare, ladder_settings
 from tests.tcp_switch import TcpSwitch
 
@@ -114,8 +115,11 @@ def test_slack_unreachable_then_back_delivers_everything_once(ladder: Ladder, tm
         assert "could not reach Slack" in page_row["last_error"]
         # The page has been failing for minutes: that is said where people look, as soon as Slack can be reached.
         switch.on()
-        for _ in range(4):
+        # Each row waits out its own jittered back-off (up to 1.25 x the cap): drain every 30 s until all went out.
+        for _ in range(int(MAX_BACKOFF_SECONDS * 1.25 / 30) + 2):
             cut_off.worker.drain(ladder.clock())
+            if all(r["status"] == "sent" for r in cut_off.store.outbox_rows(incident["id"])):
+                break
             ladder.clock.advance(seconds=30)
         assert len(ladder.slack.dm_with(ladder.user("alice"))["messages"]) == 1, "the page arrived exactly once"
         channels = ladder.slack.incident_channels()
