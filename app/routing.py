@@ -7,21 +7,15 @@ rest; ambiguous text yields no pick so the declarer chooses, rather than paging 
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
 
 from app.catalog import Catalog, Service
+from app.text import words
 
-_WORD = re.compile(r"[a-z0-9]+")
+
 _STOP = {"the", "a", "an", "is", "are", "of", "on", "in", "to", "for", "and", "or", "not", "can", "t", "cant", "down", "failing", "broken", "slow", "errors", "error"}
-
-
-def _words(text: str) -> list[str]:
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
-    return _WORD.findall(folded)
 
 
 SIMILAR = 0.8  # a word this close to a name's word counts as that word (a small typo)
@@ -63,21 +57,21 @@ def _vocabulary(catalog: Catalog) -> list[tuple[Service, list[list[str]], list[l
     """Each service's names and keywords as word lists, split once per catalog (not once per /incident)."""
     return [
         (service,
-         [_words(p) for p in (service.name, service.id.replace("-", " "), *service.aliases)],
-         [_words(k) for k in service.keywords])
+         [words(p) for p in (service.name, service.id.replace("-", " "), *service.aliases)],
+         [words(k) for k in service.keywords])
         for service in catalog.services.values()
     ]
 
 
 def rank(catalog: Catalog, text: str, limit: int = 5) -> list[Match]:
-    words = _words(text)
-    if not words:
+    said = words(text)
+    if not said:
         return []
     matches = []
     for service, names, keywords in _vocabulary(catalog):
-        score = max(_phrase_score(p, words) for p in names)
+        score = max(_phrase_score(p, said) for p in names)
         # Keywords hint at a service without naming it: they count, a little less than a name.
-        score = max([score, *(0.9 * _phrase_score(k, words) for k in keywords)])
+        score = max([score, *(0.9 * _phrase_score(k, said) for k in keywords)])
         if score >= 0.5:
             matches.append(Match(service, round(score, 3)))
     matches.sort(key=lambda m: (-m.score, m.service.name))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from string import Formatter
+
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 def incident_ref(number: int) -> str:
@@ -17,6 +21,17 @@ def escape_mrkdwn(text: str) -> str:
 
 def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def words(text: str) -> list[str]:
+    """Text as routing compares it: accents folded, lower case, runs of letters and digits."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    return _WORD.findall(folded)
+
+
+def name_key(text: str) -> str:
+    """Two names with the same key are the same name to a person and to routing ("Log-in" and "log in")."""
+    return " ".join(words(text)) or text.casefold().strip()
 
 
 def mention(ref: str) -> str:

@@ -40,6 +40,9 @@ EXPECTED = {
     "invalid_utf8.yaml": (12, "", "not UTF-8 text: byte 0xff"),
     "start_year_9999.yaml": (95, "schedules.payments-primary.rotation.start", "9999-12-31T23:59 is out of range; give a date between 1970 and 2200"),
     "escalate_after_huge.yaml": (116, "policies.payments.levels[1].escalate_after", "'99999999999h' is out of range; a duration is from 0s to 720h"),
+    # Two services people would call by the same name: routing could pre-select neither.
+    "service_name_twice.yaml": (64, "services[7].name", "name 'Mobile app' already names service 'mobile-app' (its id, services[6].id)"),
+    "alias_names_another_service.yaml": (66, "services[7].aliases[2]", "alias 'Log-in' already names service 'login' (its alias, services[3].aliases[0])"),
     "rule_message_stray_brace.yaml": (130, "rules[0].say", "the message has a lone '{' or '}'; write '{{' or '}}' for a literal brace"),
 }
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.catalog.lookups import ScopedRule, _dotted, _scoped_rules
 from app.catalog.rule_schema import EscalateTo
+from app.text import name_key
 from app.catalog.schema import CatalogModel, Policy, Schedule, Service, Severity, Team
 
 
@@ -68,6 +69,7 @@ def _cross_references(sections: _Sections) -> list[tuple[tuple[Any, ...], str]]:
     ranks = [s.rank for _, s in sections.severities if s.rank is not None]
     if len(ranks) != len(set(ranks)):
         problems.add(("severities",), "two severities share a rank; each rank must be unique")
+    _names_that_collide(sections, problems)
     seen = set()
     for index, service in sections.services:
         if service.id in seen:
@@ -112,6 +114,31 @@ def _cross_references(sections: _Sections) -> list[tuple[tuple[Any, ...], str]]:
             chain.append(current)
             current = sections.policies[current].then
     return problems.items
+
+
+_NAME_KIND = {"id": "id", "name": "name"}
+
+
+def _names_that_collide(sections: _Sections, problems: _Problems) -> None:
+    """A name, id or alias may name one service only.
+
+    People pick a service by what they call it and routing pre-selects the service whose name the
+    title says; two services both called "login" (in any case or punctuation) are one name to both,
+    so neither could ever be picked for it. Compared as routing compares: by `name_key`.
+    """
+    owner_of: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    for index, service in sections.services:
+        names = [(("services", index, "id"), service.id.replace("-", " ")), (("services", index, "name"), service.name)]
+        names += [(("services", index, "aliases", i), alias) for i, alias in enumerate(service.aliases)]
+        for path, name in names:
+            key = name_key(name)
+            if not key:
+                continue
+            first = owner_of.setdefault(key, (service.id, path))
+            if first[0] != service.id:
+                what, theirs = (_NAME_KIND.get(p[2], "alias") for p in (path, first[1]))
+                problems.add(path, f"{what} {name!r} already names service {first[0]!r} (its {theirs}, {_dotted(first[1])}); "
+                                   "a name, id or alias may name one service only, or people cannot pick either by it")
 
 
 def _rule_references(sections: _Sections, problems: _Problems) -> None:
