@@ -70,3 +70,77 @@ def test_any_slash_text_opens_a_form_and_pings_nobody(ladder: Ladder, text: str)
     for raw in ("<!channel>", "<!here>", "<@U0BOSS"):
         assert raw not in parsed
     assert ladder.runtime.store.incident_by_number(1)["status"] == "triggered"  # and the table is still there
+
+
+BAD_SIGNATURE = "v0=" + "0" * 64
+
+
+def sent_to_slack(ladder: Ladder) -> list:
+    """Every Web API call (but Bolt's start-up auth.test) and every response_url post the app made."""
+    return [c for c in ladder.slack.calls if c.method != "auth.test"] + list(ladder.slack.responses)
+NOT_OBJECTS = ["null", "[1,2]", '"hi"', "5", "{not json", "[" * 100_000]
+
+
+@pytest.mark.parametrize("raw", NOT_OBJECTS)
+@pytest.mark.parametrize("as_form", [True, False], ids=["payload=", "json"])
+def test_an_unsigned_body_is_a_401_whatever_it_holds(ladder: Ladder, raw: str, as_form: bool) -> None:
+    """The signature is checked before anything reads the body: no traceback, no listener, nothing sent to Slack."""
+    send = (lambda **kw: ladder.driver.post_form({"payload": raw}, **kw)) if as_form else \
+        (lambda **kw: ladder.driver.post(raw, "application/json", **kw))
+    reply = send(signature=BAD_SIGNATURE)
+    assert (reply.status, reply.json()) == (401, {"error": "invalid request"})
+    assert send(timestamp=ladder.driver.now() - 3600).status == 401
+    # Signed, it is Slack's but broken: a 400 that says so.
+    signed = send()
+    assert (signed.status, signed.json()) == (400, {"error": "the request body could not be parsed"})
+    assert not sent_to_slack(ladder)
+
+
+@pytest.mark.parametrize("body, headers", [
+    (b"payload=%7B%22type%22%3A%22block_actions%22\xff\xfe", {}),              # not UTF-8
+    (b"command=/incident&text=x", {"X-Slack-Signature": "v0=\u00e9" + "0" * 63}),  # a non-ASCII signature
+    (b"command=/incident&text=x", {"X-Slack-Request-Timestamp": "\u00b2"}),      # a "digit" int() refuses
+    (b"command=/incident&text=x", {"X-Slack-Request-Timestamp": "9" * 5000}),   # past int()'s digit limit
+])
+def test_unsigned_bytes_and_odd_headers_are_a_401(ladder: Ladder, body: bytes, headers: dict[str, str]) -> None:
+    reply = ladder.driver.post(body, "application/x-www-form-urlencoded", signature=BAD_SIGNATURE, headers=headers)
+    assert reply.status == 401
+    assert not sent_to_slack(ladder)
+
+
+def test_a_signed_body_that_is_not_utf8_is_a_400(ladder: Ladder) -> None:
+    assert ladder.driver.post(b"payload=\xff\xfe", "application/x-www-form-urlencoded").status == 400
+
+
+def _click(ladder: Ladder, **changes) -> dict:
+    """An Acknowledge click on incident 1, shaped as Slack sends it, with `changes` applied at the top level."""
+    return {"type": "block_actions", "user": {"id": ladder.user("sam")}, "team": {"id": "T"}, "trigger_id": ladder.slack.issue_trigger(),
+            "response_url": ladder.slack.response_url(), "actions": [{"action_id": "incident_ack", "block_id": "b", "value": "1"}],
+            **changes}
+
+
+def _submission(ladder: Ladder, **view_changes) -> dict:
+    view = {"id": "V1", "type": "modal", "callback_id": "resolve_incident", "private_metadata": '{"incident_id": 1}',
+            "state": {"values": {}}, **view_changes}
+    return {"type": "view_submission", "user": {"id": ladder.user("sam")}, "team": {"id": "T"}, "view": view}
+
+
+@pytest.mark.parametrize("broken", [
+    {"actions": [None]}, {"actions": []}, {"actions": "incident_ack"}, {"actions": [{"action_id": 5, "value": "1"}]},
+    {"actions": [["incident_ack"]]}, {"team": [1, 2]}, {"team": 5}, {"channel": 5}, {"user": "U1"}, {"user": {"id": ["U1"]}},
+    {"authorizations": [5]}, {"response_urls": 5}, {"response_url": {"url": "x"}}, {"message": "hi"}, {"container": [1]},
+])
+def test_a_signed_click_missing_what_slack_always_sends_is_a_400(ladder: Ladder, broken: dict) -> None:
+    reply = ladder.driver.post_payload(_click(ladder, **broken))
+    assert reply.status == 400, reply.body
+    assert not sent_to_slack(ladder)
+
+
+@pytest.mark.parametrize("view_changes", [
+    {"state": None}, {"state": {}}, {"state": {"values": [1]}}, {"state": "values"}, {"callback_id": None}, {"id": 7},
+])
+def test_a_signed_form_without_its_state_or_ids_is_a_400(ladder: Ladder, view_changes: dict) -> None:
+    submission = _submission(ladder, **view_changes)
+    if view_changes.get("state") is None:
+        del submission["view"]["state"]
+    assert ladder.driver.post_payload(submission).status == 400
