@@ -21,7 +21,7 @@ from app import escalation, outbox, rules, tracks
 from app.catalog import Catalog, format_duration
 from app.escalation import Snapshot
 from app.store import Store, Tx, iso, parse_iso
-from app.text import incident_ref, track_label
+from app.text import escape_mrkdwn, incident_ref, track_label, truncate
 from app.tracks import MAIN, STAKEHOLDERS
 
 TITLE_MAX = 120
@@ -268,13 +268,15 @@ def still_on_it(store: Store, incident_id: int, user_id: str, now: datetime) -> 
 def change_severity(store: Store, catalog: Catalog, incident_id: int, severity_id: str, user_id: str, now: datetime) -> Outcome:
     """Change severity; a raise that makes the team's policy stricter switches the main ladder to it."""
     severity = catalog.severity(severity_id)
-    if severity is None:
-        return Outcome(None, False, "That severity is no longer in the catalog.")
     with store.transaction() as tx:
         incident, refusal = open_incident(tx, incident_id)
         if incident is None:
             return refusal  # type: ignore[return-value]
         ref = incident_ref(incident["number"])
+        if severity is None:  # removed from the catalog since the menu was drawn, or a forged value
+            current = catalog.severity(incident["severity"])
+            return Outcome(incident, False, f"Ladder does not know the severity “{escape_mrkdwn(truncate(severity_id, 40))}”: it is not in "
+                                            f"the catalog. {ref} stays {current.label if current else incident['severity']}.")
         if incident["status"] == "resolved":
             return Outcome(incident, False, f"{ref} is resolved; its severity can no longer change.")
         if incident["severity"] == severity_id:

@@ -181,7 +181,11 @@ def dismiss(store: Store, incident_id: int, rule_id: str, user_id: str, now: dat
 
 
 def escalate_now(store: Store, catalog: Catalog, incident_id: int, rule_id: str, user_id: str, now: datetime) -> Outcome:
-    """A nudge's "Escalate now": the rule's own target (or the next level), decided by a human."""
+    """A nudge's "Escalate now": the rule's own target (or the next level), decided by a human.
+
+    Only from a nudge that rule posted on this incident: the button's value names the rule, and a
+    value naming one that never nudged here (forged, or from another incident's message) pages nobody.
+    """
     scoped = catalog.rules_by_id.get(rule_id)
     target = scoped.rule.escalate_to if scoped else "next"
     to = "next" if target == "next" else (f"team:{target.team}" if target.team else f"person:{target.person}")  # type: ignore[union-attr]
@@ -189,6 +193,11 @@ def escalate_now(store: Store, catalog: Catalog, incident_id: int, rule_id: str,
         incident = tx.incident(incident_id)
         if incident is None:
             return Outcome(None, False, NOT_FOUND)
+        timer = tx.rule_timer_for(incident_id, rule_id)
+        if timer is None or not timer["fire_count"] or (scoped is not None and scoped.rule.do != "nudge"):
+            return Outcome(incident, False, f"No “{escape_mrkdwn(truncate(rule_id, 60))}” nudge was posted for "
+                                            f"{incident_ref(incident['number'])}, so there is nothing to escalate from: nothing changed. "
+                                            "To page more people, use Escalate on the incident's summary.")
         return escalate_in(tx, catalog, incident, EscalateRequest(to, user_id, f"from the `{rule_id}` nudge"), now)
 
 

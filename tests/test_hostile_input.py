@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import Ladder, mrkdwn_strings
+from app.slack.listeners import UNKNOWN_INCIDENT
+from tests.support import Ladder, declare, mrkdwn_strings
 
 
 @pytest.mark.parametrize("headers, expected", [
@@ -144,3 +145,40 @@ def test_a_signed_form_without_its_state_or_ids_is_a_400(ladder: Ladder, view_ch
     if view_changes.get("state") is None:
         del submission["view"]["state"]
     assert ladder.driver.post_payload(submission).status == 400
+
+
+# -- values inside a well-shaped interaction are data: a specific answer, never a 500 ------------------------------
+
+def _answers(ladder: Ladder, count: int = 1) -> list[str]:
+    """The ephemeral answers the app posted to response URLs, once `count` have arrived."""
+    return [r["body"]["text"] for r in ladder.slack.wait_for(lambda: len(ladder.slack.responses) >= count and ladder.slack.responses)]
+
+
+def _action(action_id: str, value: str) -> dict:
+    if action_id == "incident_severity":
+        return {"action_id": action_id, "block_id": "b", "type": "static_select",
+                "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": f"{value}:sev1"}}
+    return {"action_id": action_id, "block_id": "b", "type": "button", "value": f"{value}:open-2h:15" if "nudge" in action_id else value}
+
+
+BUTTONS = ["incident_ack", "incident_severity", "incident_still_on_it", "incident_take_lead", "nudge_snooze_15", "nudge_dismiss",
+           "nudge_escalate", "incident_resolve", "incident_escalate", "incident_post_update"]
+
+
+@pytest.mark.parametrize("value", ["9" * 400, "9223372036854775808", "\u0661", "\u00b2", "-1"])
+def test_a_button_naming_an_incident_id_no_database_holds_says_the_incident_is_unknown(ladder: Ladder, value: str) -> None:
+    declare(ladder)
+    for count, action_id in enumerate(BUTTONS, start=1):
+        reply = ladder.driver.post_payload(_click(ladder, actions=[_action(action_id, value)]))
+        assert reply.status == 200, action_id
+        assert _answers(ladder, count)[-1] == UNKNOWN_INCIDENT, action_id
+    assert ladder.runtime.store.incident(1)["version"] == 1
+
+
+def test_a_severity_the_catalog_does_not_have_is_named_as_the_unknown_part(ladder: Ladder) -> None:
+    declare(ladder, severity="sev2")
+    reply = ladder.driver.post_payload(_click(ladder, actions=[
+        {"action_id": "incident_severity", "block_id": "b", "selected_option": {"value": "1:sev9"}}]))
+    assert reply.status == 200
+    assert _answers(ladder) == ["Ladder does not know the severity “sev9”: it is not in the catalog. INC-1 stays SEV2 · Major."]
+    assert ladder.runtime.store.incident(1)["severity"] == "sev2"

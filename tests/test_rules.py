@@ -149,6 +149,30 @@ def test_nudge_escalate_now_is_one_click(rules: Engine) -> None:
     assert len(rules.dms("dana")) == 1
 
 
+def test_escalate_now_naming_a_rule_that_never_nudged_on_the_incident_changes_nothing(rules: Engine) -> None:
+    """A forged or misdirected button value pages nobody: the rule must have posted its nudge on this incident."""
+    declare(rules, severity="sev2")
+    rules.deliver()
+    rules.driver.click(rules.dms("alice")[0], "incident_ack", rules.user("alice"))  # the ladder stops climbing by itself
+    rules.slack.wait_for(lambda: rules.runtime.store.incident(1)["status"] == "acknowledged")
+    rules.at(minutes=30)  # `no-lead` nudged; the `updates` reminder fired (it offers no Escalate now); `open-2h` has not yet
+    reminder, nudge = posted(rules, "no update for a while")[0], posted(rules, "Still no lead.")[0]
+    _, element = rules.driver.find_element(reminder, "nudge_snooze_15")
+    element["action_id"] = "nudge_escalate"
+    for rule in ("open-2h", "no-such-rule", "updates", "sev1-unacked", "x" * 5000):
+        element["value"] = f"1:{rule}"
+        assert rules.driver.click(reminder, "nudge_escalate", rules.user("bob")).status == 200
+    answers = [r["body"]["text"] for r in rules.slack.wait_for(lambda: len(rules.slack.responses) >= 5 and rules.slack.responses)]
+    assert answers[0] == ("No “open-2h” nudge was posted for INC-1, so there is nothing to escalate from: nothing changed. "
+                          "To page more people, use Escalate on the incident's summary.")
+    assert all("nothing changed" in a and len(a) < 300 for a in answers)
+    rules.deliver()
+    assert not [e for e in rules.timeline(1) if e["kind"] == "escalated"] and not rules.dms("dana")
+    # The rule that did nudge on this incident escalates from its own button.
+    rules.driver.click(nudge, "nudge_escalate", rules.user("bob"))
+    rules.slack.wait_for(lambda: any(e["kind"] == "escalated" for e in rules.timeline(1)))
+
+
 def test_acknowledged_but_unresolved_and_no_lead_nudges(rules: Engine) -> None:
     incident, _, _ = declare(rules, severity="sev2")
     rules.deliver()

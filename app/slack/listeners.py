@@ -57,11 +57,33 @@ def plain_from_command_text(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
 
 
+_ID = re.compile(r"[0-9]{1,19}")
+SQLITE_MAX_INTEGER = 2**63 - 1
+
+
 def _incident_id(raw: Any) -> int | None:
-    try:
-        return int(str(raw).split(":")[0])
-    except (TypeError, ValueError):
+    """The incident a button value ("<id>" or "<id>:…") or a form's metadata names; None when it names none.
+
+    ASCII digits within SQLite's integer range only: `int()` also reads "١" and chokes on "²", and an
+    ID of 400 nines overflows SQLite (a 500, where the clicker should hear the incident is unknown).
+    """
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    if not isinstance(raw, str) or not _ID.fullmatch(raw.split(":")[0]):
         return None
+    value = int(raw.split(":")[0])
+    return value if 0 < value <= SQLITE_MAX_INTEGER else None
+
+
+def _dig(node: Any, *path: str) -> Any:
+    """node[path[0]][path[1]]…, or None where a level is not an object: payload values are data, never trusted to be shaped."""
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _state_value(values: dict[str, Any], block: str, action: str, key: str) -> Any:
@@ -85,7 +107,7 @@ def later(context: BoltContext, body: dict[str, Any], **spec: Any) -> None:
     The spec travels in the context, which Bolt deep-copies for lazy listeners; the request body it
     re-parses would lose a slash command whose text says "payload" (slack-platform.md §2).
     """
-    spec.setdefault("response_url", body.get("response_url"))
+    spec.setdefault("response_url", _text(body.get("response_url")))
     context[FOLLOW_UP] = spec
 
 
@@ -113,6 +135,9 @@ def follow_up(runtime: "Runtime", context: BoltContext, client: WebClient) -> No
         _say_ephemeral(reply, spec["text"])
         return
     view = spec.get("view")
+    if not spec.get("trigger_id"):  # Slack always sends one; without it no form can open
+        _say_ephemeral(reply, "Slack did not say where to open the form. Please try again.")
+        return
     if kind == "declare_form":
         catalog = runtime.catalog
         title = plain_from_command_text(spec["text"])
@@ -140,7 +165,7 @@ def incident_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], cont
     else:
         ack()
         # Routing and building the form happen after the answer: under load, acks must not queue behind them.
-        later(context, command, kind="declare_form", trigger_id=command["trigger_id"], text=text, channel_id=command.get("channel_id"))
+        later(context, command, kind="declare_form", trigger_id=command.get("trigger_id"), text=text, channel_id=command.get("channel_id"))
 
 
 def _channel_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], context: BoltContext, verb: str, args: list[str]) -> None:
@@ -163,7 +188,7 @@ def _channel_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], cont
         ack(text=form)
         return
     ack()
-    later(context, command, kind="open", trigger_id=command["trigger_id"], view=form)
+    later(context, command, kind="open", trigger_id=command.get("trigger_id"), view=form)
 
 
 def _oncall_answer(runtime: "Runtime", team_text: str) -> str:
@@ -181,7 +206,7 @@ def _oncall_answer(runtime: "Runtime", team_text: str) -> str:
 
 
 def service_options(runtime: "Runtime", ack: Ack, payload: dict[str, Any]) -> None:
-    services = routing.search(runtime.catalog, payload.get("value") or "")
+    services = routing.search(runtime.catalog, _text(payload.get("value")) or "")
     ack(options=[{"text": {"type": "plain_text", "text": s.name[:75]}, "value": s.id} for s in services])
 
 
@@ -262,18 +287,24 @@ def _incident_click(body: dict[str, Any], action: dict[str, Any]) -> Click | Non
 
 
 def _severity_click(body: dict[str, Any], action: dict[str, Any]) -> Click | None:
-    value = (action.get("selected_option") or {}).get("value") or ""
+    """The severity menu's options carry "<incident>:<severity>"."""
+    value = _text(_dig(action, "selected_option", "value")) or ""
     incident_id, _, severity_id = value.partition(":")
-    return Click(int(incident_id), body["user"]["id"], (severity_id,)) if incident_id.isdigit() and severity_id else None
+    number = _incident_id(incident_id)
+    return Click(number, body["user"]["id"], (severity_id,)) if number is not None and severity_id else None
+
+
+_MINUTES = re.compile(r"[0-9]{1,4}")
 
 
 def _rule_click(body: dict[str, Any], action: dict[str, Any]) -> Click | None:
     """Nudge buttons carry "<incident>:<rule>[:<minutes>]"."""
-    parts = str(action.get("value") or "").split(":")
-    if len(parts) < 2 or not parts[0].isdigit() or not parts[1]:
+    parts = (_text(action.get("value")) or "").split(":")
+    incident_id = _incident_id(parts[0])
+    if len(parts) < 2 or incident_id is None or not parts[1]:
         return None
-    minutes = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0
-    return Click(int(parts[0]), body["user"]["id"], (parts[1], minutes))
+    minutes = int(parts[2]) if len(parts) > 2 and _MINUTES.fullmatch(parts[2]) else 0
+    return Click(incident_id, body["user"]["id"], (parts[1], minutes))
 
 
 UseCase = Callable[["Runtime", Click], incidents.Outcome]
@@ -312,7 +343,8 @@ def button_clicked(runtime: "Runtime", ack: Ack, body: dict[str, Any], action: d
     if outcome.changed:
         runtime.worker.wake()
     if always_reply or not outcome.changed or outcome.data.get("page_only"):
-        later(context, body, kind="reply", text=outcome.message if outcome.incident else UNKNOWN_INCIDENT)
+        # The use case says what stopped it (an unknown severity, a rule that never nudged); "not found" is said the button's way.
+        later(context, body, kind="reply", text=UNKNOWN_INCIDENT if outcome.message == incidents.NOT_FOUND else outcome.message)
 
 
 # -- buttons that open a form ---------------------------------------------------------------------------------
@@ -353,7 +385,7 @@ def form_button_clicked(runtime: "Runtime", ack: Ack, body: dict[str, Any], acti
     if isinstance(view, str):
         later(context, body, kind="reply", text=view)
     else:
-        later(context, body, kind="open", trigger_id=body["trigger_id"], view=view)
+        later(context, body, kind="open", trigger_id=_text(body.get("trigger_id")), view=view)
 
 
 # -- form submissions -----------------------------------------------------------------------------------------
@@ -407,9 +439,10 @@ def update_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: d
 
 def human_message(runtime: "Runtime", event: dict[str, Any]) -> None:
     """Any human message in an incident channel is an update, for "no update for" rules."""
-    if event.get("bot_id") or event.get("subtype") not in (None, "thread_broadcast", "file_share") or not event.get("user"):
+    user, channel = _text(event.get("user")), _text(event.get("channel"))
+    if event.get("bot_id") or event.get("subtype") not in (None, "thread_broadcast", "file_share") or not user or not channel:
         return
-    nudges.record_human_message(runtime.store, event.get("channel") or "", event["user"], runtime.clock())
+    nudges.record_human_message(runtime.store, channel, user, runtime.clock())
 
 
 def on_error(error: Exception, body: dict[str, Any]) -> None:
