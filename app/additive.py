@@ -13,9 +13,9 @@ from datetime import datetime
 from app import escalation, tracks
 from app.catalog import Catalog
 from app.escalation import Snapshot
-from app.incidents import Outcome, Row, open_incident, say_and_refresh
+from app.incidents import InvalidInput, Outcome, Row, open_incident, say_and_refresh
 from app.store import Store, Tx, parse_iso
-from app.text import escape_mrkdwn, incident_ref, mention
+from app.text import escape_mrkdwn, incident_ref, mention, typed_text_problem
 from app.tracks import MAIN
 
 PERSON_TIMEOUT = 600  # a named person paged additively: how long before the channel hears nobody answered
@@ -59,6 +59,12 @@ class EscalateRequest:
     @property
     def who_plain(self) -> str:
         return self.by if self.by else f"rule `{self.by_rule}`"
+
+
+def validate_reason(reason: str) -> None:
+    """The reason is optional; one that is given goes to the channel and the timeline, so it must be readable text."""
+    if problem := typed_text_problem(reason, "The reason"):
+        raise InvalidInput({"reason": problem})
 
 
 def escalate(store: Store, catalog: Catalog, incident_id: int, request: EscalateRequest, now: datetime) -> Outcome:

@@ -21,7 +21,7 @@ from app import escalation, outbox, rules, tracks
 from app.catalog import Catalog, format_duration
 from app.escalation import Snapshot
 from app.store import Store, Tx, iso, parse_iso
-from app.text import escape_mrkdwn, incident_ref, track_label, truncate
+from app.text import escape_mrkdwn, incident_ref, track_label, truncate, typed_text_problem
 from app.tracks import MAIN, STAKEHOLDERS
 
 TITLE_MAX = 120
@@ -79,6 +79,8 @@ def validate_declare(request: DeclareRequest, catalog: Catalog) -> None:
         errors["title"] = "Give the incident a title, e.g. “Bank transfers failing”."
     elif len(title) > TITLE_MAX:
         errors["title"] = f"Keep the title under {TITLE_MAX} characters (it is {len(title)}); put details in the description."
+    elif problem := typed_text_problem(title, "The title"):
+        errors["title"] = f"{problem} For example “Bank transfers failing”."
     if not request.service_id:
         errors["service"] = "Pick the affected service, so the right team is paged."
     elif request.service_id not in catalog.services:
@@ -87,8 +89,16 @@ def validate_declare(request: DeclareRequest, catalog: Catalog) -> None:
         errors["severity"] = "That severity is no longer in the catalog; pick another."
     if len(request.description) > DESCRIPTION_MAX:
         errors["description"] = f"Keep the description under {DESCRIPTION_MAX} characters."
+    elif problem := typed_text_problem(request.description, "The description", multiline=True):
+        errors["description"] = problem
     if errors:
         raise InvalidInput(errors)
+
+
+def validate_resolution(note: str) -> None:
+    """The resolution note is optional; one that is there is kept on the timeline, so it must be readable text."""
+    if problem := typed_text_problem(note, "The note", multiline=True):
+        raise InvalidInput({"note": problem})
 
 
 Row = dict[str, Any]

@@ -15,9 +15,9 @@ from typing import Any
 from app import outbox, rules, tracks
 from app.catalog import Catalog, EscalateTo, ScopedRule, format_duration
 from app.additive import EscalateRequest, escalate_in
-from app.incidents import NOT_FOUND, Outcome, say_and_refresh
+from app.incidents import NOT_FOUND, InvalidInput, Outcome, say_and_refresh
 from app.store import Store, Tx, iso, parse_iso
-from app.text import escape_mrkdwn, fill, incident_ref, truncate
+from app.text import escape_mrkdwn, fill, incident_ref, truncate, typed_text_problem, visible_length
 from app.tracks import STAKEHOLDERS
 
 SNOOZE_CHOICES = (15, 60)  # minutes, offered on every nudge
@@ -219,6 +219,18 @@ def assign_lead(store: Store, incident_id: int, lead: str, by: str, now: datetim
         who = "took the lead" if took else f"made <@{lead}> the incident lead"
         say_and_refresh(tx, incident, now, f"lead:{incident['version']}", f":crown: <@{by}> {who} of {ref}.")
     return Outcome(incident, True, f"<@{lead}> leads {ref}.")
+
+
+UPDATE_MIN_VISIBLE = 3  # characters a status update must show: "ok" tells the people following nothing
+
+
+def validate_update(text: str) -> None:
+    """A status update is read by everyone following the incident, so it must say something in readable text."""
+    problem = typed_text_problem(text, "The update", multiline=True)
+    if problem is None and visible_length(text) < UPDATE_MIN_VISIBLE:
+        problem = "Write a sentence or two: what you know, what you are doing."
+    if problem:
+        raise InvalidInput({"update": problem})
 
 
 def post_update(store: Store, incident_id: int, user_id: str, text: str, now: datetime) -> Outcome:

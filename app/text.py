@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import unicodedata
 from string import Formatter
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -17,6 +18,36 @@ def incident_ref(number: int) -> str:
 def escape_mrkdwn(text: str) -> str:
     """Slack's three control characters; a title like `<!channel>` then pings nobody."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# Letters and symbols that Unicode draws as nothing (Hangul fillers, the braille blank): text made of them looks empty.
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _shows(char: str) -> bool:
+    """Whether a character shows by itself: not a space, a control or format character (zero-width, bidi), or a lone mark."""
+    return unicodedata.category(char)[0] not in "CZM" and char not in _BLANK_LOOKING
+
+
+def visible_length(text: str) -> int:
+    """How many characters of `text` a reader sees: "\u202e\u200b" looks empty, and counts 0."""
+    return sum(1 for char in text if _shows(char))
+
+
+def typed_text_problem(text: str, what: str, *, multiline: bool = False) -> str | None:
+    """Why text someone typed cannot be kept as it is, in words for the form field; None when it can.
+
+    NUL and other control characters (line breaks only in a field with lines) and lone surrogates
+    are refused: Slack cannot show them and they corrupt what is stored and searched. Text that
+    is there but shows nothing (zero-width spaces, direction marks) would make an incident or a
+    note nobody can read. Format characters inside visible text stay: emoji sequences need them.
+    """
+    allowed = "\t\n\r" if multiline else "\t"
+    if any(unicodedata.category(char) in ("Cc", "Cs") and char not in allowed for char in text):
+        return f"{what} contains control characters (such as NUL) that Slack cannot show; type it again or paste it as plain text."
+    if text.strip() and not visible_length(text):
+        return f"{what} has only invisible characters (zero-width spaces, direction marks); write it in words."
+    return None
 
 
 def truncate(text: str, limit: int) -> str:

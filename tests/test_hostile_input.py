@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.slack import blocks
 from app.slack.listeners import UNKNOWN_INCIDENT
 from tests.support import Ladder, declare, mrkdwn_strings
 
@@ -182,3 +183,83 @@ def test_a_severity_the_catalog_does_not_have_is_named_as_the_unknown_part(ladde
     assert reply.status == 200
     assert _answers(ladder) == ["Ladder does not know the severity “sev9”: it is not in the catalog. INC-1 stays SEV2 · Major."]
     assert ladder.runtime.store.incident(1)["severity"] == "sev2"
+
+
+def _form(ladder: Ladder, callback_id: str, inputs: dict, metadata: str) -> dict:
+    """A submission of the form Ladder renders for incident 1, with its private_metadata replaced."""
+    incident = ladder.runtime.store.incident(1)
+    view = {"resolve_incident": blocks.resolve_modal, "status_update": blocks.update_modal,
+            "escalate_incident": lambda i: blocks.escalate_modal(i, "Level 2 of payments: dana@example.com", [])}[callback_id](incident)
+    submission = ladder.driver.submission({**view, "id": "VFORGED01", "private_metadata": metadata}, ladder.user("bob"), inputs)
+    return submission
+
+
+BROKEN_METADATA = ["{not json", "[1]", "null", '{"incident_id": "one"}', '{"incident_id": ' + "9" * 400 + "}", '{"incident_id": true}',
+                   "[" * 100_000, ""]
+
+
+@pytest.mark.parametrize("callback_id, inputs, answer", [
+    ("resolve_incident", {"note": "rolled back"}, "update"),
+    ("escalate_incident", {"reason": "need ledger access"}, "update"),
+    ("status_update", {"update": "Payouts are flowing again."}, "errors"),
+])
+def test_a_form_whose_metadata_names_no_incident_says_so_and_changes_nothing(ladder: Ladder, callback_id: str, inputs: dict,
+                                                                           answer: str) -> None:
+    declare(ladder)
+    for metadata in BROKEN_METADATA:
+        reply = ladder.driver.post_payload(_form(ladder, callback_id, inputs, metadata))
+        assert reply.status == 200, (metadata[:20], reply.body)
+        assert reply.json()["response_action"] == answer
+        assert "does not say which incident it is for" in reply.body and "Nothing changed" in reply.body
+    incident = ladder.runtime.store.incident(1)
+    assert (incident["status"], incident["version"]) == ("triggered", 1)
+
+
+def test_a_declaration_whose_metadata_is_broken_is_still_declared(ladder: Ladder) -> None:
+    for number, metadata in enumerate(BROKEN_METADATA, start=1):
+        opened = len(ladder.slack.ok_calls_to("views.open"))
+        ladder.driver.slash("bank transfers failing", ladder.user("sam"))
+        view = ladder.driver.opened_view("declare_incident", after=opened)
+        reply = ladder.driver.submit({**view, "private_metadata": metadata}, ladder.user("sam"), {"service": "bank-transfers"})
+        assert reply.status == 200, metadata[:20]
+        incident = ladder.runtime.store.incident_by_number(number)
+        assert incident["title"] == "bank transfers failing" and incident["declared_in"] is None
+
+
+# -- typed text that shows nothing, or that Slack cannot show, is refused on its field --------------------------------
+
+INVISIBLE = ["\u202e\u200b", "\u200b\u200c\u200d\u2060\ufeff", "\u2066\u2069\u200e\u200f", "\u3164\u115f", "\u0301\u0301",
+             "\U000e0041\U000e0042", " \u00ad ", "\ufe0f"]
+UNSHOWABLE = ["bank\x00transfers", "\x00", "bank transfers\x07", "\x1b[31mred\x1b[0m"]
+
+
+@pytest.mark.parametrize("title", INVISIBLE + UNSHOWABLE)
+def test_a_title_that_shows_nothing_or_holds_control_characters_is_refused_on_its_field(ladder: Ladder, title: str) -> None:
+    ladder.driver.slash("", ladder.user("sam"))
+    view = ladder.driver.opened_view("declare_incident")
+    reply = ladder.driver.submit(view, ladder.user("sam"), {"title": title, "service": "bank-transfers"})
+    assert reply.status == 200
+    answer = reply.json()
+    assert answer["response_action"] == "errors" and list(answer["errors"]) == ["title"]
+    assert ("invisible" if title in INVISIBLE else "control characters") in answer["errors"]["title"]
+    assert ladder.runtime.store.incident_by_number(1) is None
+    assert not [c for c in sent_to_slack(ladder) if c.method != "views.open"]
+
+
+@pytest.mark.parametrize("title", ["👩\u200d💻 bank transfers", "تحويلات\u200f بنكية", "e\u0301chec des virements", "\u00a0bank\tfeed"])
+def test_format_characters_inside_visible_text_are_kept(ladder: Ladder, title: str) -> None:
+    incident, _, reply = declare(ladder, title=title, service="bank-transfers")
+    assert reply.json()["response_action"] == "update"
+    assert incident["title"] == title.strip()
+
+
+@pytest.mark.parametrize("callback_id, block", [("resolve_incident", "note"), ("status_update", "update"), ("escalate_incident", "reason")])
+@pytest.mark.parametrize("text", ["\u202e\u200b\u2060", "rolled\x00back"])
+def test_other_typed_fields_refuse_the_same_text_on_their_field(ladder: Ladder, callback_id: str, block: str, text: str) -> None:
+    declare(ladder)
+    reply = ladder.driver.post_payload(_form(ladder, callback_id, {block: text}, '{"incident_id": 1, "version": 1}'))
+    assert reply.status == 200
+    answer = reply.json()
+    assert answer["response_action"] == "errors" and list(answer["errors"]) == [block]
+    incident = ladder.runtime.store.incident(1)
+    assert (incident["status"], incident["version"]) == ("triggered", 1)

@@ -86,8 +86,59 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _state_value(values: dict[str, Any], block: str, action: str, key: str) -> Any:
-    return ((values.get(block) or {}).get(action) or {}).get(key)
+@dataclass(frozen=True)
+class Form:
+    """A submitted modal, read defensively: each getter gives what the user chose or typed, or nothing.
+
+    The shape Slack always sends (a user ID, the view's ID and `state.values`) is checked at the
+    edge (`app.slack.app.malformed`); what is inside (a value that is a list, metadata that is not
+    JSON) is treated as not given, so a broken or forged form gets a specific answer, not a 500.
+    """
+
+    user_id: str
+    view_id: str
+    values: dict[str, Any]
+    metadata: dict[str, Any]
+
+    @classmethod
+    def of(cls, body: dict[str, Any], view: dict[str, Any]) -> "Form":
+        values = _dig(view, "state", "values")
+        return cls(_text(_dig(body, "user", "id")) or "", _text(view.get("id")) or "", values if isinstance(values, dict) else {},
+                   _metadata(view))
+
+    @property
+    def incident_id(self) -> int | None:
+        """The incident the form was opened for (Ladder writes it in the metadata); None if that is missing or broken."""
+        return _incident_id(self.metadata.get("incident_id"))
+
+    def text(self, block: str) -> str:
+        return _text(_dig(self.values, block, "value", "value")) or ""
+
+    def choice(self, block: str, action: str = "value") -> str | None:
+        return _text(_dig(self.values, block, action, "selected_option", "value"))
+
+    def user(self, block: str) -> str | None:
+        return _text(_dig(self.values, block, "value", "selected_user"))
+
+    def chosen(self, block: str) -> list[str]:
+        options = _dig(self.values, block, "value", "selected_options")
+        return [o["value"] for o in options if isinstance(_dig(o, "value"), str)] if isinstance(options, list) else []
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object Ladder put in the form's private_metadata; {} when what came back is not one."""
+    raw = view.get("private_metadata")
+    if not isinstance(raw, str) or not raw:
+        return {}
+    try:
+        metadata = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}
+    return metadata if isinstance(metadata, dict) else {}
+
+
+FORM_WITHOUT_INCIDENT = ("This form does not say which incident it is for (it may come from an older Ladder, or it was altered). "
+                         "Nothing changed: open it again from the incident's summary.")
 
 
 def _say_ephemeral(respond: Respond | None, text: str) -> None:
@@ -212,25 +263,22 @@ def service_options(runtime: "Runtime", ack: Ack, payload: dict[str, Any]) -> No
 
 # -- declare --------------------------------------------------------------------------------------------------
 
-def declare_request(body: dict[str, Any], view: dict[str, Any]) -> incidents.DeclareRequest:
-    values = view["state"]["values"]
-    metadata = json.loads(view.get("private_metadata") or "{}")
-    severity = _state_value(values, "severity", "value", "selected_option")
-    service = _state_value(values, "service", blocks.SERVICE_ACTION, "selected_option")
+def declare_request(form: Form) -> incidents.DeclareRequest:
+    """The declaration in the form. Broken metadata only loses where it was declared: an incident is never refused for it."""
     return incidents.DeclareRequest(
-        title=_state_value(values, "title", "value", "value") or "",
-        service_id=service["value"] if service else None,
-        severity_id=severity["value"] if severity else None,
-        declared_by=body["user"]["id"],
-        description=_state_value(values, "description", "value", "value") or "",
-        private=bool(_state_value(values, "private", "value", "selected_options")),
-        declared_in=metadata.get("channel_id"),
-        view_id=view["id"],
+        title=form.text("title"),
+        service_id=form.choice("service", blocks.SERVICE_ACTION),
+        severity_id=form.choice("severity"),
+        declared_by=form.user_id,
+        description=form.text("description"),
+        private=bool(form.chosen("private")),
+        declared_in=_text(form.metadata.get("channel_id")),
+        view_id=form.view_id,
     )
 
 
 def declare_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
-    request = declare_request(body, view)
+    request = declare_request(Form.of(body, view))
     try:
         incidents.validate_declare(request, runtime.catalog)
     except incidents.InvalidInput as invalid:
@@ -390,13 +438,18 @@ def form_button_clicked(runtime: "Runtime", ack: Ack, body: dict[str, Any], acti
 
 # -- form submissions -----------------------------------------------------------------------------------------
 
-def _metadata(view: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(view.get("private_metadata") or "{}")
-
-
 def resolve_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-    note = _state_value(view["state"]["values"], "note", "value", "value") or ""
-    outcome = incidents.resolve(runtime.store, int(_metadata(view).get("incident_id")), body["user"]["id"], note, runtime.clock())
+    form = Form.of(body, view)
+    note = form.text("note")
+    if form.incident_id is None:
+        ack(response_action="update", view=blocks.message_modal("Nothing to resolve", FORM_WITHOUT_INCIDENT))
+        return
+    try:
+        incidents.validate_resolution(note)
+    except incidents.InvalidInput as invalid:
+        ack(response_action="errors", errors=invalid.errors)
+        return
+    outcome = incidents.resolve(runtime.store, form.incident_id, form.user_id, note, runtime.clock())
     if outcome.changed:
         ack()
         runtime.worker.wake()
@@ -404,21 +457,36 @@ def resolve_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: 
         ack(response_action="update", view=blocks.message_modal("Nothing to resolve", outcome.message))
 
 
-def escalate_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-    metadata = _metadata(view)
-    values = view["state"]["values"]
-    choice = (_state_value(values, "to", "value", "selected_option") or {}).get("value") or "next"
-    team = (_state_value(values, "team", "value", "selected_option") or {}).get("value")
-    person = _state_value(values, "person", "value", "selected_user")
+def escalate_request(form: Form) -> additive.EscalateRequest | dict[str, str]:
+    """Whom the form asks to page and why, or the inline errors that say what to fix (all of them at once)."""
+    choice = form.choice("to") or "next"
+    team, person, reason = form.choice("team"), form.user("person"), form.text("reason")
+    errors: dict[str, str] = {}
     if choice == "team" and not team:
-        ack(response_action="errors", errors={"team": "Pick the team to page."})
-        return
+        errors["team"] = "Pick the team to page."
     if choice == "person" and not person:
-        ack(response_action="errors", errors={"person": "Pick the person to page."})
+        errors["person"] = "Pick the person to page."
+    try:
+        additive.validate_reason(reason)
+    except incidents.InvalidInput as invalid:
+        errors.update(invalid.errors)
+    if errors:
+        return errors
+    version = form.metadata.get("version")
+    return additive.EscalateRequest({"team": f"team:{team}", "person": f"person:{person}"}.get(choice, "next"), form.user_id,
+                                    reason, version if isinstance(version, int) and not isinstance(version, bool) else None)
+
+
+def escalate_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    form = Form.of(body, view)
+    if form.incident_id is None:
+        ack(response_action="update", view=blocks.message_modal("Not escalated", FORM_WITHOUT_INCIDENT))
         return
-    to = {"team": f"team:{team}", "person": f"person:{person}"}.get(choice, "next")
-    request = additive.EscalateRequest(to, body["user"]["id"], _state_value(values, "reason", "value", "value") or "", metadata.get("version"))
-    outcome = additive.escalate(runtime.store, runtime.catalog, int(metadata["incident_id"]), request, runtime.clock())
+    request = escalate_request(form)
+    if isinstance(request, dict):
+        ack(response_action="errors", errors=request)
+        return
+    outcome = additive.escalate(runtime.store, runtime.catalog, form.incident_id, request, runtime.clock())
     if outcome.changed:
         ack()
         runtime.worker.wake()
@@ -427,14 +495,23 @@ def escalate_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view:
 
 
 def update_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-    text = _state_value(view["state"]["values"], "update", "value", "value") or ""
-    if len(text.strip()) < 3:
-        ack(response_action="errors", errors={"update": "Write a sentence or two: what you know, what you are doing."})
+    form = Form.of(body, view)
+    text = form.text("update")
+    try:
+        nudges.validate_update(text)
+    except incidents.InvalidInput as invalid:
+        ack(response_action="errors", errors=invalid.errors)
         return
-    outcome = nudges.post_update(runtime.store, int(_metadata(view).get("incident_id")), body["user"]["id"], text, runtime.clock())
-    ack()
+    # Said on the field, so the update just written stays in the form to copy.
+    if form.incident_id is None:
+        ack(response_action="errors", errors={"update": FORM_WITHOUT_INCIDENT})
+        return
+    outcome = nudges.post_update(runtime.store, form.incident_id, form.user_id, text, runtime.clock())
     if outcome.changed:
+        ack()
         runtime.worker.wake()
+    else:
+        ack(response_action="errors", errors={"update": f"{outcome.message} Nothing was posted."})
 
 
 def human_message(runtime: "Runtime", event: dict[str, Any]) -> None:
