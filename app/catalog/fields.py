@@ -97,10 +97,16 @@ def _clock(value: Any) -> time:
     raise ValueError(f"{value!r} is not a time of day; write it like \"09:00\"")
 
 
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}")
+
+
 def _zone(value: str) -> str:
+    """An IANA name, looked up in the zone database; never a path the lookup would try to open."""
     try:
+        if len(value) > 64 or not _ZONE_NAME.fullmatch(value):
+            raise ValueError
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"{value!r} is not a known IANA time zone (e.g. Europe/London, America/New_York)") from None
     return value
 

@@ -24,6 +24,10 @@ class ScopedRule:
     path: tuple[Any, ...] = ()
 
 
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 @dataclass(frozen=True)
 class CatalogIssue:
     file: str
@@ -31,6 +35,11 @@ class CatalogIssue:
     path: str
     message: str
     level: Literal["error", "warning"] = "error"
+
+    def __post_init__(self) -> None:
+        # A message quotes what the file says; a 100 kB value or key must not become a 100 kB report.
+        object.__setattr__(self, "path", _shortened(self.path, 200))
+        object.__setattr__(self, "message", _shortened(self.message, 600))
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
