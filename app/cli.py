@@ -1,7 +1,10 @@
 """`python -m app [run|check|oncall|simulate]`: the bot and its tools.
 
-Exit codes: 0 fine, 1 the catalog (or another input) is invalid, 2 a setting is missing or
-wrong. Errors are one readable paragraph, never a traceback.
+Exit codes: 0 fine; 1 the catalog is invalid; 2 a setting or a command-line value is wrong, or
+what a setting names cannot be used (the port is taken, the database file is not one, Slack
+refused a token or is unavailable). Each is one readable paragraph, a bad flag one line naming
+it, never a traceback. The engine is imported only by the command that needs it, so that a bad
+flag is answered at once.
 """
 
 from __future__ import annotations
@@ -13,16 +16,17 @@ import os
 import signal
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.error import URLError
+from typing import TYPE_CHECKING, Iterable
 
-from slack_sdk.errors import SlackApiError
+from app.cli_args import Parser, attach_dash_values, duration, instant, refuse, shown
+from app.config import DEFAULT_CATALOG_PATH, SECRET_NAMES, SettingsError, catalog_path_setting, load_settings
 
-from app import oncall_report, simulate
-from app.catalog import Catalog, CatalogError, load_catalog, parse_duration
-from app.catalog.lint import lint
-from app.config import SettingsError, load_settings
+if TYPE_CHECKING:
+    from app import logs
+    from app.catalog import Catalog
+    from app.config import Settings
+    from app.runtime import Runtime
 
 log = logging.getLogger("app")
 
@@ -32,33 +36,40 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _catalog_path(args: argparse.Namespace) -> Path:
-    if getattr(args, "path", None):
-        return Path(args.path)
-    if getattr(args, "catalog", None):
-        return Path(args.catalog)
-    try:
-        return load_settings(env_file=Path(".env")).catalog_path
-    except SettingsError:
-        return Path(os.environ.get("CATALOG_PATH") or "manifests/catalog.yaml")
+def _known(kind: str, names: Iterable[str], limit: int = 10) -> str:
+    """The names a flag could have taken: a few, so that one line stays one line with 2,000 services."""
+    ordered = sorted(names)
+    more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
+    return f"known {kind}: {', '.join(ordered[:limit]) or 'none'}{more}"
 
 
-def _when(raw: str | None) -> datetime:
-    """--at: ISO 8601; without an offset it is UTC. 'now' or nothing: now."""
-    if raw is None or raw == "now":
-        return datetime.now(timezone.utc)
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise SystemExit(f"ladder: --at {raw!r} is not a time; write it like 2026-11-28T03:00 (UTC) or 2026-11-28T03:00+01:00") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+def _catalog(args: argparse.Namespace) -> "Catalog | None":
+    """The catalog the command names (PATH, --catalog, CATALOG_PATH, the default); None if invalid, reported.
 
+    A file that is not there is not an invalid catalog: it is refused (exit 2) naming the flag or
+    setting that pointed at it, and the absolute path looked at.
+    """
+    from app import catalog_file
+    from app.catalog import CatalogError, load_catalog
 
-def _load_or_report(path: Path, as_json: bool) -> Catalog | None:
+    explicit = [(flag, getattr(args, dest, None)) for flag, dest in (("PATH", "path"), ("--catalog", "catalog"))]
+    flag, given = next(((f, v) for f, v in explicit if v is not None), (None, None))
+    if flag is not None:
+        path = Path(given)
+        problem = catalog_file.problem(path)
+        if problem:
+            refuse(args, flag, problem)
+    else:
+        setting = catalog_path_setting()
+        path = Path(setting or DEFAULT_CATALOG_PATH)
+        problem = catalog_file.problem(path)
+        if problem:
+            other = "or name the file with check PATH" if args.command == "check" else "or name the file with --catalog"
+            raise SystemExit(_fail(catalog_file.missing(path, bool(setting), problem, other), 2))
     try:
         return load_catalog(path)
     except CatalogError as exc:
-        if as_json:
+        if args.json:
             print(json.dumps({"ok": False, "file": str(path), "errors": [i.as_dict() for i in exc.issues], "warnings": []}, indent=2))
         else:
             print(f"{path}: {len(exc.issues)} problem(s):", file=sys.stderr)
@@ -68,11 +79,13 @@ def _load_or_report(path: Path, as_json: bool) -> Catalog | None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    path = _catalog_path(args)
-    catalog = _load_or_report(path, args.json)
+    from app.catalog.lint import lint
+
+    catalog = _catalog(args)
     if catalog is None:
         return 1
-    warnings = lint(catalog, _when(args.at))
+    path = catalog.source
+    warnings = lint(catalog, args.at)
     summary = {"services": len(catalog.services), "teams": len(catalog.teams), "schedules": len(catalog.schedules),
                "policies": len(catalog.policies), "severities": len(catalog.severities)}
     if args.json:
@@ -88,128 +101,201 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_oncall(args: argparse.Namespace) -> int:
-    catalog = _load_or_report(_catalog_path(args), args.json)
+    from app import oncall_report
+
+    catalog = _catalog(args)
     if catalog is None:
         return 1
-    try:
-        report = oncall_report.build(catalog, _when(args.at), team=args.team, schedule=args.schedule, week=args.week)
-    except KeyError as exc:
-        return _fail(str(exc.args[0]), 1)
+    if args.team is not None and args.team not in catalog.teams:
+        refuse(args, "--team", f"unknown team {shown(args.team)}; {_known('teams', catalog.teams)}")
+    if args.schedule is not None and args.schedule not in catalog.schedules:
+        refuse(args, "--schedule", f"unknown schedule {shown(args.schedule)}; {_known('schedules', catalog.schedules)}")
+    report = oncall_report.build(catalog, args.at, team=args.team, schedule=args.schedule, week=args.week)
     print(json.dumps(report, indent=2) if args.json else oncall_report.render_text(report, catalog))
     return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    catalog = _load_or_report(_catalog_path(args), args.json)
+    from app import simulate
+
+    catalog = _catalog(args)
     if catalog is None:
         return 1
-    try:
-        result = simulate.simulate(catalog, args.service, args.severity, _when(args.at), args.no_ack,
-                                   timedelta(seconds=parse_duration(args.for_)))
-    except KeyError as exc:
-        return _fail(str(exc.args[0]), 1)
+    if args.service not in catalog.services:
+        refuse(args, "--service", f"unknown service {shown(args.service)}; {_known('services', catalog.services)}")
+    if args.severity is not None and catalog.severity(args.severity) is None:
+        refuse(args, "--severity", f"unknown severity {shown(args.severity)}; {_known('severities', (s.id for s in catalog.severities))}")
+    result = simulate.simulate(catalog, args.service, args.severity, args.at, args.no_ack, args.for_)
     print(json.dumps(result.as_dict(), indent=2) if args.json else simulate.render(result, catalog))
     return 0
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error") or exc.response.status_code)
-    if isinstance(exc, URLError):
-        return str(exc.reason)
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+def _keep_secrets_out_of_the_environment() -> None:
+    """From here on the secrets live in `Settings` alone.
+
+    Bolt's App reads SLACK_BOT_TOKEN from the environment by itself and, handed our WebClient as
+    well, warned on every start that the token would be unused (it has no argument to stop it
+    looking); and a secret left in the environment is inherited by any process this one starts.
+    """
+    for name in SECRET_NAMES:
+        os.environ.pop(name, None)
+
+
+def _settings(args: argparse.Namespace) -> "Settings":
+    """Settings from --env-file (or an optional .env) and the environment; a file named on purpose must exist."""
+    if args.env_file is not None:
+        env_file = Path(args.env_file)
+        if not env_file.is_file():
+            what = f"{env_file.absolute()} is a directory" if env_file.is_dir() else f"there is no file {env_file.absolute()}"
+            refuse(args, "--env-file", f"{what}; name a settings file written like .env.example")
+    else:
+        env_file = Path(".env")
+    return load_settings(env_file=env_file)
+
+
+def _held_back(settings: "Settings") -> "logs.HeldBack":
+    """The Slack SDK's log lines, held while a token is checked (all of them pass at once with LOG_LEVEL=DEBUG)."""
+    from app import logs
+
+    return logs.HeldBack() if settings.log_level == "DEBUG" else logs.HeldBack("slack_sdk", "slack_bolt")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Start the bot, checking on the way everything a setting names: each failure is one paragraph, exit 2."""
     from slack_bolt.error import BoltError
+    from slack_sdk.errors import SlackApiError
 
-    from app import logs
+    from app import catalog_file, logs, startup
+    from app.catalog import CatalogError
     from app.runtime import Runtime
-    from app.slack.server import http_server, socket_mode_handler, stop_http_server
+    from app.store import DatabaseUnusable
 
     try:
-        settings = load_settings(env_file=Path(args.env_file))
+        settings = _settings(args)
     except SettingsError as exc:
         return _fail(str(exc), 2)
+    _keep_secrets_out_of_the_environment()
     logs.configure(settings.log_level)
+    problem = catalog_file.problem(settings.catalog_path)
+    if problem:
+        return _fail(catalog_file.missing(settings.catalog_path, settings.catalog_path_set, problem), 2)
+    held = _held_back(settings)
     try:
         runtime = Runtime(settings)
     except CatalogError as exc:
+        held.release()
         return _fail(f"the catalog {settings.catalog_path} is invalid, so Ladder cannot route incidents:\n  "
                      + "\n  ".join(str(i) for i in exc.issues), 1)
-    except (BoltError, SlackApiError) as exc:
-        return _fail(
-            f"Slack did not accept SLACK_BOT_TOKEN at {settings.slack_api_url} ({_reason(exc)}). Check the token on "
-            "your app's 'OAuth & Permissions' page and that the app is installed to your workspace.", 2)
-    except (URLError, OSError) as exc:
-        return _fail(
-            f"Ladder could not reach Slack at SLACK_API_URL={settings.slack_api_url} to check SLACK_BOT_TOKEN "
-            f"({_reason(exc)}). Check this machine's network and proxy settings, or SLACK_API_URL if you changed it.", 2)
+    except DatabaseUnusable as exc:
+        held.release()
+        return _fail(startup.database(settings, exc), 2)
+    except (BoltError, SlackApiError, OSError) as exc:  # auth.test: refused, unavailable or unreachable (URLError is an OSError)
+        held.drop()
+        return _fail(startup.slack(settings, "SLACK_BOT_TOKEN", "auth.test", exc), 2)
+    held.release()
+    try:
+        return _serve_socket_mode(runtime) if settings.socket_mode else _serve_http(runtime)
+    finally:
+        runtime.close()
+
+
+def _serve_socket_mode(runtime: "Runtime") -> int:
+    """Connect to Slack first, then start the worker: a refused SLACK_APP_TOKEN stops Ladder before any work begins."""
+    from slack_bolt.error import BoltError
+    from slack_sdk.errors import SlackApiError
+
+    from app import startup
+    from app.slack.server import socket_mode_handler
+
+    settings = runtime.settings
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %s: shutting down", signum)
         stop.set()
 
-    runtime.worker.start()
+    handler = socket_mode_handler(runtime)
+    held = _held_back(settings)
     try:
-        if settings.socket_mode:
-            handler = socket_mode_handler(runtime)
-            signal.signal(signal.SIGTERM, on_signal)
-            signal.signal(signal.SIGINT, on_signal)
-            handler.connect()
-            log.info("Ladder is running in Socket Mode (database %s)", settings.database_path)
-            stop.wait()
-            handler.close()
-        else:
-            server = http_server(runtime)
-            signal.signal(signal.SIGTERM, lambda *_: stop_http_server(server))
-            log.info("Ladder is listening on http://%s:%s/slack/events (database %s)",
-                     settings.host, server.effective_port, settings.database_path)
-            try:
-                server.run()
-            except KeyboardInterrupt:
-                pass
-    finally:
-        runtime.close()
+        handler.connect()
+    except (BoltError, SlackApiError, OSError) as exc:
+        held.drop()
+        handler.close()
+        return _fail(startup.slack(settings, "SLACK_APP_TOKEN", "apps.connections.open", exc), 2)
+    held.release()
+    runtime.worker.start()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("Ladder is running in Socket Mode (database %s)", settings.database_path)
+    stop.wait()
+    handler.close()
+    return 0
+
+
+def _serve_http(runtime: "Runtime") -> int:
+    """Bind the port first, then start the worker: a port in use or a bad HOST stops Ladder before any work begins."""
+    from app import startup
+    from app.slack.server import http_server, stop_http_server
+
+    settings = runtime.settings
+    try:
+        server = http_server(runtime)
+    except (OSError, ValueError) as exc:  # waitress: OSError from bind(), ValueError for a host it cannot resolve
+        return _fail(startup.listen(settings, exc), 2)
+    runtime.worker.start()
+    signal.signal(signal.SIGTERM, lambda *_: stop_http_server(server))
+    log.info("Ladder is listening on http://%s:%s/slack/events (database %s)",
+             settings.host, server.effective_port, settings.database_path)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app", description="Ladder: Slack-first incident declaration and escalation.")
+    parser = Parser(prog="python -m app", description="Ladder: Slack-first incident declaration and escalation.")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the bot (the default)")
-    run.add_argument("--env-file", default=".env", help="settings file read before the environment (default .env)")
-    run.set_defaults(func=cmd_run)
+    run.add_argument("--env-file", help="settings file read before the environment (default .env, if there is one)")
+    run.set_defaults(func=cmd_run, parser=run)
     check = sub.add_parser("check", help="validate a catalog file (exit 1 with every error)")
-    check.add_argument("path", nargs="?", help="catalog file (default: CATALOG_PATH or manifests/catalog.yaml)")
-    check.add_argument("--at", help="the week the reachability warnings speak about starts after this time (default now)")
+    check.add_argument("path", nargs="?", metavar="PATH", help="catalog file (default: CATALOG_PATH or manifests/catalog.yaml)")
+    check.add_argument("--at", type=instant, default="now",
+                       help="the week the reachability warnings speak about starts after this time (default now)")
     check.add_argument("--json", action="store_true", help="machine-readable output")
-    check.set_defaults(func=cmd_check)
+    check.set_defaults(func=cmd_check, parser=check)
     oncall = sub.add_parser("oncall", help="who is on call now or at a time, and the hand-offs of the coming week")
     scope = oncall.add_mutually_exclusive_group()
     scope.add_argument("--team", help="a team id: its policy's levels and its schedules")
     scope.add_argument("--schedule", help="one schedule id")
-    oncall.add_argument("--at", help="ISO time, UTC unless it has an offset (default now)")
+    oncall.add_argument("--at", type=instant, default="now", help="ISO time, UTC unless it has an offset (default now)")
     oncall.add_argument("--week", action="store_true", help="also list the hand-offs of the 7 days from --at")
     oncall.add_argument("--catalog", help="catalog file (default: CATALOG_PATH or manifests/catalog.yaml)")
     oncall.add_argument("--json", action="store_true", help="machine-readable output")
-    oncall.set_defaults(func=cmd_oncall)
+    oncall.set_defaults(func=cmd_oncall, parser=oncall)
     sim = sub.add_parser("simulate", help="the escalation path an incident declared at --at would follow")
     sim.add_argument("--service", required=True, help="a service id from the catalog")
     sim.add_argument("--severity", help="a severity id (default: the least severe)")
-    sim.add_argument("--at", help="ISO time, UTC unless it has an offset (default now)")
+    sim.add_argument("--at", type=instant, default="now", help="ISO time, UTC unless it has an offset (default now)")
     sim.add_argument("--no-ack", action="store_true", help="nobody acknowledges: follow the ladder to its end, and the rules")
-    sim.add_argument("--for", dest="for_", default="4h", help="with --no-ack, how long to follow the rules (default 4h)")
+    sim.add_argument("--for", dest="for_", type=duration, default="4h",
+                     help="with --no-ack, how long to follow the rules, such as 30m, 4h or 2d (default 4h; at most 720h, 30 days)")
     sim.add_argument("--catalog", help="catalog file (default: CATALOG_PATH or manifests/catalog.yaml)")
     sim.add_argument("--json", action="store_true", help="machine-readable output")
-    sim.set_defaults(func=cmd_simulate)
+    sim.set_defaults(func=cmd_simulate, parser=sim)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = attach_dash_values(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["run", *(argv or [])])
-    return int(args.func(args))
+        args = parser.parse_args(["run", *argv])
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:
+        # `simulate … | head` closed the pipe: the reader has what it wanted; no traceback about it (Python's recipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -7,6 +7,7 @@ kept in `SecretStr`-like wrappers so that a stray `repr()` or log line never sho
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -17,6 +18,10 @@ from urllib.parse import urlparse
 from dotenv import dotenv_values
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_DATABASE_PATH = "ladder.db"
+DEFAULT_CATALOG_PATH = "manifests/catalog.yaml"
+SECRET_NAMES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
 class SettingsError(Exception):
@@ -51,8 +56,9 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     port: int = 3000
     host: str = "0.0.0.0"
-    database_path: Path = Path("ladder.db")
-    catalog_path: Path = Path("manifests/catalog.yaml")
+    database_path: Path = Path(DEFAULT_DATABASE_PATH)
+    catalog_path: Path = Path(DEFAULT_CATALOG_PATH)
+    catalog_path_set: bool = False  # False: the default, relative to the working directory (said so when it is missing)
     admin_channel: str = ""
     tick_seconds: float = 1.0
     page_alert_after: float = 120.0
@@ -71,7 +77,14 @@ def _read_env(environ: Mapping[str, str], env_file: Path | None) -> dict[str, st
     """The process environment wins over `.env`, as with every twelve-factor tool."""
     values: dict[str, str] = {}
     if env_file is not None and env_file.is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        try:
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or str(exc))
+            raise SettingsError(
+                f"The settings file {env_file.absolute()} cannot be read: {reason}. Write it as KEY=value lines "
+                "(see .env.example), or remove it and set the settings in the environment."
+            ) from None
     values.update({k: v for k, v in environ.items()})
     return values
 
@@ -97,7 +110,7 @@ def _int(values: dict[str, str], name: str, default: int, lo: int, hi: int) -> i
     try:
         number = int(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a whole number between {lo} and {hi}; got {raw!r}.") from None
+        raise SettingsError(f"{name} must be a whole number between {lo} and {hi}; got {_shown(raw)}.") from None
     if not lo <= number <= hi:
         raise SettingsError(f"{name} must be between {lo} and {hi}; got {number}.")
     return number
@@ -110,7 +123,7 @@ def _float(values: dict[str, str], name: str, default: float, lo: float, hi: flo
     try:
         number = float(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds between {lo} and {hi}; got {raw!r}.") from None
+        raise SettingsError(f"{name} must be a number of seconds between {lo} and {hi}; got {_shown(raw)}.") from None
     if not lo <= number <= hi:
         raise SettingsError(f"{name} must be between {lo} and {hi} seconds; got {number}.")
     return number
@@ -119,8 +132,62 @@ def _float(values: dict[str, str], name: str, default: float, lo: float, hi: flo
 def _channel(values: dict[str, str], name: str) -> str:
     raw = values.get(name, "").strip()
     if raw and not re.match(r"^(#[a-z0-9][a-z0-9_-]{0,79}|[CG][A-Z0-9]{2,})$", raw):
-        raise SettingsError(f"{name} must be a channel name like #ladder-admin or a channel ID like C0123ABCD; got {raw!r}.")
+        raise SettingsError(f"{name} must be a channel name like #ladder-admin or a channel ID like C0123ABCD; got {_shown(raw)}.")
     return raw
+
+
+def _host(values: dict[str, str], name: str) -> str:
+    """An IP address or a host name, checked before binding so that a typo is named as HOST, not as a socket error."""
+    raw = values.get(name, "").strip() or "0.0.0.0"
+    try:
+        ipaddress.ip_address(raw)
+        return raw
+    except ValueError:
+        pass
+    labels = raw.rstrip(".").split(".")
+    if len(raw) <= 253 and all(_HOSTNAME_LABEL.match(label) for label in labels) and not labels[-1].isdigit():
+        return raw
+    raise SettingsError(
+        f"{name} must be an address of this machine to listen on: 0.0.0.0 (every network interface), 127.0.0.1 "
+        f"(this machine only), :: (IPv6) or a host name; got {_shown(raw)}. {name} is used in HTTP mode only."
+    )
+
+
+def _database_path(values: dict[str, str], name: str) -> Path:
+    """A file on disk: ':memory:' would give each thread a database of its own and lose everything on restart."""
+    raw = values.get(name, "").strip() or DEFAULT_DATABASE_PATH
+    if raw == ":memory:":
+        raise SettingsError(
+            f"{name} must name a file, such as {DEFAULT_DATABASE_PATH}: Ladder keeps incidents and pending pages "
+            "there across restarts, and ':memory:' would lose them."
+        )
+    return Path(raw)
+
+
+def _shown(raw: str, limit: int = 60) -> str:
+    """A bad value as the message quotes it: escaped, and cut so a huge value cannot flood the terminal."""
+    return repr(raw if len(raw) <= limit else raw[:limit] + "…")
+
+
+def public_url(url: str) -> str:
+    """`url` without a user name or password, so that a proxy's credentials never reach a message or log line."""
+    parsed = urlparse(url)
+    if parsed.username is None and parsed.password is None:
+        return url
+    return parsed._replace(netloc="***@" + parsed.netloc.rpartition("@")[2]).geturl()
+
+
+def catalog_path_setting(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> str:
+    """CATALOG_PATH as set (the environment, then `.env`), or '' when unset.
+
+    The catalog tools (`check`, `oncall`, `simulate`) need this one setting and none of the tokens,
+    so they read it alone rather than through `load_settings`, which would refuse a missing token.
+    """
+    try:
+        values = _read_env(os.environ if environ is None else environ, env_file)
+    except SettingsError:
+        values = dict(os.environ if environ is None else environ)
+    return values.get("CATALOG_PATH", "").strip()
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
@@ -155,14 +222,14 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise SettingsError(
             f"SLACK_API_URL must be an http(s) URL such as {DEFAULT_SLACK_API_URL} "
-            f"(GovSlack: https://slack-gov.com/api/); got {api_url!r}."
+            f"(GovSlack: https://slack-gov.com/api/); got {_shown(public_url(api_url))}."
         )
     if not api_url.endswith("/"):
         api_url += "/"
 
     level = values.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise SettingsError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR; got {level!r}.")
+        raise SettingsError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR; got {_shown(level)}.")
 
     return Settings(
         bot_token=bot_token,
@@ -170,9 +237,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         app_token=app_token,
         slack_api_url=api_url,
         port=_int(values, "PORT", 3000, 1, 65535),
-        host=values.get("HOST", "").strip() or "0.0.0.0",
-        database_path=Path(values.get("DATABASE_PATH", "").strip() or "ladder.db"),
-        catalog_path=Path(values.get("CATALOG_PATH", "").strip() or "manifests/catalog.yaml"),
+        host=_host(values, "HOST"),
+        database_path=_database_path(values, "DATABASE_PATH"),
+        catalog_path=Path(values.get("CATALOG_PATH", "").strip() or DEFAULT_CATALOG_PATH),
+        catalog_path_set=bool(values.get("CATALOG_PATH", "").strip()),
         admin_channel=_channel(values, "ADMIN_CHANNEL"),
         tick_seconds=_float(values, "TICK_SECONDS", 1.0, 0.05, 60.0),
         page_alert_after=_float(values, "PAGE_ALERT_AFTER", 120.0, 10.0, 3600.0),

@@ -27,3 +27,43 @@ def configure(level: str = "INFO") -> None:
     # slack_sdk logs whole request bodies at DEBUG; keep it quieter unless asked for.
     logging.getLogger("slack_sdk").setLevel(level if level == "DEBUG" else "WARNING")
     logging.getLogger("slack_bolt").setLevel(level if level == "DEBUG" else "WARNING")
+
+
+class HeldBack(logging.Filter):
+    """The records of some loggers (the Slack SDK's), held back from the root handlers while a start-up check runs.
+
+    When the check fails, Ladder explains the failure in one paragraph naming the setting, and the
+    SDK's own error lines ("Failed to retrieve WSS URL: …") would only come before it saying less;
+    so they are dropped. When the check passes they are logged after all, and nothing is lost.
+    """
+
+    def __init__(self, *prefixes: str) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.records: list[logging.LogRecord] = []
+        self._handlers = list(logging.getLogger().handlers)
+        for handler in self._handlers:
+            handler.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".")[0] in self.prefixes:
+            self.records.append(record)
+            return False
+        return True
+
+    def _detach(self) -> list[logging.LogRecord]:
+        for handler in self._handlers:
+            handler.removeFilter(self)
+        records, self.records = self.records, []
+        return records
+
+    def release(self) -> None:
+        """The check passed: log what was held, as it would have been."""
+        for record in self._detach():
+            for handler in self._handlers:
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+
+    def drop(self) -> None:
+        """The check failed and its paragraph says it all: forget what was held."""
+        self._detach()

@@ -1,7 +1,8 @@
 """The composition root: one place that wires settings, store, catalog, Slack client and worker.
 
-Nothing happens at import; `Runtime(settings)` opens the database, loads the catalog and
-builds the Bolt app, and `close()` undoes it. Tests build one against the Slack stand-in.
+Nothing happens at import; `Runtime(settings)` loads the catalog, opens the database and
+builds the Bolt app (which checks the bot token with auth.test), and `close()` undoes it.
+Tests build one against the Slack stand-in.
 """
 
 from __future__ import annotations
@@ -29,19 +30,24 @@ class Runtime:
                  busy_timeout: float = 30.0) -> None:
         self.settings = settings
         self.clock = clock
-        self.store = Store(settings.database_path, busy_timeout)
+        # The catalog first: a missing or broken one stops start-up before a database file is created for nothing.
         initial = catalog if catalog is not None else load_catalog(settings.catalog_path)
-        self.catalog_watcher = CatalogWatcher(settings.catalog_path, initial, self.store, settings.admin_channel)
-        # 429s are not retried inside the SDK: the outbox waits Retry-After without holding a thread.
-        self.client = WebClient(
-            token=settings.bot_token.get(), base_url=settings.slack_api_url, timeout=settings.slack_timeout,
-            retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
-        )
-        self.delivery = SlackDelivery(self.store, self.client, lambda: self.catalog, settings.page_alert_after, clock=clock)
-        self.worker = Worker(self.store, self.delivery, clock=clock, tick_seconds=settings.tick_seconds,
-                             threads=settings.delivery_threads, periodic=[self.catalog_watcher.poll],
-                             due_work=lambda now: tick(self.store, self.catalog, now))
-        self.bolt = build_bolt_app(self)
+        self.store = Store(settings.database_path, busy_timeout)
+        try:
+            self.catalog_watcher = CatalogWatcher(settings.catalog_path, initial, self.store, settings.admin_channel)
+            # 429s are not retried inside the SDK: the outbox waits Retry-After without holding a thread.
+            self.client = WebClient(
+                token=settings.bot_token.get(), base_url=settings.slack_api_url, timeout=settings.slack_timeout,
+                retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+            )
+            self.delivery = SlackDelivery(self.store, self.client, lambda: self.catalog, settings.page_alert_after, clock=clock)
+            self.worker = Worker(self.store, self.delivery, clock=clock, tick_seconds=settings.tick_seconds,
+                                 threads=settings.delivery_threads, periodic=[self.catalog_watcher.poll],
+                                 due_work=lambda now: tick(self.store, self.catalog, now))
+            self.bolt = build_bolt_app(self)
+        except BaseException:
+            self.store.close()  # Slack refused the token, say: no connection is left open behind the error
+            raise
 
     @property
     def catalog(self) -> Catalog:

@@ -48,11 +48,30 @@ def test_app_token_switches_to_socket_mode_and_signing_secret_becomes_optional()
         ({**GOOD, "PORT": "70000"}, "PORT"),
         ({**GOOD, "SLACK_API_URL": "slack.com/api"}, "SLACK_API_URL"),
         ({**GOOD, "TICK_SECONDS": "0"}, "TICK_SECONDS"),
+        ({**GOOD, "TICK_SECONDS": "nan"}, "TICK_SECONDS"),
+        ({**GOOD, "PORT": "9" * 5000}, "PORT"),
+        ({**GOOD, "HOST": "not an address"}, "HOST"),
+        ({**GOOD, "HOST": "0.0.0.0:3000"}, "HOST"),
+        ({**GOOD, "HOST": "999.1.1.1"}, "HOST"),
+        ({**GOOD, "DATABASE_PATH": ":memory:"}, "DATABASE_PATH"),
+        ({**GOOD, "LOG_LEVEL": "x" * 5000}, "LOG_LEVEL"),
     ],
 )
 def test_bad_settings_name_the_setting(env: dict[str, str], names: str) -> None:
-    with pytest.raises(SettingsError, match=names):
+    with pytest.raises(SettingsError, match=names) as error:
         load_settings(env, env_file=None)
+    assert len(str(error.value)) < 500  # a huge value is quoted cut
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1", "::", "::1", "localhost", "ladder.internal.example.com"])
+def test_hosts_that_are_addresses_are_kept(host: str) -> None:
+    assert load_settings({**GOOD, "HOST": host}, env_file=None).host == host
+
+
+def test_a_proxy_password_in_slack_api_url_never_reaches_the_message() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings({**GOOD, "SLACK_API_URL": "ftp://user:hunter2@proxy.example.com/api/"}, env_file=None)
+    assert "hunter2" not in str(error.value) and "proxy.example.com" in str(error.value)
 
 
 def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_cli_simulate_json_and_text() -> None:
     text = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=60).stdout
     assert "+10m   Sat 03:10  policy payments-critical exhausted: handing off to policy leadership" in text
     unknown = subprocess.run([*args[:6], "--service", "nope"], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert unknown.returncode == 1 and "unknown service 'nope'" in unknown.stderr
+    assert unknown.returncode == 2 and "argument --service: unknown service 'nope'" in unknown.stderr  # a bad flag, as argparse says it
 
 
 def test_cli_check_json_and_oncall_week() -> None:

@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 
 from app.store.incidents import IncidentReads, IncidentWrites
 from app.store.leases import LeaseWrites
+from app.store.opening import DatabaseUnusable, describe
 from app.store.outbox import OutboxReads, OutboxRow, OutboxWrites
 from app.store.rule_timers import RuleTimerReads, RuleTimerWrites
 from app.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -73,7 +74,15 @@ class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads):
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._write_lock = threading.RLock()
-        self._migrate()
+        try:
+            self._migrate()
+        except sqlite3.Error as exc:
+            # Raised here, at start-up, in words: a traceback from deep in sqlite3 tells nobody what to fix.
+            self.close()
+            raise DatabaseUnusable(describe(Path(self.path), exc)) from None
+        except DatabaseUnusable:
+            self.close()
+            raise
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -140,7 +149,8 @@ class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads):
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         current = int(row["value"]) if row else 0
         if current > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path} was written by a newer Ladder (schema {current}; this one knows {SCHEMA_VERSION}).")
+            raise DatabaseUnusable(f"{Path(self.path).absolute()} was written by a newer Ladder (schema {current}; this one knows "
+                                   f"{SCHEMA_VERSION}); run that version, or name another file.")
         for version in range(current + 1, SCHEMA_VERSION + 1):
             with self.transaction() as tx:
                 for statement in MIGRATIONS[version]:
