@@ -5,7 +5,7 @@ One report, rendered as plain text for the terminal, as mrkdwn for Slack, or as 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from app import escalation
@@ -53,7 +53,7 @@ def build(catalog: Catalog, at: datetime, team: str | None = None, schedule: str
 
 
 def render_text(report: dict[str, Any], catalog: Catalog) -> str:
-    at = datetime.fromisoformat(report["at"])
+    at = datetime.fromisoformat(report["at"]).astimezone(timezone.utc)  # the label says UTC, whatever offset `at` came with
     lines = [f"On call at {at:%a %Y-%m-%d %H:%M} UTC:"]
     if report["team"]:
         team = report["team"]

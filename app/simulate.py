@@ -7,14 +7,17 @@ Built on the live engine (`app.escalation.start` / `advance`) and the same polic
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from app import escalation, rules
 from app.catalog import Catalog, ScopedRule, format_duration
 from app.escalation import Event
 
-MAX_STEPS = 500
+MAX_STEPS = 500  # a walk this long is cut, and the output says where (rules that repeat every few minutes never end)
+# No timer in a catalog waits longer than a month (app.catalog.fields.MAX_DURATION): a longer walk shows nothing new in
+# kind, only more of it, and an unbounded one overflows the calendar. A longer horizon is cut here, and said so.
+MAX_HORIZON = timedelta(days=30)
 
 
 @dataclass
@@ -32,6 +35,9 @@ class Simulation:
     rule_steps: list["RuleStep"] = field(default_factory=list)
     ends: str = ""  # how the walk ended: "acknowledged?" (default) or "exhausted"
     next_due: datetime | None = None
+    until: datetime | None = None  # with no_ack: the end of the window followed
+    asked: timedelta | None = None  # the horizon asked for, when it was longer than MAX_HORIZON and was cut
+    cut_at: datetime | None = None  # where the walk stopped after MAX_STEPS steps, before `until`
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +52,10 @@ class Simulation:
             "rules": [{"minute": _minutes(self.declared_at, r.at), "at": r.at.isoformat(), "rule": r.rule, "do": r.action,
                        "when": r.text} for r in self.rule_steps],
             "ends": self.ends, "next_escalation_at": self.next_due.isoformat() if self.next_due else None,
+            "until": self.until.isoformat() if self.until else None,
+            "horizon_cut": {"asked": format_duration(int(self.asked.total_seconds())),
+                            "followed": format_duration(int(MAX_HORIZON.total_seconds()))} if self.asked else None,
+            "steps_cut_at": self.cut_at.isoformat() if self.cut_at else None,
         }
 
 
@@ -70,7 +80,8 @@ def _rules_for(catalog: Catalog, service_id: str, team_id: str, severity: str, a
 def simulate(catalog: Catalog, service_id: str, severity_id: str | None, at: datetime, no_ack: bool,
              horizon: timedelta = timedelta(hours=4)) -> Simulation:
     """Declare at `at`; with `no_ack`, nobody acknowledges, posts an update or takes the lead: follow the
-    ladder to its end and the rules up to `horizon`. Without it: what happens at declaration, and what next."""
+    ladder to its end and the rules up to `horizon` (at most MAX_HORIZON; `asked` records a longer one). Without it:
+    what happens at declaration, and what next. A walk longer than MAX_STEPS stops there, and `cut_at` says where."""
     severity = catalog.severity(severity_id) if severity_id else catalog.default_severity()
     if severity is None:
         raise KeyError(f"unknown severity {severity_id!r}; known: {', '.join(s.id for s in catalog.severities)}")
@@ -85,7 +96,11 @@ def simulate(catalog: Catalog, service_id: str, severity_id: str | None, at: dat
     result.events.extend(events)
     scoped_rules, facts = _rules_for(catalog, service_id, team_id, severity.id, at)
     memory = {r.rule.id: rules.Memory() for r in scoped_rules}
+    if horizon > MAX_HORIZON:
+        result.asked, horizon = horizon, MAX_HORIZON
     end = at + horizon if no_ack else at
+    result.until = end if no_ack else None
+    finished = False
     for _ in range(MAX_STEPS):
         due_rules = [(d[0], d[1], r) for r in scoped_rules if (d := rules.next_due(r, facts, memory[r.rule.id], catalog))]
         next_rule = min(due_rules, key=lambda x: x[0], default=None)
@@ -113,42 +128,71 @@ def simulate(catalog: Catalog, service_id: str, severity_id: str | None, at: dat
             result.rule_steps.append(RuleStep(when, scoped.rule.id, action, rules.describe(scoped)))
             continue
         if ladder_due is None:
+            finished = True
             break
         state, events = escalation.advance(snapshot, state, ladder_due, catalog.schedules)
         result.events.extend(events)
+    if not finished:
+        result.cut_at = max([e.at for e in result.events] + [r.at for r in result.rule_steps], default=at)
     result.next_due = state.due_at
     result.ends = state.status
     return result
+
+
+def _stamp_width(sim: Simulation) -> int:
+    """The width of the "+12m" column: at least the documented 7, and always a space wider than its longest entry.
+
+    A fixed width let a walk of ten days ("+14670m") run into the clock beside it.
+    """
+    instants = [e.at for e in sim.events] + [r.at for r in sim.rule_steps]
+    longest = max((len(f"+{_minutes(sim.declared_at, at)}m") for at in instants), default=0)
+    return max(7, longest + 1)
 
 
 def render(sim: Simulation, catalog: Catalog) -> str:
     zone = catalog.teams[sim.team_id].zone
     severity = catalog.severity(sim.severity)
     local = sim.declared_at.astimezone(zone)
+    width = _stamp_width(sim)
     lines = [
         f"An incident on {sim.service_name} (team {sim.team_name}), {severity.label if severity else sim.severity}, "
-        f"declared {local:%a %Y-%m-%d %H:%M} {sim.timezone} ({sim.declared_at:%H:%M} UTC).",
+        f"declared {local:%a %Y-%m-%d %H:%M} {sim.timezone} ({sim.declared_at.astimezone(timezone.utc):%H:%M} UTC).",
         f"Policy {sim.policy_id}: {sim.policy_reason}.",
         "",
     ]
     lines_at: list[tuple[datetime, int, str]] = []
     for order, step in enumerate(sim.rule_steps, start=len(sim.events)):  # after the ladder's own steps of the same minute
-        stamp = f"+{_minutes(sim.declared_at, step.at)}m".ljust(7) + f"{step.at.astimezone(zone):%a %H:%M}  "
+        stamp = f"+{_minutes(sim.declared_at, step.at)}m".ljust(width) + f"{step.at.astimezone(zone):%a %H:%M}  "
         lines_at.append((step.at, order, f"{stamp}rule {step.rule} ({step.text}): {step.action}"))
     for order, event in enumerate(sim.events):
-        lines_at.append((event.at, order, _event_line(sim, event, zone)))
+        lines_at.append((event.at, order, _event_line(sim, event, zone, width)))
     lines += [line for _, _, line in sorted(lines_at, key=lambda x: (x[0], x[1])) if line]
     if sim.next_due is not None:
         after = format_duration(int((sim.next_due - sim.events[-1].at).total_seconds()))
-        lines.append(f"{'':7}{sim.next_due.astimezone(zone):%a %H:%M}  if nobody acknowledges within {after}, the next level is "
+        lines.append(f"{'':{width}}{sim.next_due.astimezone(zone):%a %H:%M}  if nobody acknowledges within {after}, the next level is "
                      "paged (run with --no-ack to see the whole ladder and the rules)")
+    lines += _cuts(sim, zone)
     return "\n".join(lines)
 
 
-def _event_line(sim: Simulation, event: Event, zone: Any) -> str:
+def _cuts(sim: Simulation, zone: Any) -> list[str]:
+    """Where the walk stopped short of what was asked, and why: a cut that is not said looks like a quiet night."""
+    lines = []
+    if sim.asked is not None and sim.until is not None:
+        lines.append(f"--for {format_duration(int(sim.asked.total_seconds()))} was cut to "
+                     f"{format_duration(int(MAX_HORIZON.total_seconds()))} ({MAX_HORIZON.days} days), the longest simulate follows: "
+                     f"nothing after {sim.until.astimezone(zone):%a %Y-%m-%d %H:%M} {sim.timezone} is shown.")
+    if sim.cut_at is not None:
+        lines.append(f"The walk stops here, after {MAX_STEPS} steps, at {sim.cut_at.astimezone(zone):%a %Y-%m-%d %H:%M} "
+                     f"{sim.timezone} (+{_minutes(sim.declared_at, sim.cut_at)}m); later steps are not shown. "
+                     "A shorter --for shows a walk whole.")
+    return lines
+
+
+def _event_line(sim: Simulation, event: Event, zone: Any, width: int = 7) -> str:
     lines: list[str] = []
     when = event.at.astimezone(zone)
-    stamp = f"+{_minutes(sim.declared_at, event.at)}m".ljust(7) + f"{when:%a %H:%M}  "
+    stamp = f"+{_minutes(sim.declared_at, event.at)}m".ljust(width) + f"{when:%a %H:%M}  "
     level = f"level {event.level + 1}" + ("" if event.policy == sim.policy_id else f" of {event.policy}")
     for gap in event.gaps:
         lines.append(f"{stamp}{level}: {gap}")
