@@ -189,10 +189,10 @@ def _envelope_problem(node: Any) -> str | None:
     for name in _ID_HOLDERS:
         value = node.get(name)
         if not (value is None or isinstance(value, str) or isinstance(value, dict) and isinstance(value.get("id"), (str, type(None)))):
-            return f"a `{name}` that is neither an ID nor an object with one"
+            return f"`{name}` is neither an ID nor an object with one"
     for name in _OBJECTS:
         if node.get(name) is not None and not isinstance(node[name], dict):
-            return f"a `{name}` that is not an object"
+            return f"`{name}` is not an object"
     for name in ("authorizations", "response_urls"):
         value = node.get(name)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
