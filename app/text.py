@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import unicodedata
 from string import Formatter
 
 _WORD = re.compile(r"[a-z0-9]+")
