@@ -263,3 +263,14 @@ def test_other_typed_fields_refuse_the_same_text_on_their_field(ladder: Ladder, 
     assert answer["response_action"] == "errors" and list(answer["errors"]) == [block]
     incident = ladder.runtime.store.incident(1)
     assert (incident["status"], incident["version"]) == ("triggered", 1)
+
+
+def test_slacks_ssl_check_is_answered_200_even_unsigned_and_runs_nothing(ladder: Ladder) -> None:
+    """Slack may POST `ssl_check=1&token=…` unsigned when it checks the certificate, and wants a 200 (slack-platform.md)."""
+    unsigned = {"X-Slack-Signature": None, "X-Slack-Request-Timestamp": None}
+    reply = ladder.driver.post("ssl_check=1&token=x", "application/x-www-form-urlencoded", headers=unsigned)
+    assert (reply.status, reply.body) == (200, "")
+    # Only a bare check passes unsigned: anything that would run a listener still needs the signature.
+    command = "ssl_check=1&command=/incident&text=bank+transfers&user_id=U1&trigger_id=1.2.3"
+    assert ladder.driver.post(command, "application/x-www-form-urlencoded", headers=unsigned).status == 401
+    assert ladder.slack.calls_to("views.open") == []

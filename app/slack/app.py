@@ -118,6 +118,8 @@ class LadderRequestHandler(SlackRequestHandler):
         headers = request.get_headers()
         raw = _raw_body(request.environ)
         if not self.signed(raw, headers):
+            if _ssl_check(raw):  # Slack's certificate check may come unsigned and wants a 200 (slack-platform.md)
+                return BoltResponse(status=200, body="")
             return BoltResponse(status=401, body=INVALID)
         try:
             text = raw.decode("utf-8")
@@ -128,6 +130,15 @@ class LadderRequestHandler(SlackRequestHandler):
         if problem is not None:
             return BoltResponse(status=400, body={"error": problem})
         return self.app.dispatch(bolt_request(text, request.query_string, headers, body))
+
+
+def _ssl_check(raw: bytes) -> bool:
+    """`ssl_check=1&token=…`: answered 200 with nothing run, as Bolt's own SslCheck middleware does."""
+    try:
+        form = dict(parse_qsl(raw.decode("ascii"), keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return form.get("ssl_check") == "1" and "payload" not in form and "command" not in form
 
 
 def _raw_body(environ: dict[str, Any]) -> bytes:
