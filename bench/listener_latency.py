@@ -1,15 +1,30 @@
-"""Listener latency: time to Slack's HTTP response for `/incident` and an Acknowledge click.
+"""Listener latency: Slack's view of Ladder (time to the HTTP answer) under load, against the strongest bare baseline.
 
-Signed requests at 1, 10 and 50 concurrent clients (a new connection per request, as Slack does),
-against three servers, each in its own process (the clients and the Slack stand-in live in this
-one), measured in the same run:
-  - baseline: a bare Bolt app whose listeners only ack, served by Bolt's own `app.start()`,
-  - the same bare app behind waitress (the server Ladder uses),
-  - Ladder itself (its listeners ack, then open the modal / acknowledge after the response).
-Prints p50/p99 and failed requests per server and concurrency, with Ladder's p50 as a ratio of
-the bare `app.start()` app's. Writes bench/results/listener_latency.json.
+Three processes besides this one (which runs only the clients): Ladder (`python -m app run`, waitress,
+its worker loop), the baseline (a bare Bolt app with `process_before_response=True` whose listeners
+only ack, served by the same waitress `create_server` settings as Ladder), and the Slack stand-in
+(bench.okslack: answers every Web API call at once). Ladder runs on a copy of a cached history
+(bench.history, default 10,000 incidents) plus a pool of fresh open incidents, with the 12-service
+bench catalog grown to 100 and 2,000 services. Each (catalog size x repeat) starts from a fresh copy
+and fresh processes; three repeats give the spread.
 
-    .venv/bin/python -m bench.listener_latency [--requests 300]
+Per repeat, for each server:
+  - closed loop at 1, 10 and 50 clients: `/incident <text>` (Ladder routes it and opens the declare
+    form after the answer) and an Acknowledge click, each click on a distinct open (triggered)
+    incident; a new connection per request, as Slack makes; a 3 s client timeout, counted as a failure;
+  - open loop (requests sent on a fixed schedule whatever the answers, latency counted from the
+    scheduled instant): --rate requests a second for --seconds, mixed commands, Acknowledge clicks
+    on distinct incidents, human messages in incident channels and service type-ahead, during an
+    escalation burst: --burst incidents declared (by this process, before Ladder starts) five minutes
+    before the window, so their first level times out and their ladders climb inside it;
+  - server CPU per request: the server process's utime+stime (/proc/<pid>/stat) over each batch and
+    the second after it (Ladder's after-the-answer work: forms opened, refreshes sent), / requests.
+Figures: p50/p99/max and failures per (catalog, server, kind, clients), medians over the repeats with
+the p99 spread (min-max), and Ladder's CPU per request as a multiple of the baseline's.
+Writes bench/results/listener_latency.json.
+
+    .venv/bin/python -m bench.listener_latency [--services 12 100 2000] [--repeats 3] [--requests 200]
+        [--incidents 10000] [--rate 40] [--seconds 15] [--burst 200]
 """
 
 from __future__ import annotations
@@ -19,168 +34,349 @@ import http.client
 import json
 import logging
 import os
+import random
+import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import urlencode
+from typing import Any, Callable
 
-from slack_bolt import App
-from slack_sdk import WebClient
-from slack_sdk.signature import SignatureVerifier
-
+from app import incidents
+from app.catalog import load_catalog
+from app.store import Store
+from bench import history, payloads
+from bench.catalogs import catalog_file
 from bench.common import percentile
-from tests.support import PEOPLE, ROOT, TEST_CATALOG, free_port, listening
-from tests.slack_driver import SIGNING_SECRET, SlackDriver
-from tests.slack_standin import BOT_TOKEN, SlackStandIn
+from tests.slack_driver import SIGNING_SECRET
+from tests.slack_standin import BOT_TOKEN
+from tests.support import ROOT, free_port, listening
 
 RESULTS = Path(__file__).parent / "results"
 LEVELS = (1, 10, 50)
+TIMEOUT = 3.0  # Slack's deadline for an answer
+PAYMENTS_SERVICES = ["bank-transfers", "card-payments", "ledger", "data-exports"]
+CLICKER = "U0ALICE01"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def bare_app(api_url: str) -> App:
-    """What Bolt alone costs: listeners that only ack (authorization still asks the stand-in's auth.test, once)."""
-    app = App(signing_secret=SIGNING_SECRET, client=WebClient(token=BOT_TOKEN, base_url=api_url))
+# -- the baseline -----------------------------------------------------------------------------------------------
 
-    @app.command("/incident")
-    def command(ack):  # noqa: ANN001
-        ack()
-
-    @app.action("incident_ack")
-    def click(ack):  # noqa: ANN001
-        ack()
-
-    return app
-
-
-def one_request(port: int, body: str, verifier: SignatureVerifier) -> tuple[float, bool]:
-    stamp = str(int(time.time()))
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp,
-               "X-Slack-Signature": verifier.generate_signature(timestamp=stamp, body=body)}
-    started = time.perf_counter()
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("POST", "/slack/events", body=body.encode(), headers=headers)
-        response = conn.getresponse()
-        response.read()
-        conn.close()
-        return time.perf_counter() - started, response.status == 200
-    except OSError:
-        return time.perf_counter() - started, False
-
-
-def measure(port: int, bodies: list[str], clients: int) -> dict[str, float]:
-    verifier = SignatureVerifier(SIGNING_SECRET)
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        results = list(pool.map(lambda body: one_request(port, body, verifier), bodies))
-    ok = [latency for latency, good in results if good]
-    return {"p50_ms": round(percentile(ok, 50) * 1000, 2) if ok else None, "p99_ms": round(percentile(ok, 99) * 1000, 2) if ok else None,
-            "failed": sum(1 for _, good in results if not good), "requests": len(results)}
-
-
-def bodies(kind: str, count: int, slack: SlackStandIn, incident_id: int, user: str) -> list[str]:
-    if kind == "command":
-        return [urlencode({"command": "/incident", "text": "bank transfers failing", "user_id": user, "channel_id": "C0GENERAL1",
-                           "team_id": "T0LADDER1", "trigger_id": slack.issue_trigger(), "response_url": slack.response_url(),
-                           "api_app_id": "A0LADDER1"}) for _ in range(count)]
-    payload = {"type": "block_actions", "user": {"id": user}, "team": {"id": "T0LADDER1"}, "api_app_id": "A0LADDER1",
-               "container": {"type": "message"}, "trigger_id": "1.2.3", "response_url": slack.response_url(),
-               "actions": [{"action_id": "incident_ack", "block_id": "b", "type": "button", "value": str(incident_id)}]}
-    return [urlencode({"payload": json.dumps(payload)}) for _ in range(count)]
-
-
-def serve_bare(api_url: str, port: int, server: str) -> None:
-    """Run in a child process: the bare app, on `app.start()` or behind waitress."""
-    app = bare_app(api_url)
-    if server == "start":
-        app.start(port=port, http_server_logger_enabled=False)
-        return
-    from waitress import serve
+def serve_bare(api_url: str, port: int) -> None:
+    """Run in a child process: a bare Bolt app (listeners that only ack), on waitress with Ladder's server settings."""
+    from slack_bolt import App
+    from slack_sdk import WebClient
+    from waitress.server import create_server
 
     from app.slack.app import LadderRequestHandler
 
-    serve(LadderRequestHandler(app), host="127.0.0.1", port=port, threads=16, backlog=1024, _quiet=True)
+    logging.disable(logging.WARNING)
+    app = App(signing_secret=SIGNING_SECRET, client=WebClient(token=BOT_TOKEN, base_url=api_url), process_before_response=True)
+    app.command("/incident")(lambda ack: ack())
+    app.action({"action_id": __import__("re").compile(".*")})(lambda ack: ack())
+    app.options("service")(lambda ack: ack(options=[]))
+    app.event("message")(lambda: None)
+    server = create_server(LadderRequestHandler(app, signing_secret=SIGNING_SECRET), host="127.0.0.1", port=port, threads=16,
+                           backlog=1024, connection_limit=1000, channel_timeout=30, ident="Ladder", clear_untrusted_proxy_headers=True)
+    server.run()
 
+
+# -- processes --------------------------------------------------------------------------------------------------
 
 def spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, *argv], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def wait_listening(port: int, timeout: float = 20) -> None:
+def wait_listening(port: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if listening(port):
             return
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise SystemExit(f"nothing listening on {port}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14 and 15 of stat)
+
+
+# -- clients ----------------------------------------------------------------------------------------------------
+
+def send(port: int, request: payloads.Request) -> tuple[float, bool]:
+    body, content_type = request
+    headers = payloads.signed_headers(body, content_type)
+    started = time.perf_counter()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+        conn.request("POST", "/slack/events", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        elapsed = time.perf_counter() - started
+        return elapsed, response.status == 200 and elapsed <= TIMEOUT
+    except OSError:  # refused, reset, or the 3 s timeout
+        return time.perf_counter() - started, False
+
+
+def summarise(results: list[tuple[float, bool]], cpu: float | None = None) -> dict[str, Any]:
+    ok = [latency for latency, good in results if good]
+    figures: dict[str, Any] = {"requests": len(results), "failed": sum(1 for _, good in results if not good)}
+    if ok:
+        figures.update(p50_ms=round(percentile(ok, 50) * 1000, 2), p99_ms=round(percentile(ok, 99) * 1000, 2),
+                       max_ms=round(max(ok) * 1000, 2))
+    if cpu is not None:
+        figures["cpu_ms_per_request"] = round(cpu / len(results) * 1000, 3)
+    return figures
+
+
+def closed_loop(port: int, pid: int, requests: list[payloads.Request], clients: int) -> dict[str, Any]:
+    before = cpu_seconds(pid)
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        results = list(pool.map(lambda request: send(port, request), requests))
+    time.sleep(1.0)  # the work after the answer (forms, refreshes) belongs to these requests
+    return summarise(results, cpu_seconds(pid) - before)
+
+
+def open_loop(port: int, pid: int, requests: list[tuple[str, payloads.Request]], rate: float) -> dict[str, Any]:
+    """Each request sent at its slot (start + n / rate) by whichever sender is free; latency from the slot."""
+    results: dict[str, list[tuple[float, bool]]] = {}
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.2
+    before = cpu_seconds(pid)
+
+    def fire(n: int) -> None:
+        kind, request = requests[n]
+        slot = start + n / rate
+        time.sleep(max(0.0, slot - time.perf_counter()))
+        elapsed, good = send(port, request)
+        latency = time.perf_counter() - slot
+        with lock:
+            results.setdefault(kind, []).append((latency, good and latency <= TIMEOUT))
+
+    with ThreadPoolExecutor(max_workers=200) as pool:
+        list(pool.map(fire, range(len(requests))))
+    time.sleep(1.0)
+    cpu = cpu_seconds(pid) - before
+    every = [r for rs in results.values() for r in rs]
+    return {"all": summarise(every, cpu), **{kind: summarise(rs) for kind, rs in sorted(results.items())}}
+
+
+# -- Ladder's database for one repeat -----------------------------------------------------------------------------
+
+def prepare(size: int, catalog_path: Path, work: Path, clicks: int, mixed_clicks: int) -> tuple[Path, list[int], dict[int, str]]:
+    """The history plus `clicks + mixed_clicks` fresh triggered incidents (delivered), once per catalog size."""
+    db = history.copy_of(size, work / "prepared.db")
+    ladder = history.Ladder(db, load_catalog(catalog_path))
+    try:
+        now = datetime.now(timezone.utc)
+        ladder.drain(now)
+        ids = history.declare_open(ladder, clicks + mixed_clicks, now, seed=size, services=PAYMENTS_SERVICES)
+        channels = {i: ladder.store.incident(i)["channel_id"] for i in ids}
+    finally:
+        ladder.close()
+    return db, ids, channels
+
+
+def declare_burst(db: Path, catalog_path: Path, count: int, due_in: float, spread: float) -> list[int]:
+    """`count` incidents declared 5 minutes (their first level's timeout) before now + due_in..due_in + spread."""
+    catalog = load_catalog(catalog_path)
+    store = Store(db)
+    ids = []
+    try:
+        base = datetime.now(timezone.utc) + timedelta(seconds=due_in) - timedelta(minutes=5)
+        for n in range(count):
+            request = incidents.DeclareRequest(f"Burst incident {n}", PAYMENTS_SERVICES[n % 4], "sev3", "U0SAM0001",
+                                               view_id=f"VBURST{n:06d}-{time.time_ns()}")
+            ids.append(incidents.declare(store, catalog, request, base + timedelta(seconds=spread * n / count)).incident["id"])
+    finally:
+        store.close()
+    return ids
+
+
+def ladder_fired(db: Path, ids: list[int]) -> int:
+    store = Store(db)
+    try:
+        marks = ",".join(map(str, ids)) or "0"
+        return store.conn.execute(f"SELECT COUNT(*) FROM tracks WHERE track = 'main' AND incident_id IN ({marks}) "
+                                  "AND (level > 0 OR state != 'active')").fetchone()[0]
+    finally:
+        store.close()
+
+
+# -- one repeat ---------------------------------------------------------------------------------------------------
+
+def one_repeat(args: argparse.Namespace, catalog_path: Path, prepared: tuple[Path, list[int], dict[int, str]], work: Path,
+               slack_url: str) -> dict[str, Any]:
+    source, ids, channels = prepared
+    db = work / "ladder.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(source, db)
+    mixed_count = int(args.rate * args.seconds)
+    clicks_needed = args.requests * len(LEVELS)
+    closed_ids, mixed_ids = ids[:clicks_needed], ids[clicks_needed:]
+    burst = declare_burst(db, catalog_path, args.burst, due_in=12.0, spread=5.0)  # Ladder starts now; the window opens at ~+8 s
+
+    ports = {"bare Bolt": free_port(), "Ladder": free_port()}
+    started = time.monotonic()
+    processes = {
+        "Ladder": spawn(["-m", "app", "run"], {
+            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack_url,
+            "PORT": str(ports["Ladder"]), "HOST": "127.0.0.1", "DATABASE_PATH": str(db), "CATALOG_PATH": str(catalog_path),
+            "LOG_LEVEL": "ERROR"}),
+        "bare Bolt": spawn(["-c", f"from bench.listener_latency import serve_bare; serve_bare({slack_url!r}, {ports['bare Bolt']})"], {}),
+    }
+    out: dict[str, Any] = {}
+    try:
+        for port in ports.values():
+            wait_listening(port)
+        out["ladder_start_s"] = round(time.monotonic() - started, 2)
+        rng = random.Random(args.seed)
+        trigger = lambda: f"{rng.randrange(10**9)}.{rng.randrange(10**9)}.bench"  # noqa: E731 - okslack takes any trigger
+        response_url = f"{slack_url.removesuffix('/api/')}/response/1"
+        texts = ["bank transfers failing", "card payments down", "login errors", "public api 500s", "search slow"]
+
+        def command(n: int) -> payloads.Request:
+            return payloads.command(texts[n % len(texts)], CLICKER, trigger(), response_url)
+
+        def click(incident_id: int) -> payloads.Request:
+            return payloads.button("incident_ack", str(incident_id), CLICKER, trigger(), response_url, channel=channels[incident_id])
+
+        for port in ports.values():  # warm-up, untimed: imports, first views.open, connection set-up
+            for n in range(10):
+                send(port, command(n))
+                send(port, payloads.suggestion("bank", CLICKER))
+
+        # The mixed open loop first, while the burst's ladders climb.
+        mixed_plan: list[tuple[str, payloads.Request]] = []
+        click_iter = iter(mixed_ids)
+        for n in range(mixed_count):
+            roll = rng.random()
+            if roll < 0.3:
+                mixed_plan.append(("command", command(n)))
+            elif roll < 0.6:
+                incident_id = next(click_iter, None)
+                mixed_plan.append(("click", click(incident_id)) if incident_id else ("command", command(n)))
+            elif roll < 0.85:
+                mixed_plan.append(("message", payloads.message_event(channels[rng.choice(ids)], "U0BOB0001", "any news?")))
+            else:
+                mixed_plan.append(("type-ahead", payloads.suggestion(rng.choice(["b", "ba", "ban", "bank", "log", "api"]), CLICKER)))
+        time.sleep(max(0.0, started + 8 - time.monotonic()))
+        out["mixed"] = {"Ladder": open_loop(ports["Ladder"], processes["Ladder"].pid, mixed_plan, args.rate)}
+        out["burst_ladders_climbed"] = f"{ladder_fired(db, burst)}/{len(burst)}"
+        out["mixed"]["bare Bolt"] = open_loop(ports["bare Bolt"], processes["bare Bolt"].pid, mixed_plan, args.rate)
+
+        click_iter = iter(closed_ids)
+        for name, port in ports.items():
+            for clients in LEVELS:
+                for kind in ("command", "click"):
+                    if kind == "command":
+                        batch = [command(n) for n in range(args.requests)]
+                    elif name == "Ladder":
+                        batch = [click(next(click_iter)) for _ in range(args.requests)]
+                    else:
+                        batch = [click(i) for i in closed_ids[:args.requests]]
+                    out[f"{name} | {kind} | {clients}"] = closed_loop(port, processes[name].pid, batch, clients)
+    finally:
+        for process in processes.values():
+            stop(process)
+    return out
+
+
+def merge(repeats: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the repeats, with the p99 spread."""
+    merged: dict[str, Any] = {}
+    keys = [k for k in repeats[0] if " | " in k]
+    for key in keys:
+        runs = [r[key] for r in repeats]
+        p99s = [r["p99_ms"] for r in runs if "p99_ms" in r]
+        merged[key] = {"p50_ms": statistics.median(r.get("p50_ms", float("nan")) for r in runs),
+                       "p99_ms": statistics.median(p99s) if p99s else None,
+                       "p99_spread_ms": [min(p99s), max(p99s)] if p99s else None,
+                       "max_ms": max(r.get("max_ms", 0) for r in runs), "failed": sum(r["failed"] for r in runs),
+                       "requests": sum(r["requests"] for r in runs),
+                       "cpu_ms_per_request": statistics.median(r["cpu_ms_per_request"] for r in runs)}
+    for server in ("Ladder", "bare Bolt"):
+        for kind in repeats[0]["mixed"][server]:
+            runs = [r["mixed"][server][kind] for r in repeats]
+            p99s = [r["p99_ms"] for r in runs if "p99_ms" in r]
+            merged[f"{server} | mixed {kind}"] = {
+                "p50_ms": statistics.median(r.get("p50_ms", float("nan")) for r in runs),
+                "p99_ms": statistics.median(p99s) if p99s else None, "p99_spread_ms": [min(p99s), max(p99s)] if p99s else None,
+                "max_ms": max(r.get("max_ms", 0) for r in runs), "failed": sum(r["failed"] for r in runs),
+                "requests": sum(r["requests"] for r in runs),
+                **({"cpu_ms_per_request": statistics.median(r["cpu_ms_per_request"] for r in runs)} if kind == "all" else {})}
+    return merged
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=300, help="requests per server, kind and concurrency")
+    parser.add_argument("--services", type=int, nargs="+", default=[12, 100, 2000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=200, help="requests per server, kind and concurrency")
+    parser.add_argument("--incidents", type=int, default=10_000, help="history size (bench.history)")
+    parser.add_argument("--rate", type=float, default=40.0, help="open-loop requests a second")
+    parser.add_argument("--seconds", type=float, default=15.0, help="open-loop window")
+    parser.add_argument("--burst", type=int, default=200, help="ladders timing out during the open-loop window")
+    parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
-    logging.disable(logging.WARNING)
+    logging.getLogger("app").setLevel(logging.ERROR)
 
-    slack = SlackStandIn().start()
-    for name in PEOPLE:
-        slack.add_user(name, f"{name}@example.com")
-    slack.add_channel("team-payments")
-    sam = slack.user_by_email("sam@example.com")
-
-    processes: list[subprocess.Popen] = []
-    servers: dict[str, int] = {}
-    result: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            for name, server in (("bare Bolt, app.start()", "start"), ("bare Bolt, waitress", "waitress")):
-                port = free_port()
-                processes.append(spawn(["-c", f"from bench.listener_latency import serve_bare; serve_bare({slack.api_url!r}, {port}, {server!r})"], {}))
-                servers[name] = port
-            port = free_port()
-            db = Path(tmp) / "ladder.db"
-            processes.append(spawn(["-m", "app", "run"], {
-                "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url,
-                "PORT": str(port), "HOST": "127.0.0.1", "DATABASE_PATH": str(db), "CATALOG_PATH": str(TEST_CATALOG),
-                "LOG_LEVEL": "ERROR"}))
-            servers["Ladder"] = port
-            for port in servers.values():
-                wait_listening(port)
-
-            # An incident to acknowledge, declared through Ladder itself.
-            driver = SlackDriver(f"http://127.0.0.1:{servers['Ladder']}/slack/events", slack)
-            driver.slash("bank transfers failing", sam)
-            view = driver.opened_view("declare_incident")
-            driver.submit(view, sam, {})
-            slack.wait_for(lambda: slack.incident_channels(), timeout=20)
-
-            for name, port in servers.items():
-                for kind in ("command", "ack"):
-                    for clients in LEVELS:
-                        key = f"{name} | {kind} | {clients}"
-                        result[key] = measure(port, bodies(kind, args.requests, slack, 1, sam), clients)
-                        print(f"{key:42} p50 {result[key]['p50_ms']} ms  p99 {result[key]['p99_ms']} ms  "
-                              f"failed {result[key]['failed']}/{args.requests}", flush=True)
-        finally:
-            for process in processes:
-                process.send_signal(signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-            slack.stop()
-    for kind in ("command", "ack"):
-        for clients in LEVELS:
-            base = result[f"bare Bolt, app.start() | {kind} | {clients}"]["p50_ms"]
-            ours = result[f"Ladder | {kind} | {clients}"]["p50_ms"]
-            if base and ours:
-                print(f"ratio Ladder / bare app.start() p50, {kind} at {clients} clients: {ours / base:.2f}")
+    slack_port = free_port()
+    slack = spawn(["-m", "bench.okslack", str(slack_port)], {})
+    slack_url = f"http://127.0.0.1:{slack_port}/api/"
+    wait_listening(slack_port)
+    result: dict[str, Any] = {"settings": {**vars(args), "timeout_s": TIMEOUT, "levels": LEVELS, "cpus": os.cpu_count()}, "catalogs": {}}
+    began = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            for services in args.services:
+                catalog_path = catalog_file(services, work)
+                prepared = prepare(args.incidents, catalog_path, work, args.requests * len(LEVELS), int(args.rate * args.seconds * 0.35) + 1)
+                repeats = []
+                for repeat in range(args.repeats):
+                    repeats.append(one_repeat(args, catalog_path, prepared, work, slack_url))
+                    print(f"{services} services, repeat {repeat + 1}/{args.repeats} done ({time.monotonic() - began:.0f} s)", flush=True)
+                merged = merge(repeats)
+                result["catalogs"][str(services)] = {"merged": merged, "repeats": repeats}
+                print_table(services, merged, repeats)
+    finally:
+        stop(slack)
+    result["seconds"] = round(time.monotonic() - began, 1)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "listener_latency.json").write_text(json.dumps(result, indent=2))
+
+
+def print_table(services: int, merged: dict[str, Any], repeats: list[dict[str, Any]]) -> None:
+    print(f"\n{services} services ({len(repeats)} repeats; medians, p99 spread min-max; 3 s timeout = failure):")
+    for key, row in merged.items():
+        spread = f"[{row['p99_spread_ms'][0]:.1f}-{row['p99_spread_ms'][1]:.1f}]" if row.get("p99_spread_ms") else ""
+        cpu = f"  cpu/req {row['cpu_ms_per_request']:.2f} ms" if "cpu_ms_per_request" in row else ""
+        print(f"  {key:34} p50 {row['p50_ms']:8.2f}  p99 {row['p99_ms'] or float('nan'):8.2f} {spread:17} max {row['max_ms']:8.1f}"
+              f"  failed {row['failed']}/{row['requests']}{cpu}")
+    for kind in ("command", "click"):
+        ours = statistics.median(merged[f"Ladder | {kind} | {c}"]["cpu_ms_per_request"] for c in LEVELS)
+        base = statistics.median(merged[f"bare Bolt | {kind} | {c}"]["cpu_ms_per_request"] for c in LEVELS)
+        print(f"  CPU per {kind}: Ladder {ours:.2f} ms, bare Bolt {base:.2f} ms: {ours / base:.2f}x (goal <= 2x)")
+    print(f"  escalation burst: ladders climbed during the window {[r['burst_ladders_climbed'] for r in repeats]}")
 
 
 if __name__ == "__main__":
