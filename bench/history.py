@@ -14,8 +14,10 @@ would (channel IDs, message timestamps, user IDs from e-mails) without keeping w
 the whole of Ladder's delivery path runs (rendering, `delivered.*` recording sent rows, DM
 timestamps, the summary's ts, channel IDs), only the HTTP hop is skipped.
 
-Built databases are cached under bench/.cache/ (git-ignored), keyed by size, open count, schema
-version, the catalog's digest and HISTORY_VERSION; `cached(n)` builds on first use.
+Built databases are cached under bench/.cache/ (git-ignored), keyed by size, open count, the
+catalog's digest and HISTORY_VERSION; `cached(n)` builds on first use. The schema version it was
+built at is recorded beside it: a newer Ladder opening a copy migrates it in place, as it would a
+team's real database (an index added by a migration is built then, on the copy).
 
     .venv/bin/python -m bench.history 1000 10000 [100000] [--open 30] [--rebuild]
 """
@@ -127,10 +129,10 @@ class InProcessSlack(WebClient):
 class Ladder:
     """Ladder's store, catalog, real delivery and worker, on a clock the caller moves (no HTTP, no Bolt)."""
 
-    def __init__(self, db: Path, catalog: Catalog, threads: int = 4) -> None:
+    def __init__(self, db: Path, catalog: Catalog, threads: int = 4, client: WebClient | None = None) -> None:
         self.store = Store(db)
         self.catalog = catalog
-        self.slack = InProcessSlack()
+        self.slack = client or InProcessSlack()  # a benchmark may deliver to its Slack stand-in instead
         self.delivery = SlackDelivery(self.store, self.slack, lambda: self.catalog, 120, clock=None)
         self.worker = Worker(self.store, self.delivery, threads=threads, holder="history-builder",
                              due_work=lambda now: tick(self.store, self.catalog, now))
@@ -333,8 +335,8 @@ def build(count: int, db: Path, open_count: int = 30, seed: int = 13, progress: 
         figures = describe(ladder.store)
     finally:
         ladder.close()
-    figures.update(incidents_requested=count, open_requested=open_count, build_seconds=round(time.monotonic() - started, 1),
-                   slack_calls=sum(ladder.slack.calls.values()))
+    figures.update(incidents_requested=count, open_requested=open_count, built_with_schema=SCHEMA_VERSION, build_seconds=round(time.monotonic() - started, 1),
+                   slack_calls=sum(ladder.slack.calls.values()))  # type: ignore[attr-defined]
     return figures
 
 
@@ -355,7 +357,7 @@ def describe(store: Store) -> dict[str, Any]:
 # -- the cache ---------------------------------------------------------------------------------------------------
 
 def cache_key(count: int, open_count: int) -> str:
-    return f"history-v{HISTORY_VERSION}-{count}-open{open_count}-schema{SCHEMA_VERSION}-catalog{digest()}"
+    return f"history-v{HISTORY_VERSION}-{count}-open{open_count}-catalog{digest()}"
 
 
 def cached(count: int, open_count: int = 30, rebuild: bool = False, progress: Callable[[str], None] = print) -> Path:
@@ -390,6 +392,17 @@ def copy_of(count: int, destination: Path, open_count: int = 30) -> Path:
         Path(str(destination) + suffix).unlink(missing_ok=True)
     shutil.copyfile(source, destination)
     return destination
+
+
+def add_people(standin: Any) -> None:
+    """The bench catalog's people in a SlackStandIn, with the user IDs the cached histories know them by."""
+    for name in PEOPLE:
+        email = f"{name}@example.com"
+        standin.add_user(name, email, user_id=user_id_for(email))
+    for user_id in DECLARERS + ["U0ALICE01", "U0BOB0001", "U0DANA001"]:  # who declares and clicks in the histories
+        standin.add_user(user_id.lower(), f"{user_id.lower()}@bench.invalid", user_id=user_id)
+    for channel in ("team-payments", "team-identity", "team-platform", "incident-leadership"):
+        standin.add_channel(channel)
 
 
 def size(path: Path) -> float:

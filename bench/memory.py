@@ -1,12 +1,13 @@
-"""Memory: peak RSS of the running bot with 100,000 incidents in its database.
+"""Memory: peak RSS of the running bot on a year of history.
 
-Populates a database with --incidents incidents (10% open, the rest resolved, in the app's own
-schema), starts `python -m app run` on it against the Slack stand-in, lets it serve a few dozen
+Copies the cached history of --incidents incidents (bench.history: built through the use cases, with
+pages, escalations, timeline, rule timers and sent outbox rows), starts `python -m app run` on it
+against the Slack stand-in, lets it serve a few dozen
 requests (declarations, /incident oncall, acknowledgements) and tick, then reads the process's
 peak resident set (VmHWM). The baseline, measured in the same run, is an interpreter that only
 imports the app. Writes bench/results/memory.json.
 
-    .venv/bin/python -m bench.memory [--incidents 100000]
+    .venv/bin/python -m bench.memory [--incidents 10000]
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-from app.runtime import Runtime
-from bench.engine import CATALOG, populate
+from bench import history
+from bench.common import provenance
+from bench.catalogs import BASE as CATALOG
 from bench.listener_latency import wait_listening
-from tests.support import PEOPLE, ROOT, free_port, ladder_settings
+from tests.support import ROOT, free_port
 from tests.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
 
@@ -41,7 +42,7 @@ def peak_rss_mib(pid: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--incidents", type=int, default=100_000)
+    parser.add_argument("--incidents", type=int, default=10_000, help="history size (bench.history; built and cached on first use)")
     args = parser.parse_args()
 
     baseline = subprocess.Popen([sys.executable, "-c", "import app.runtime, app.cli, sys; sys.stdin.read()"],
@@ -51,15 +52,10 @@ def main() -> None:
     baseline.communicate(b"")
 
     slack = SlackStandIn().start()
-    for name in PEOPLE:
-        slack.add_user(name, f"{name}@example.com")
-    slack.add_channel("team-payments")
+    history.add_people(slack)
     sam = slack.user_by_email("sam@example.com")
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "ladder.db"
-        runtime = Runtime(ladder_settings(slack, db, CATALOG))
-        populate(runtime, args.incidents // 10, args.incidents - args.incidents // 10, datetime.now(timezone.utc))
-        runtime.close()
+        db = history.copy_of(args.incidents, Path(tmp) / "ladder.db")
         size = db.stat().st_size / 2**20
         port = free_port()
         bot = subprocess.Popen([sys.executable, "-m", "app", "run"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -81,7 +77,7 @@ def main() -> None:
             bot.send_signal(signal.SIGTERM)
             bot.wait(15)
             slack.stop()
-    result = {"incidents": args.incidents, "database_mib": round(size, 1), "bot_peak_rss_mib": round(peak, 1),
+    result = {**provenance(), "incidents": args.incidents, "database_mib": round(size, 1), "bot_peak_rss_mib": round(peak, 1),
               "baseline_import_only_mib": round(base, 1), "ratio_to_baseline": round(peak / base, 2)}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "memory.json").write_text(json.dumps(result, indent=2))
