@@ -13,7 +13,8 @@ figure is in storm seconds.
 
 Figures: pages delivered, p50/p99 time from submission to the page reaching Slack, channels
 created and how long they took, what was lost (must be nothing), and 429s per method against the
-calls that succeeded. Baseline measured in the same run: the same storm with Slack unlimited.
+calls that succeeded. Failures, each of which fails the run (exit 1): a page lost, a duplicate page,
+and any call made before the Retry-After Slack gave for that method (or channel) had passed. Baseline measured in the same run: the same storm with Slack unlimited.
 Writes bench/results/alert_storm.json.
 
     .venv/bin/python -m bench.alert_storm [--incidents 500] [--speed 20]
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from app.runtime import Runtime
-from bench.common import percentile
+from bench.common import percentile, provenance
 from tests.support import ladder_settings, serve
 from tests.slack_driver import SlackDriver
 from tests.slack_standin import SlackStandIn
@@ -223,8 +224,10 @@ def main() -> None:
     baseline = run_storm(args.incidents, args.speed, limited=False)
     storm = run_storm(args.incidents, args.speed, limited=True)
     lost = storm["declared"] - storm["incidents_paged"]
+    early = sum(storm["retries_before_retry_after"].values())
+    failures = {"pages_lost": lost, "duplicate_pages": storm["duplicate_pages"], "retries_before_retry_after": early}
     result = {"incidents": args.incidents, "speed": args.speed, "rate_limited": storm, "unlimited_baseline": baseline,
-              "pages_lost": lost,
+              "pages_lost": lost, "failures": failures, "failed": any(failures.values()), **provenance(),
               "ratio_p99_to_baseline": round(storm["time_to_page_p99_s"] / baseline["time_to_page_p99_s"], 2)
               if storm["time_to_page_p99_s"] and baseline["time_to_page_p99_s"] else None}
     RESULTS.mkdir(exist_ok=True)
@@ -238,6 +241,9 @@ def main() -> None:
         print(f"  429s: {figures['http_429_by_method'] or 'none'}; retries before Retry-After: {figures['retries_before_retry_after'] or 'none'}; "
               f"duplicate pages: {figures['duplicate_pages']}")
     print(f"pages lost: {lost}; p99 time to page vs unlimited Slack: {result['ratio_p99_to_baseline']}x")
+    print(f"failures (each fails the run): {failures}" + ("  FAILED" if result["failed"] else "  none"))
+    if result["failed"]:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
