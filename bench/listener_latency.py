@@ -53,7 +53,7 @@ from app.catalog import load_catalog
 from app.store import Store
 from bench import history, payloads
 from bench.catalogs import catalog_file
-from bench.common import percentile
+from bench.common import percentile, provenance
 from tests.slack_driver import SIGNING_SECRET
 from tests.slack_standin import BOT_TOKEN
 from tests.support import ROOT, free_port, listening
@@ -343,7 +343,7 @@ def main() -> None:
     slack = spawn(["-m", "bench.okslack", str(slack_port)], {})
     slack_url = f"http://127.0.0.1:{slack_port}/api/"
     wait_listening(slack_port)
-    result: dict[str, Any] = {"settings": {**vars(args), "timeout_s": TIMEOUT, "levels": LEVELS, "cpus": os.cpu_count()}, "catalogs": {}}
+    result: dict[str, Any] = {**provenance(), "settings": {**vars(args), "timeout_s": TIMEOUT, "levels": LEVELS, "cpus": os.cpu_count()}, "catalogs": {}}
     began = time.monotonic()
     try:
         with tempfile.TemporaryDirectory() as tmp:

@@ -47,6 +47,7 @@ from app.slack.app import EVENTS_PATH, LadderRequestHandler
 from app.worker import tick
 from bench import history, payloads
 from bench.catalogs import BASE
+from bench.common import provenance
 from tests.slack_driver import SIGNING_SECRET
 from tests.slack_standin import SlackStandIn
 from tests.support import PEOPLE, ladder_settings
@@ -243,7 +244,7 @@ def main() -> None:
             row["slope"] = round(by_size[large][group][name][key] / by_size[small][group][name][key], 2)
             table[f"{group[:-1].replace('_', ' ')}: {name}"] = row
     over = [name for name, row in table.items() if row["slope"] > GOAL]
-    result = {"sizes": args.sizes, "slope_is": f"median at {large:,} / median at {small:,}", "goal": f"<= {GOAL}",
+    result = {**provenance(), "sizes": args.sizes, "slope_is": f"median at {large:,} / median at {small:,}", "goal": f"<= {GOAL}",
               "over_goal": over, "figures": table, "by_size": by_size, "host": platform.node(),
               "seconds": round(time.monotonic() - started, 1)}
     RESULTS.mkdir(exist_ok=True)
