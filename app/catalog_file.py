@@ -8,6 +8,7 @@ it looked there. Shared by the bot's start-up and the catalog tools (`check`, `o
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from app.config import DEFAULT_CATALOG_PATH
@@ -20,11 +21,10 @@ def problem(path: Path) -> str | None:
         return f"there is no file {where}"
     if where.is_dir():
         return f"{where} is a directory, not a catalog file"
-    try:
-        with where.open("rb"):
-            pass
-    except OSError as exc:
-        return f"{where} cannot be read ({exc.strerror or exc})"
+    if not where.is_file():  # a FIFO would block an open() until a writer came; a device never ends
+        return f"{where} is not a regular file (a device or a pipe?), not a catalog file"
+    if not os.access(where, os.R_OK):
+        return f"{where} cannot be read (permission denied)"
     return None
 
 

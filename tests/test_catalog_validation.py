@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 import yaml
 
-from app.catalog import CatalogError, parse_catalog
+from app.catalog import CatalogError, load_catalog, parse_catalog
 from app.catalog.lint import lint
 
 
@@ -235,3 +237,49 @@ def test_a_rule_message_that_could_not_be_filled_is_refused_with_its_place(say: 
     line = text.splitlines().index(rule.splitlines()[1]) + 1
     found = problems(text)
     assert len(found) == 1 and found[0].startswith(f"org.yaml:{line}: rules[0].say: ") and words in found[0], found
+
+
+SCHEDULE_START = 'rotation: {members: [a@example.com, b@example.com], handoff: "0 9 * * MON", start: "2026-01-05T09:00"}'
+
+
+@pytest.mark.parametrize("name, edit, line, where, says", [
+    # YAML's own constructors raised (a traceback from check, from start-up, and a silent failed reload).
+    ("impossible date, unquoted", lambda t: t.replace(SCHEDULE_START, SCHEDULE_START.replace('"2026-01-05T09:00"', "2026-02-30T09:00:00")),
+     16, "schedules.primary.rotation.start", "day value is outside expected range"),
+    ("year 0", lambda t: t.replace(SCHEDULE_START, SCHEDULE_START.replace('"2026-01-05T09:00"', "0000-01-01")),
+     16, "schedules.primary.rotation.start", "year 0 is out of range"),
+    ("offset of 99 hours", lambda t: t.replace(SCHEDULE_START, SCHEDULE_START.replace('"2026-01-05T09:00"', "2026-01-05T09:00:00+99:00")),
+     16, "schedules.primary.rotation.start", "valid datetime"),
+    ("a timestamp tag", lambda t: t.replace('"2026-01-05T09:00"', "!!timestamp hello"),
+     16, "schedules.primary.rotation.start", "the YAML tag !!timestamp is not used in a catalog"),
+    ("5,000 digits", lambda t: t.replace("rank: 1}", "rank: " + "1" * 5000 + "}"),
+     2, "severities[0].rank", "a number of 5,000 characters"),
+    ("a huge hex number", lambda t: t.replace("rank: 1}", "rank: !!int 0x" + "f" * 5000 + "}"),
+     2, "severities[0].rank", "a number of 5,002 characters"),
+    ("a list as a key", lambda t: t + "? [a, b]\n: 1\n", 23, "(top level)", "a key must be plain text"),
+    ("a merge key", lambda t: t + "x: &a {b: 1}\ny:\n  <<: *a\n", 25, "y", "a merge key (<<) is not used in a catalog"),
+    ("aliases nesting 1,000 deep in 25 kB", lambda t: t + "chain: [&a0 [x], " + ", ".join(f"&a{i} [*a{i - 1}]" for i in range(1, 1000)) + "]\n",
+     23, "chain[30]", "nested more than 32 levels deep (through YAML aliases?)"),
+    ("NUL in a name", lambda t: t.replace("name: API", 'name: "A\\0PI"'), 11, "services[0].name", "a control character (such as NUL)"),
+])
+def test_yaml_that_choked_the_loader_is_refused_at_its_line(name: str, edit, line: int, where: str, says: str) -> None:
+    found = problems(edit(catalog_text()))
+    assert len(found) == 1 and found[0].startswith(f"org.yaml:{line}: {where}"), found
+    assert says in found[0], found
+
+
+def test_a_timestamp_written_without_quotes_still_works() -> None:
+    text = catalog_text().replace(SCHEDULE_START, SCHEDULE_START.replace('"2026-01-05T09:00"', "2026-01-05T09:00:00"))
+    assert parse_catalog(text).schedules["primary"].layers[0].start == datetime(2026, 1, 5, 9, 0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda tmp: Path("/dev/zero"),
+    lambda tmp: (os.mkfifo(tmp / "fifo"), tmp / "fifo")[1],
+    lambda tmp: tmp,
+])
+def test_a_catalog_path_that_is_no_regular_file_is_refused_at_once(make, tmp_path) -> None:
+    """/dev/zero never ends and a FIFO blocks an open() until a writer comes: both used to hang or fill memory."""
+    with pytest.raises(CatalogError) as info:
+        load_catalog(make(tmp_path))
+    assert "regular file" in str(info.value.issues[0]) or "directory" in str(info.value.issues[0])

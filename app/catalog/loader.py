@@ -8,7 +8,9 @@ stopping at the first, so one `check` run shows them all.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,12 @@ MAX_DEPTH = 32  # the deepest real catalog nests about 8 levels
 MAX_NODES = 500_000  # entries once aliases are expanded: a few "billion laughs" aliases would otherwise eat the host
 
 
-class _TooBig(Exception):
-    def __init__(self, line: int | None, message: str) -> None:
+class _Refused(Exception):
+    """The file is refused before validation (too large, too deep, a tag or value YAML would choke on), at a line."""
+
+    def __init__(self, line: int | None, message: str, path: tuple[Any, ...] = ()) -> None:
         self.line = line
+        self.path = path
         super().__init__(message)
 
 
@@ -48,7 +53,7 @@ def _check_shape(text: str) -> None:
     """Refuse, before anything recursive or expanding runs, a catalog too large, too deep or too aliased."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
-        raise _TooBig(None, f"the file is {size / 1024 / 1024:.1f} MB; a catalog may be at most {MAX_BYTES // 1024 // 1024} MB")
+        raise _Refused(None, f"the file is {size / 1024 / 1024:.1f} MB; a catalog may be at most {MAX_BYTES // 1024 // 1024} MB")
     if _depth_bound(text) <= MAX_DEPTH:
         return  # every real catalog: the exact (token by token) count below is for the ones that might be deep
     depth = 0
@@ -57,7 +62,7 @@ def _check_shape(text: str) -> None:
                               yaml.FlowSequenceStartToken)):
             depth += 1
             if depth > MAX_DEPTH:
-                raise _TooBig(token.start_mark.line + 1, f"nested more than {MAX_DEPTH} levels deep; a catalog never needs that")
+                raise _Refused(token.start_mark.line + 1, f"nested more than {MAX_DEPTH} levels deep; a catalog never needs that")
         elif isinstance(token, (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)):
             depth -= 1
 
@@ -74,8 +79,11 @@ class _UniqueKeyLoader(_SafeLoader):  # type: ignore[misc, valid-type]
     """
 
 
+# Timestamps stay text: the schema reads them, so `2026-02-30T09:00` or a `+99:00` offset is a field error with its
+# line, not a traceback from YAML's own datetime constructor.
 _UniqueKeyLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
@@ -98,6 +106,25 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map")}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_NUMBER_DIGITS = 30
+
+
+def _plain_node(node: yaml.Node, path: tuple[Any, ...]) -> None:
+    """Refuse what a catalog never needs and YAML's constructors would choke on: tags, huge numbers, control characters."""
+    line = node.start_mark.line + 1
+    if node.tag not in _PLAIN_TAGS:
+        name = "a merge key (<<)" if node.tag.endswith(":merge") else f"the YAML tag {node.tag.replace('tag:yaml.org,2002:', '!!')[:40]}"
+        raise _Refused(line, f"{name} is not used in a catalog; write the value plainly", path)
+    if not isinstance(node, yaml.ScalarNode):
+        return
+    if node.tag.endswith((":int", ":float")) and len(node.value) > MAX_NUMBER_DIGITS:
+        raise _Refused(line, f"a number of {len(node.value):,} characters; no setting in a catalog needs more than {MAX_NUMBER_DIGITS}", path)
+    if _CONTROL.search(node.value):
+        raise _Refused(line, "text with a control character (such as NUL); Slack cannot show it, so remove it", path)
+
+
 def _read_yaml(text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
     """Parse once: the data, and each YAML path (keys and list indexes) mapped to its 1-based line."""
     loader = _UniqueKeyLoader(text)
@@ -109,15 +136,22 @@ def _read_yaml(text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
         visited = 0
 
         def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
-            # Recursion is safe: _check_shape bounded the depth. Aliases share nodes, so the budget counts the
-            # expanded size, before pydantic would walk it.
+            # Recursion is bounded here, not only by _check_shape: aliases can nest deeper than the text does.
+            # Aliases share nodes, so the budget counts the expanded size, before pydantic would walk it.
             nonlocal visited
             visited += 1
             if visited > MAX_NODES:
-                raise _TooBig(node.start_mark.line + 1, f"expands to more than {MAX_NODES:,} entries (through YAML aliases?)")
+                raise _Refused(node.start_mark.line + 1, f"expands to more than {MAX_NODES:,} entries (through YAML aliases?)", path)
+            if len(path) > MAX_DEPTH:
+                raise _Refused(node.start_mark.line + 1, f"nested more than {MAX_DEPTH} levels deep (through YAML aliases?); "
+                                                        "a catalog never needs that", path)
+            _plain_node(node, path)
             lines[path] = node.start_mark.line + 1
             if isinstance(node, yaml.MappingNode):
                 for key, value in node.value:
+                    if not isinstance(key, yaml.ScalarNode):
+                        raise _Refused(key.start_mark.line + 1, "a key must be plain text, not a list or a mapping", path)
+                    _plain_node(key, path)
                     child = path + (key.value,)
                     walk(value, child)
                     lines[child] = key.start_mark.line + 1
@@ -136,8 +170,8 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
     try:
         _check_shape(text)
         data, lines = _read_yaml(text)
-    except _TooBig as too_big:
-        raise CatalogError([CatalogIssue(source, too_big.line, "", str(too_big))]) from None
+    except _Refused as refused:
+        raise CatalogError([CatalogIssue(source, refused.line, _dotted(refused.path), str(refused))]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -179,9 +213,23 @@ def _dedupe(issues: list[CatalogIssue]) -> list[CatalogIssue]:
     return list(seen.values())
 
 
+def _read_bounded(path: Path) -> bytes:
+    """At most MAX_BYTES + 1 bytes of a regular file: /dev/zero, a FIFO or /proc/self/mem must not hang or fill memory."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO without O_NONBLOCK waits for a writer
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise _Refused(None, "not a regular file (a device, a pipe or a directory?); name the catalog's YAML file")
+        raw = file.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise _Refused(None, f"the file is larger than {MAX_BYTES // 1024 // 1024} MB, the most a catalog may be")
+    return raw
+
+
 def load_catalog(path: Path) -> Catalog:
     try:
-        raw = path.read_bytes()
+        raw = _read_bounded(path)
+    except _Refused as refused:
+        raise CatalogError([CatalogIssue(str(path), None, "", str(refused))]) from None
     except OSError as exc:
         raise CatalogError([CatalogIssue(str(path), None, "", f"cannot read the catalog: {exc.strerror or exc}")]) from None
     try:
