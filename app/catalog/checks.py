@@ -103,17 +103,34 @@ def _cross_references(sections: _Sections) -> list[tuple[tuple[Any, ...], str]]:
         if policy.then is not None and policy.then not in declared["policies"]:
             problems.add(("policies", policy_id, "then"), f"unknown policy {policy.then!r}; {_known('policies', declared['policies'])}")
     _rule_references(sections, problems)
-    for policy_id in sections.policies:
-        chain, current = [policy_id], sections.policies[policy_id].then
-        while current is not None and current in sections.policies:
-            if current in chain:
-                if current == policy_id:
-                    problems.add(("policies", policy_id, "then"),
-                                 f"hand-offs form a cycle: {' -> '.join(chain + [current])}; a ladder must end")
-                break
-            chain.append(current)
-            current = sections.policies[current].then
+    _hand_off_cycles(sections.policies, problems)
     return problems.items
+
+
+def _hand_off_cycles(policies: dict[str, Policy], problems: _Problems) -> None:
+    """Each policy on a `then:` cycle is told the cycle, once; linear in the number of policies.
+
+    Following each chain from each policy is quadratic, and with a list for "seen" cubic: 3,000
+    chained policies held `check` for minutes. Here every policy is walked once: a chain that
+    reaches a policy already settled stops there.
+    """
+    settled: set[str] = set()
+    for start in policies:
+        chain: list[str] = []
+        on_chain: dict[str, int] = {}
+        current: str | None = start
+        while current is not None and current in policies and current not in settled:
+            if current in on_chain:
+                cycle = chain[on_chain[current]:]
+                for at, policy_id in enumerate(cycle):
+                    loop = cycle[at:at + 8] + cycle[:max(0, at + 8 - len(cycle))]
+                    said = " -> ".join(loop + [policy_id]) if len(cycle) <= 8 else f"{' -> '.join(loop)} -> … ({len(cycle)} policies)"
+                    problems.add(("policies", policy_id, "then"), f"hand-offs form a cycle: {said}; a ladder must end")
+                break
+            on_chain[current] = len(chain)
+            chain.append(current)
+            current = policies[current].then
+        settled.update(chain)
 
 
 _NAME_KIND = {"id": "id", "name": "name"}

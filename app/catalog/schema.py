@@ -8,7 +8,7 @@ whole file has been read. The rule models are in rule_schema.
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -164,12 +164,16 @@ class Stakeholder(_Model):
         return self
 
 
+# What people type to find a service: a few words, not a paragraph (routing compares every one per keystroke).
+Phrase = Annotated[str, Field(min_length=1, max_length=100)]
+
+
 class Service(_Model):
     id: str
     name: str = Field(min_length=1, max_length=75)
-    description: str = ""
-    aliases: list[str] = Field(default_factory=list)
-    keywords: list[str] = Field(default_factory=list)
+    description: str = Field(default="", max_length=1000)
+    aliases: list[Phrase] = Field(default_factory=list, max_length=50)
+    keywords: list[Phrase] = Field(default_factory=list, max_length=50)
     owner: str | None = None
     tier: int | None = Field(default=None, ge=1, le=5)
     stakeholders: list[Stakeholder] = Field(default_factory=list)
