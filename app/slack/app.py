@@ -75,6 +75,9 @@ def bolt_request(raw_body: str, query: Any, headers: dict[str, Any], body: dict[
 
 
 INVALID = {"error": "invalid request"}
+# The largest form Slack can submit (100 blocks of 3,000 characters, URL-encoded JSON) is under 1 MB; a body
+# beyond this is refused before it is read, signed or not, so one request cannot take the host's memory.
+MAX_BODY_BYTES = 2 * 1024 * 1024
 SIGNATURE_MAX_AGE = 60 * 5  # Slack's replay window, as slack_sdk's SignatureVerifier applies it
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # epoch seconds; anything else is no timestamp Slack sent
 
@@ -116,6 +119,8 @@ class LadderRequestHandler(SlackRequestHandler):
 
     def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
         headers = request.get_headers()
+        if _declared_length(request.environ) > MAX_BODY_BYTES:
+            return BoltResponse(status=413, body={"error": "the request body is larger than Slack ever sends"})
         raw = _raw_body(request.environ)
         if not self.signed(raw, headers):
             if _ssl_check(raw):  # Slack's certificate check may come unsigned and wants a 200 (slack-platform.md)
@@ -141,13 +146,17 @@ def _ssl_check(raw: bytes) -> bool:
     return form.get("ssl_check") == "1" and "payload" not in form and "command" not in form
 
 
+def _declared_length(environ: dict[str, Any]) -> int:
+    try:
+        return max(0, int(environ.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
+
+
 def _raw_body(environ: dict[str, Any]) -> bytes:
     """The request body as received: the signature covers these bytes, before any decoding."""
     stream = environ.get("wsgi.input")
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
+    length = min(_declared_length(environ), MAX_BODY_BYTES)
     return stream.read(length) if stream is not None and length > 0 else b""
 
 

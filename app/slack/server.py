@@ -13,7 +13,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from waitress import wasyncore
 from waitress.server import create_server
 
-from app.slack.app import EVENTS_PATH, LadderRequestHandler
+from app.slack.app import EVENTS_PATH, MAX_BODY_BYTES, LadderRequestHandler
 
 if TYPE_CHECKING:
     from waitress.server import BaseWSGIServer
@@ -36,6 +36,8 @@ def http_server(runtime: "Runtime", host: str | None = None, port: int | None = 
         channel_timeout=30,
         ident="Ladder",
         clear_untrusted_proxy_headers=True,
+        # waitress buffers a body before the app sees it; a 400 MB one must not reach memory or disk first.
+        max_request_body_size=MAX_BODY_BYTES,
         **adjustments,
     )
 
