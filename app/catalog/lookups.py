@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal, TypeVar
 
 from app.catalog.rule_schema import Rule
 from app.catalog.schema import CatalogModel, Severity, Team
@@ -50,6 +50,9 @@ class CatalogIssue:
         return {"file": self.file, "line": self.line, "path": self.path, "message": self.message, "level": self.level}
 
 
+_T = TypeVar("_T")
+
+
 class CatalogError(Exception):
     """The catalog is invalid; `issues` lists every problem found."""
 
@@ -75,6 +78,18 @@ class Catalog:
         self.policies = model.policies
         self.rules = _scoped_rules(model)
         self.rules_by_id = {scoped.rule.id: scoped for scoped in self.rules}
+        self._derived: dict[Callable[["Catalog"], Any], Any] = {}
+
+    def derived(self, build: Callable[["Catalog"], _T]) -> _T:
+        """`build(self)`, made once and kept with this catalog (routing's index, the declare form).
+
+        A hot reload brings a new Catalog, so whatever was derived from the old one goes with it.
+        Two threads asking at once may both build; the first result is kept and both get it.
+        """
+        try:
+            return self._derived[build]  # type: ignore[no-any-return]
+        except KeyError:
+            return self._derived.setdefault(build, build(self))  # type: ignore[no-any-return]
 
     def issue(self, path: tuple[Any, ...], message: str, level: Literal["error", "warning"] = "warning") -> CatalogIssue:
         """A problem found after validation (e.g. by the linter), located in the source file."""
