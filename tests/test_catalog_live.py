@@ -122,3 +122,18 @@ def test_stakeholders_are_told_and_user_groups_expanded_and_the_policy_choice_re
     finally:
         stop()
         runtime.close()
+
+
+def test_a_reload_prepares_routing_and_the_declare_form_before_it_is_in_force(live) -> None:
+    from app import routing
+    from app.slack import blocks
+
+    ladder, path = live
+    edit(path, "name: Ledger\n", "name: General ledger\n")
+    assert ladder.runtime.catalog_watcher.poll(ladder.clock()) is True
+    catalog = ladder.runtime.catalog
+    assert {routing.RoutingIndex, blocks.DeclareForm} <= set(catalog._derived)  # built on the reload's thread, not by a request
+    ladder.driver.slash("general ledgre wrong", ladder.user("sam"))
+    service = next(b for b in ladder.driver.opened_view("declare_incident")["blocks"] if b["block_id"] == "service")["element"]
+    assert service["initial_option"]["text"]["text"] == "General ledger"
+    assert "General ledger" in [o["text"]["text"] for o in service["options"]]

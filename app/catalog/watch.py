@@ -14,6 +14,7 @@ import os
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from app import outbox
 from app.catalog import Catalog, CatalogError, load_catalog
@@ -33,6 +34,24 @@ class CatalogWatcher:
         self._current = catalog
         self._stamp = self._stat()
         self._lock = threading.Lock()
+        self._prepare: list[Callable[[Catalog], None]] = []
+
+    def prepare_with(self, prepare: Callable[[Catalog], None]) -> None:
+        """Run `prepare` on the catalog in force now and on each new one before it is put in force.
+
+        What requests derive from a catalog (routing's index, the declare form) is then built here,
+        on the reload's thread, rather than by the first request after a reload.
+        """
+        self._prepare.append(prepare)
+        self._prepared(self._current)
+
+    def _prepared(self, catalog: Catalog) -> Catalog:
+        for prepare in self._prepare:
+            try:
+                prepare(catalog)
+            except Exception:  # noqa: BLE001 - a request would build it again (and say what failed); the catalog stands
+                log.exception("preparing catalog %s for requests failed", catalog.digest)
+        return catalog
 
     @property
     def current(self) -> Catalog:
@@ -59,7 +78,7 @@ class CatalogWatcher:
                 return False
             if catalog.digest == self._current.digest:
                 return None
-            self._current = catalog
+            self._current = self._prepared(catalog)
             log.info("catalog %s reloaded (%s): %d services, %d teams", self.path, catalog.digest, len(catalog.services), len(catalog.teams))
             for warning in lint(catalog, now):
                 log.warning("catalog %s", warning)

@@ -4,6 +4,9 @@
 
 Built with `slack_sdk.models` so Slack's limits (50 blocks a message, 3000-character sections,
 24-character modal titles, 75-character labels) fail here, in our tests, rather than in Slack.
+What every request shows the same way is built (and checked) once and kept as JSON: the declare
+form once per catalog (`DeclareForm`), the message modal once; a request fills in a fresh copy
+its own parts (a title, a pre-selected service, metadata), cut to Slack's limits.
 Everything a user typed goes through `escape_mrkdwn` before it reaches mrkdwn.
 """
 
@@ -30,6 +33,7 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
     UserSelectElement,
 )
+from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.views import View
 
 from app.catalog import Catalog, Service
@@ -82,7 +86,40 @@ def _service_option(service: Service) -> Option:
 
 # -- modals -------------------------------------------------------------------------------------
 
+class DeclareForm:
+    """One catalog's declare form: built with slack_sdk's models once, so Slack's limits are checked
+    then, and kept as JSON; `declare_modal` fills a fresh copy of it for each `/incident`."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.json = json.dumps(_declare_view(catalog))
+        self._options: dict[str, dict[str, Any]] = {}
+
+    def option(self, service: Service) -> dict[str, Any]:
+        """The service as the form offers it (its option in the menu, validated the first time)."""
+        found = self._options.get(service.id)
+        if found is None:
+            found = self._options[service.id] = _service_option(service).to_dict()
+        return found
+
+
 def declare_modal(catalog: Catalog, *, title: str = "", service: Service | None = None, private_metadata: str = "") -> dict[str, Any]:
+    """The declare form, pre-filled: the catalog's part is built once (`DeclareForm`), this only fills in the request's."""
+    form = catalog.derived(DeclareForm)
+    view: dict[str, Any] = json.loads(form.json)  # a copy of its own: nothing done to it reaches the next request's form
+    element = {block["block_id"]: block["element"] for block in view["blocks"]}
+    if title:
+        element["title"]["initial_value"] = truncate(title, TITLE_MAX)
+    if service is not None:
+        element["service"]["initial_option"] = form.option(service)
+    if private_metadata:
+        if len(private_metadata) > View.private_metadata_max_length:  # as View would refuse it
+            raise SlackObjectFormationError(f"private_metadata cannot exceed {View.private_metadata_max_length} characters")
+        view["private_metadata"] = private_metadata
+    return view
+
+
+def _declare_view(catalog: Catalog, *, title: str = "", service: Service | None = None, private_metadata: str = "") -> dict[str, Any]:
+    """The declare form through slack_sdk's models, every limit checked: once per catalog (and as the tests' reference)."""
     if len(catalog.services) > STATIC_SERVICE_LIMIT:
         service_element: Any = ExternalDataSelectElement(
             action_id=SERVICE_ACTION, placeholder="Type to search services", min_query_length=1,
@@ -125,10 +162,16 @@ def declare_modal(catalog: Catalog, *, title: str = "", service: Service | None 
     return view.to_dict()
 
 
+_MESSAGE_MODAL = json.dumps(View(type="modal", title="Title", close="Close",
+                                 blocks=[SectionBlock(text=MarkdownTextObject(text="Text"))]).to_dict())
+
+
 def message_modal(title: str, text: str) -> dict[str, Any]:
-    view = View(type="modal", title=truncate(title, 24), close="Close",
-                blocks=[SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)))])
-    return view.to_dict()
+    """A modal that only says something (checked once, above; the title and text are cut to Slack's limits here)."""
+    view: dict[str, Any] = json.loads(_MESSAGE_MODAL)
+    view["title"]["text"] = truncate(title, 24) or "Ladder"
+    view["blocks"][0]["text"]["text"] = truncate(text, 3000) or " "
+    return view
 
 
 def declared_modal(incident: dict[str, Any], catalog: Catalog, paged: list[str]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from app import additive, incidents, nudges, oncall_report, routing
+from app.catalog import Catalog
 from app.slack import blocks
 from app.store import database_busy, storage_problem
 from app.text import escape_mrkdwn, incident_ref, mention
@@ -536,8 +537,15 @@ def _bound(listener: Callable[..., Any], runtime: "Runtime") -> Callable[..., An
     return bound
 
 
+def prepare(catalog: Catalog) -> None:
+    """What requests derive from a catalog, built before it is in force: routing's index and the declare form."""
+    routing.index(catalog)
+    blocks.declare_modal(catalog)
+
+
 def register(bolt: App, runtime: "Runtime") -> None:
     """Attach every listener to the Bolt app; acks that hand work to `follow_up` are registered Bolt's lazy way."""
+    runtime.catalog_watcher.prepare_with(prepare)
     def with_follow_up(register_as: Callable[..., Any], ack_function: Callable[..., None]) -> None:
         register_as(ack=_bound(ack_function, runtime), lazy=[_bound(follow_up, runtime)])
 
