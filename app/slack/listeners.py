@@ -8,9 +8,11 @@ wake the worker so the outbox goes out now, and answer the clicker. Listeners ne
 or work out who is on call: the use cases and their queries do. A click that changes nothing
 (already acknowledged, unknown incident) gets an ephemeral explanation, never an error.
 
-Listeners are split Bolt's "lazy" way: the ack function runs in the request's own thread and
-answers Slack at once (with `process_before_response=True`), and anything that calls Slack
-(opening a modal, an ephemeral reply) runs afterwards in `follow_up`.
+A listener runs in the request's own thread and answers Slack at once (with
+`process_before_response=True`); anything that calls Slack (opening a modal, an ephemeral reply)
+it hands to `later`, which runs `follow_up` on Bolt's listener threads. Only requests that have
+something to follow up pay for a thread: not Bolt's lazy listeners, which copy every request
+(parsing its body again, deep-copying it and its context) whether there is anything to do or not.
 """
 
 from __future__ import annotations
@@ -149,18 +151,18 @@ def _say_ephemeral(respond: Respond | None, text: str) -> None:
     respond(text=text, response_type="ephemeral", replace_original=False)
 
 
-FOLLOW_UP = "ladder_follow_up"
 ACK_LOCK_WAIT_SECONDS = 1.5  # of Slack's 3 s for a view submission, how long a declaration may wait for the database
 
 
-def later(context: BoltContext, body: dict[str, Any], **spec: Any) -> None:
-    """What to do once Slack has its answer: Bolt runs `follow_up` after the HTTP response is sent.
+def later(runtime: "Runtime", context: BoltContext, body: dict[str, Any], **spec: Any) -> None:
+    """What to do once Slack has its answer: `follow_up(spec)`, on Bolt's listener threads.
 
-    The spec travels in the context, which Bolt deep-copies for lazy listeners; the request body it
-    re-parses would lose a slash command whose text says "payload" (slack-platform.md §2).
+    Called after `ack()`: the answer is on its way while the follow-up waits on Slack. The spec
+    holds what the follow-up needs, taken from the body as Ladder read it (re-reading the raw body
+    would lose a slash command whose text says "payload", slack-platform.md §2).
     """
     spec.setdefault("response_url", _text(body.get("response_url")))
-    context[FOLLOW_UP] = spec
+    runtime.bolt.listener_runner.listener_executor.submit(_follow_up_logged, runtime, spec, context.client)
 
 
 @dataclass(frozen=True)
@@ -174,10 +176,14 @@ class Click:
 
 # -- follow-ups: what runs after Slack has its answer ---------------------------------------------------------
 
-def follow_up(runtime: "Runtime", context: BoltContext, client: WebClient) -> None:
-    spec = context.get(FOLLOW_UP)
-    if not spec:
-        return
+def _follow_up_logged(runtime: "Runtime", spec: dict[str, Any], client: WebClient) -> None:
+    try:
+        follow_up(runtime, spec, client)
+    except Exception:  # noqa: BLE001 - nobody else is there to hear it: Slack already has its answer
+        log.exception("follow-up %s failed", spec.get("kind"))
+
+
+def follow_up(runtime: "Runtime", spec: dict[str, Any], client: WebClient) -> None:
     reply = Respond(response_url=spec["response_url"]) if spec.get("response_url") else None
     kind = spec["kind"]
     if kind == "declare":
@@ -217,7 +223,7 @@ def incident_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], cont
     else:
         ack()
         # Routing and building the form happen after the answer: under load, acks must not queue behind them.
-        later(context, command, kind="declare_form", trigger_id=command.get("trigger_id"), text=text, channel_id=command.get("channel_id"))
+        later(runtime, context, command, kind="declare_form", trigger_id=command.get("trigger_id"), text=text, channel_id=command.get("channel_id"))
 
 
 def _channel_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], context: BoltContext, verb: str, args: list[str]) -> None:
@@ -240,7 +246,7 @@ def _channel_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], cont
         ack(text=form)
         return
     ack()
-    later(context, command, kind="open", trigger_id=command.get("trigger_id"), view=form)
+    later(runtime, context, command, kind="open", trigger_id=command.get("trigger_id"), view=form)
 
 
 def _oncall_answer(runtime: "Runtime", team_text: str) -> str:
@@ -296,7 +302,7 @@ def declare_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: 
     ack(response_action="update", view=blocks.message_modal("Declaring…", (
         ":hourglass_flowing_sand: Declaring the incident and paging the on-call… You can close this: "
         "the incident's channel will appear in your sidebar.")))
-    later(context, body, kind="declare", request=request.__dict__)
+    later(runtime, context, body, kind="declare", request=request.__dict__)
 
 
 def _declare_result(runtime: "Runtime", request: incidents.DeclareRequest, busy_is_final: bool = True) -> dict[str, Any] | None:
@@ -381,19 +387,19 @@ def button_clicked(runtime: "Runtime", ack: Ack, body: dict[str, Any], action: d
                                              else matcher == action["action_id"]))
     click = parse(body, action)
     if click is None:
-        later(context, body, kind="reply", text=UNKNOWN_INCIDENT)
+        later(runtime, context, body, kind="reply", text=UNKNOWN_INCIDENT)
         return
     try:
         outcome = use_case(runtime, click)
     except sqlite3.Error as error:
         log.error("could not record a click: %s", error)
-        later(context, body, kind="reply", text=f":x: Ladder could not record that: {storage_problem(error)}. Nothing changed; please try again.")
+        later(runtime, context, body, kind="reply", text=f":x: Ladder could not record that: {storage_problem(error)}. Nothing changed; please try again.")
         return
     if outcome.changed:
         runtime.worker.wake()
     if always_reply or not outcome.changed or outcome.data.get("page_only"):
         # The use case says what stopped it (an unknown severity, a rule that never nudged); "not found" is said the button's way.
-        later(context, body, kind="reply", text=UNKNOWN_INCIDENT if outcome.message == incidents.NOT_FOUND else outcome.message)
+        later(runtime, context, body, kind="reply", text=UNKNOWN_INCIDENT if outcome.message == incidents.NOT_FOUND else outcome.message)
 
 
 # -- buttons that open a form ---------------------------------------------------------------------------------
@@ -428,13 +434,13 @@ def form_button_clicked(runtime: "Runtime", ack: Ack, body: dict[str, Any], acti
     incident_id = _incident_id(action.get("value"))
     incident = incidents.find(runtime.store, incident_id) if incident_id is not None else None
     if incident is None:
-        later(context, body, kind="reply", text=UNKNOWN_INCIDENT)
+        later(runtime, context, body, kind="reply", text=UNKNOWN_INCIDENT)
         return
     view = FORMS[action["action_id"]](runtime, incident)
     if isinstance(view, str):
-        later(context, body, kind="reply", text=view)
+        later(runtime, context, body, kind="reply", text=view)
     else:
-        later(context, body, kind="open", trigger_id=_text(body.get("trigger_id")), view=view)
+        later(runtime, context, body, kind="open", trigger_id=_text(body.get("trigger_id")), view=view)
 
 
 # -- form submissions -----------------------------------------------------------------------------------------
@@ -533,7 +539,7 @@ def on_error(error: Exception, body: dict[str, Any]) -> None:
 def _bound(listener: Callable[..., Any], runtime: "Runtime") -> Callable[..., Any]:
     """The listener with the runtime as its first argument; Bolt sees (and injects) only the rest."""
     bound = functools.partial(listener, runtime)
-    bound.__name__ = listener.__name__  # type: ignore[attr-defined]  # Bolt names lazy listeners by it
+    bound.__name__ = listener.__name__  # type: ignore[attr-defined]  # Bolt names listeners by it in its logs
     return bound
 
 
@@ -544,18 +550,15 @@ def prepare(catalog: Catalog) -> None:
 
 
 def register(bolt: App, runtime: "Runtime") -> None:
-    """Attach every listener to the Bolt app; acks that hand work to `follow_up` are registered Bolt's lazy way."""
+    """Attach every listener to the Bolt app, and have each catalog prepared for them before it is in force."""
     runtime.catalog_watcher.prepare_with(prepare)
-    def with_follow_up(register_as: Callable[..., Any], ack_function: Callable[..., None]) -> None:
-        register_as(ack=_bound(ack_function, runtime), lazy=[_bound(follow_up, runtime)])
-
-    with_follow_up(bolt.command("/incident"), incident_command)
+    bolt.command("/incident")(_bound(incident_command, runtime))
     bolt.options(blocks.SERVICE_ACTION)(_bound(service_options, runtime))
-    with_follow_up(bolt.view(blocks.DECLARE_VIEW), declare_submitted)
+    bolt.view(blocks.DECLARE_VIEW)(_bound(declare_submitted, runtime))
     for matcher in BUTTONS:
-        with_follow_up(bolt.action(matcher), button_clicked)
+        bolt.action(matcher)(_bound(button_clicked, runtime))
     for action_id in FORMS:
-        with_follow_up(bolt.action(action_id), form_button_clicked)
+        bolt.action(action_id)(_bound(form_button_clicked, runtime))
     bolt.view(blocks.RESOLVE_VIEW)(_bound(resolve_submitted, runtime))
     bolt.view(blocks.ESCALATE_VIEW)(_bound(escalate_submitted, runtime))
     bolt.view(blocks.UPDATE_VIEW)(_bound(update_submitted, runtime))
