@@ -89,8 +89,26 @@ def _read_env(environ: Mapping[str, str], env_file: Path | None) -> dict[str, st
     return values
 
 
-def _require(values: dict[str, str], name: str, prefix: str, how: str) -> Secret:
+_TOKEN_TEXT = re.compile(r"[\x21-\x7e]*")  # printable ASCII without spaces: all a Slack token or secret ever holds
+
+
+def _secret_text(values: dict[str, str], name: str) -> str:
+    """The secret as set, trimmed; refused, without quoting it, if it holds what no token does.
+
+    A line break inside a token would otherwise reach an HTTP header and fail there with a
+    traceback that prints the token.
+    """
     raw = values.get(name, "").strip()
+    if not _TOKEN_TEXT.fullmatch(raw):
+        raise SettingsError(
+            f"{name} holds a space, a line break or a character no Slack token or secret has (was it pasted "
+            "together with other text?). Copy it again from your Slack app's settings."
+        )
+    return raw
+
+
+def _require(values: dict[str, str], name: str, prefix: str, how: str) -> Secret:
+    raw = _secret_text(values, name)
     if not raw:
         raise SettingsError(
             f"{name} is not set. {how} Put it in the environment or in a .env file next to "
@@ -200,7 +218,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         "It is the Bot User OAuth Token from your Slack app's 'OAuth & Permissions' page "
         "(create the app from manifests/slack-app.yaml, then 'Install to Workspace').",
     )
-    app_token_raw = values.get("SLACK_APP_TOKEN", "").strip()
+    app_token_raw = _secret_text(values, "SLACK_APP_TOKEN")
     if app_token_raw and not app_token_raw.startswith("xapp-"):
         raise SettingsError(
             "SLACK_APP_TOKEN does not look right: it should start with 'xapp-'. It is an app-level "
@@ -213,7 +231,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         "to prove that requests really come from Slack."
     )
     if app_token:
-        signing_secret = Secret(values.get("SLACK_SIGNING_SECRET", "").strip())
+        signing_secret = Secret(_secret_text(values, "SLACK_SIGNING_SECRET"))
     else:
         signing_secret = _require(values, "SLACK_SIGNING_SECRET", "", signing_how + " It is required in HTTP mode (SLACK_APP_TOKEN unset).")
 

@@ -55,12 +55,17 @@ def test_app_token_switches_to_socket_mode_and_signing_secret_becomes_optional()
         ({**GOOD, "HOST": "999.1.1.1"}, "HOST"),
         ({**GOOD, "DATABASE_PATH": ":memory:"}, "DATABASE_PATH"),
         ({**GOOD, "LOG_LEVEL": "x" * 5000}, "LOG_LEVEL"),
+        # A line break inside a token reached an HTTP header: a traceback that printed the token.
+        ({**GOOD, "SLACK_BOT_TOKEN": "xoxb-s3cr3t\nX-Evil: 1"}, "SLACK_BOT_TOKEN"),
+        ({**GOOD, "SLACK_SIGNING_SECRET": "s3cr3t s3cr3t"}, "SLACK_SIGNING_SECRET"),
+        ({**GOOD, "SLACK_APP_TOKEN": "xapp-s3cr3t\u00e9"}, "SLACK_APP_TOKEN"),
     ],
 )
 def test_bad_settings_name_the_setting(env: dict[str, str], names: str) -> None:
     with pytest.raises(SettingsError, match=names) as error:
         load_settings(env, env_file=None)
     assert len(str(error.value)) < 500  # a huge value is quoted cut
+    assert "s3cr3t" not in str(error.value)
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1", "::", "::1", "localhost", "ladder.internal.example.com"])
