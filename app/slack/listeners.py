@@ -23,7 +23,7 @@ import logging
 import re
 import sqlite3
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
@@ -549,18 +549,45 @@ def prepare(catalog: Catalog) -> None:
     blocks.declare_modal(catalog)
 
 
+def clicked(runtime: "Runtime", ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> None:
+    """Every button and menu Ladder shows: one that opens a form, or one that runs a use case."""
+    if action["action_id"] in FORMS:
+        form_button_clicked(runtime, ack, body, action, context)
+    else:
+        button_clicked(runtime, ack, body, action, context)
+
+
+def submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+    """Every form Ladder opens, by its callback id."""
+    callback = view["callback_id"]
+    if callback == blocks.DECLARE_VIEW:
+        declare_submitted(runtime, ack, body, view, context)
+    else:
+        SUBMISSIONS[callback](runtime, ack, body, view)
+
+
+SUBMISSIONS: dict[str, Callable[["Runtime", Ack, dict[str, Any], dict[str, Any]], None]] = {
+    blocks.RESOLVE_VIEW: resolve_submitted, blocks.ESCALATE_VIEW: escalate_submitted, blocks.UPDATE_VIEW: update_submitted,
+}
+
+
+def _one_of(matchers: Iterable[str | re.Pattern[str]]) -> re.Pattern[str]:
+    """One pattern for several action ids or callback ids (each given as text or as an anchored pattern)."""
+    return re.compile("^(?:" + "|".join(m.pattern.lstrip("^").rstrip("$") if isinstance(m, re.Pattern) else re.escape(m)
+                                        for m in matchers) + ")$")
+
+
 def register(bolt: App, runtime: "Runtime") -> None:
-    """Attach every listener to the Bolt app, and have each catalog prepared for them before it is in force."""
+    """Attach the listeners to the Bolt app, and have each catalog prepared for them before it is in force.
+
+    One Bolt listener per kind of request, the most frequent first: Bolt tries each listener's
+    matcher in turn (a call with its arguments built afresh), so a listener per button would cost
+    a message event seventeen tries before its own.
+    """
     runtime.catalog_watcher.prepare_with(prepare)
-    bolt.command("/incident")(_bound(incident_command, runtime))
     bolt.options(blocks.SERVICE_ACTION)(_bound(service_options, runtime))
-    bolt.view(blocks.DECLARE_VIEW)(_bound(declare_submitted, runtime))
-    for matcher in BUTTONS:
-        bolt.action(matcher)(_bound(button_clicked, runtime))
-    for action_id in FORMS:
-        bolt.action(action_id)(_bound(form_button_clicked, runtime))
-    bolt.view(blocks.RESOLVE_VIEW)(_bound(resolve_submitted, runtime))
-    bolt.view(blocks.ESCALATE_VIEW)(_bound(escalate_submitted, runtime))
-    bolt.view(blocks.UPDATE_VIEW)(_bound(update_submitted, runtime))
     bolt.event("message")(_bound(human_message, runtime))
+    bolt.action(_one_of([*BUTTONS, *FORMS]))(_bound(clicked, runtime))
+    bolt.command("/incident")(_bound(incident_command, runtime))
+    bolt.view(_one_of([blocks.DECLARE_VIEW, *SUBMISSIONS]))(_bound(submitted, runtime))
     bolt.error(on_error)
