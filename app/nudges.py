@@ -240,6 +240,8 @@ def post_update(store: Store, incident_id: int, user_id: str, text: str, now: da
         incident = tx.incident(incident_id)
         if incident is None:
             return Outcome(None, False, NOT_FOUND)
+        if incident["status"] == "resolved":  # an update form opened before the resolve; it must not re-arm reminders
+            return Outcome(incident, False, f"{incident_ref(incident['number'])} is resolved.")
         incident = tx.bump_incident(incident_id, now, last_update_at=iso(now))
         tx.touch_rule_timers(incident_id, now)
         tx.add_timeline(incident_id, now, "status_update", f"Status update from {user_id}: {text}", actor=user_id, data={"text": text})

@@ -10,6 +10,7 @@ from typing import Iterator
 
 import pytest
 
+from app import incidents
 from tests.support import RULES_CATALOG, Clock, Engine, block_text, declare, start_engine, summary_of
 
 
@@ -242,3 +243,19 @@ def test_an_out_of_hours_rule_stays_quiet_in_working_hours(rules: Engine) -> Non
     rules.at(minutes=5)
     assert fired(rules, incident["id"], "payments-nights") == 0
     assert not posted(rules, "Night-time payments incident")
+
+
+def test_an_update_form_submitted_after_the_resolve_posts_nothing_and_rearms_no_reminder(rules: Engine) -> None:
+    """The form opened while the incident was live; it is sent after someone resolved it (found by the probe)."""
+    incident, _, _ = declare(rules, severity="sev2")
+    rules.deliver()
+    rules.at(minutes=30)
+    reminders = posted(rules, "no update for a while")
+    opened = len(rules.slack.ok_calls_to("views.open"))
+    rules.driver.click(reminders[0], "incident_post_update", rules.user("alice"))
+    view = rules.driver.opened_view("status_update", after=opened)
+    incidents.resolve(rules.runtime.store, incident["id"], rules.user("bob"), "", rules.clock())
+    reply = rules.driver.submit(view, rules.user("alice"), {"update": "Rolled back the batcher; watching"})
+    assert reply.json()["response_action"] == "errors" and "is resolved" in reply.json()["errors"]["update"]
+    rules.at(hours=2)
+    assert not posted(rules, "*Status update*") and len(posted(rules, "no update for a while")) == 1
