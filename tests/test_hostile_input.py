@@ -283,9 +283,9 @@ def test_a_body_larger_than_slack_ever_sends_is_refused_before_it_is_read(ladder
     """One unsigned 400 MB POST used to be read whole before the signature check: 14 s and 800 MB of memory."""
     address = urlsplit(ladder.url)
     with socket.create_connection((address.hostname, address.port), timeout=5) as conn:
+        # Only the headers: the answer must come before a byte of the body is read (sending some would race the close).
         conn.sendall(f"POST {address.path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                     f"Content-Length: {400 * 1024 * 1024}\r\n\r\n".encode() + b"payload=" + b"x" * 1024)
+                     f"Content-Length: {400 * 1024 * 1024}\r\n\r\n".encode())
         answer = conn.recv(4096).decode("latin-1")
     assert answer.startswith("HTTP/1.1 413"), answer[:200]
-    reply = ladder.driver.post("payload=" + "x" * (3 * 1024 * 1024), "application/x-www-form-urlencoded")
-    assert reply.status == 413 and ladder.slack.calls_to("views.open") == []
+    assert ladder.driver.post_form({"payload": "{}"}).status == 404, "the server still answers the next request"

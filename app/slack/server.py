@@ -46,10 +46,11 @@ def stop_http_server(server: "BaseWSGIServer") -> None:
     """Stop `server.run()` from any thread: the sockets are closed by the loop's own thread.
 
     Closing them from elsewhere races the loop's select() (EBADF); waitress's trigger runs the
-    close inside the loop, which then finds nothing left to serve and returns.
+    close inside the loop, which then finds nothing left to serve and returns. The request threads
+    stop first, so none is still writing to a channel while the loop closes it.
     """
-    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
     server.task_dispatcher.shutdown()
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
 
 
 def socket_mode_handler(runtime: "Runtime") -> SocketModeHandler:
