@@ -4,16 +4,18 @@
 
 Built with `slack_sdk.models` so Slack's limits (50 blocks a message, 3000-character sections,
 24-character modal titles, 75-character labels) fail here, in our tests, rather than in Slack.
-What every request shows the same way is built (and checked) once and kept as JSON: the declare
-form once per catalog (`DeclareForm`), the message modal once; a request fills in a fresh copy
-its own parts (a title, a pre-selected service, metadata), cut to Slack's limits.
+The forms a request opens are built (and checked) once and kept as JSON: the declare form once
+per catalog (`DeclareForm`), the others once per shape (`_checked`); a request fills a fresh copy
+with its own parts (a title, a pre-selected service, an incident, metadata), cut to Slack's
+limits or refused past them as slack_sdk would. `_declare_view`, `_escalate_view` and the like
+build the whole form through slack_sdk: the checked shapes, and the tests' reference.
 Everything a user typed goes through `escape_mrkdwn` before it reaches mrkdwn.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -162,16 +164,36 @@ def _declare_view(catalog: Catalog, *, title: str = "", service: Service | None 
     return view.to_dict()
 
 
-_MESSAGE_MODAL = json.dumps(View(type="modal", title="Title", close="Close",
-                                 blocks=[SectionBlock(text=MarkdownTextObject(text="Text"))]).to_dict())
+_CHECKED: dict[Any, str] = {}  # what each kind (and shape) of form looks like before a request fills it in, as JSON
+
+
+def _checked(key: Any, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A fresh copy of the view `build` makes with slack_sdk's models (every limit checked), built once per key."""
+    found = _CHECKED.get(key)
+    if found is None:
+        found = _CHECKED[key] = json.dumps(build())
+    copy: dict[str, Any] = json.loads(found)
+    return copy
+
+
+def _within(text: str, limit: int, what: str) -> str:
+    """Text a request fills in that is not cut to fit: refused past Slack's limit, as slack_sdk's models refuse it."""
+    if len(text) > limit:
+        raise SlackObjectFormationError(f"{what} cannot exceed {limit} characters")
+    return text
 
 
 def message_modal(title: str, text: str) -> dict[str, Any]:
-    """A modal that only says something (checked once, above; the title and text are cut to Slack's limits here)."""
-    view: dict[str, Any] = json.loads(_MESSAGE_MODAL)
+    """A modal that only says something; the title and the text are cut to Slack's limits."""
+    view = _checked("message", lambda: _message_view("Title", "Text"))
     view["title"]["text"] = truncate(title, 24) or "Ladder"
     view["blocks"][0]["text"]["text"] = truncate(text, 3000) or " "
     return view
+
+
+def _message_view(title: str, text: str) -> dict[str, Any]:
+    return View(type="modal", title=truncate(title, 24), close="Close",
+                blocks=[SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)))]).to_dict()
 
 
 def declared_modal(incident: dict[str, Any], catalog: Catalog, paged: list[str]) -> dict[str, Any]:
@@ -189,13 +211,59 @@ def incident_channel_hint(incident: dict[str, Any]) -> str:
     return incident["channel_name"] or channel_name_for(incident["number"], incident["title"])
 
 
+_EXAMPLE = {"number": 1, "title": "x", "id": 1, "version": 1}  # the incident a form's checked shape is built for
+
+
+def _for_incident(view: dict[str, Any], title: str, metadata: dict[str, Any], text: str) -> dict[str, Any]:
+    """Fill in a form's incident: its title bar, its hidden metadata, the section that names it."""
+    view["title"]["text"] = truncate(title, 24)
+    view["private_metadata"] = _within(json.dumps(metadata), View.private_metadata_max_length, "private_metadata")
+    view["blocks"][0]["text"]["text"] = _within(text, 3000, "text")
+    return view
+
+
+def _headline(incident: dict[str, Any]) -> str:
+    return f"*{incident_ref(incident['number'])} · {escape_mrkdwn(incident['title'])}*"
+
+
+UPDATE_TEXT = "\nPosted in the incident channel and kept on the timeline."
+ESCALATE_TEXT = "\nEscalating adds people; whoever acknowledged keeps the incident."
+
+
 def update_modal(incident: dict[str, Any]) -> dict[str, Any]:
+    return _for_incident(_checked("update", lambda: _update_view(_EXAMPLE)), f"Update on {incident_ref(incident['number'])}",
+                         {"incident_id": incident["id"]}, _headline(incident) + UPDATE_TEXT)
+
+
+def resolve_modal(incident: dict[str, Any]) -> dict[str, Any]:
+    return _for_incident(_checked("resolve", lambda: _resolve_view(_EXAMPLE)), f"Resolve {incident_ref(incident['number'])}",
+                         {"incident_id": incident["id"]}, _headline(incident))
+
+
+def escalate_modal(incident: dict[str, Any], next_level: str | None, teams: list[tuple[str, str]]) -> dict[str, Any]:
+    """Additive escalation: the main ladder's next level, another team through its policy, or a person."""
+    shape = ("escalate", bool(next_level), bool(teams))
+    view = _for_incident(_checked(shape, lambda: _escalate_view(_EXAMPLE, "x" if next_level else None, [("x", "x")] if teams else [])),
+                         f"Escalate {incident_ref(incident['number'])}", {"incident_id": incident["id"], "version": incident["version"]},
+                         _headline(incident) + ESCALATE_TEXT)
+    element = {block["block_id"]: block["element"] for block in view["blocks"] if "element" in block}
+    if next_level:  # the first choice, and the one chosen
+        for option in (element["to"]["options"][0], element["to"]["initial_option"]):
+            option["description"]["text"] = truncate(next_level, 75)
+    if teams:
+        model = element["team"]["options"][0]
+        element["team"]["options"] = [{**model, "text": {**model["text"], "text": truncate(name, 75)}, "value": team_id}
+                                      for team_id, name in teams[:100]]
+    return view
+
+
+def _update_view(incident: dict[str, Any]) -> dict[str, Any]:
     ref = incident_ref(incident["number"])
     view = View(
         type="modal", callback_id=UPDATE_VIEW, title=truncate(f"Update on {ref}", 24), submit="Post", close="Cancel",
         private_metadata=json.dumps({"incident_id": incident["id"]}),
         blocks=[
-            SectionBlock(text=MarkdownTextObject(text=f"*{ref} · {escape_mrkdwn(incident['title'])}*\nPosted in the incident channel and kept on the timeline.")),
+            SectionBlock(text=MarkdownTextObject(text=_headline(incident) + UPDATE_TEXT)),
             InputBlock(block_id="update", label="What is the status?", element=PlainTextInputElement(
                 action_id="value", multiline=True, min_length=3, max_length=2900,
                 placeholder="What we know, what we are doing, when the next update comes")),
@@ -204,13 +272,13 @@ def update_modal(incident: dict[str, Any]) -> dict[str, Any]:
     return view.to_dict()
 
 
-def resolve_modal(incident: dict[str, Any]) -> dict[str, Any]:
+def _resolve_view(incident: dict[str, Any]) -> dict[str, Any]:
     ref = incident_ref(incident["number"])
     view = View(
         type="modal", callback_id=RESOLVE_VIEW, title=truncate(f"Resolve {ref}", 24), submit="Resolve", close="Cancel",
         private_metadata=json.dumps({"incident_id": incident["id"]}),
         blocks=[
-            SectionBlock(text=MarkdownTextObject(text=f"*{ref} · {escape_mrkdwn(incident['title'])}*")),
+            SectionBlock(text=MarkdownTextObject(text=_headline(incident))),
             InputBlock(block_id="note", label="Resolution note", optional=True,
                        element=PlainTextInputElement(action_id="value", multiline=True, max_length=2900,
                                                      placeholder="What fixed it? Posted to the incident channel.")),
@@ -219,8 +287,7 @@ def resolve_modal(incident: dict[str, Any]) -> dict[str, Any]:
     return view.to_dict()
 
 
-def escalate_modal(incident: dict[str, Any], next_level: str | None, teams: list[tuple[str, str]]) -> dict[str, Any]:
-    """Additive escalation: the main ladder's next level, another team through its policy, or a person."""
+def _escalate_view(incident: dict[str, Any], next_level: str | None, teams: list[tuple[str, str]]) -> dict[str, Any]:
     ref = incident_ref(incident["number"])
     choices = []
     if next_level:
@@ -229,9 +296,7 @@ def escalate_modal(incident: dict[str, Any], next_level: str | None, teams: list
         choices.append(Option(value="team", text="Another team", description="Pages their on-call through their policy"))
     choices.append(Option(value="person", text="A person", description="Pages them directly"))
     blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=(
-            f"*{ref} · {escape_mrkdwn(incident['title'])}*\n"
-            "Escalating adds people; whoever acknowledged keeps the incident."))),
+        SectionBlock(text=MarkdownTextObject(text=_headline(incident) + ESCALATE_TEXT)),
         InputBlock(block_id="to", label="Page", element=RadioButtonsElement(action_id="value", options=choices, initial_option=choices[0])),
     ]
     if teams:

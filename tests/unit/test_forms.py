@@ -1,10 +1,11 @@
-"""The declare form built once per catalog and filled per request is the form slack_sdk's models build and check.
+"""Forms built and checked once and filled per request are the forms slack_sdk's models build and check.
 
-`blocks._declare_view` builds the whole form through slack_sdk (every Slack limit checked), as
-every `/incident` used to; `blocks.declare_modal` fills a copy of the catalog's form kept as JSON.
-For any title, pre-selected service and metadata the two must be the same view, with the static
-menu (up to 100 services) and the type-ahead one (more), and a hot reload must bring the new
-catalog's form.
+`blocks._declare_view` builds the whole declare form through slack_sdk (every Slack limit
+checked), as every `/incident` used to; `blocks.declare_modal` fills a copy of the catalog's form
+kept as JSON. The update, resolve, escalate and message modals work the same way, one checked
+shape each. For any title, pre-selected service, incident and metadata the two must be the same
+view, with the static menu (up to 100 services) and the type-ahead one (more), and a hot reload
+must bring the new catalog's form.
 """
 
 from __future__ import annotations
@@ -78,3 +79,41 @@ def test_a_message_modal_is_the_one_slack_sdk_builds(title: str, text: str) -> N
     expected = View(type="modal", title=blocks.truncate(title, 24), close="Close",
                     blocks=[SectionBlock(text=MarkdownTextObject(text=blocks.truncate(text, 3000)))]).to_dict()
     assert blocks.message_modal(title, text) == expected
+
+
+incidents = st.fixed_dictionaries({
+    "number": st.integers(1, 10**7), "id": st.integers(1, 2**63 - 1), "version": st.integers(0, 10**6),
+    "title": st.text(min_size=1, max_size=120),  # TITLE_MAX; & < > triple in length once escaped
+})
+
+
+@settings(max_examples=60, deadline=None)
+@given(incident=incidents)
+def test_the_update_and_resolve_forms_are_the_ones_slack_sdk_builds(incident: dict) -> None:
+    assert blocks.update_modal(incident) == blocks._update_view(incident)
+    assert blocks.resolve_modal(incident) == blocks._resolve_view(incident)
+
+
+@settings(max_examples=80, deadline=None)
+@given(incident=incidents, next_level=st.one_of(st.none(), st.just(""), st.text(max_size=120)),
+       teams=st.lists(st.tuples(st.from_regex(r"[a-z0-9][a-z0-9_-]{0,62}", fullmatch=True), st.text(min_size=1, max_size=90)), max_size=105))
+def test_the_escalate_form_is_the_one_slack_sdk_builds(incident: dict, next_level: str | None, teams: list) -> None:
+    assert blocks.escalate_modal(incident, next_level, teams) == blocks._escalate_view(incident, next_level, teams)
+
+
+def test_a_filled_form_is_a_copy_of_its_own() -> None:
+    incident = {"number": 7, "id": 7, "version": 1, "title": "Ledger down"}
+    first = blocks.escalate_modal(incident, "Level 2: dana", [("identity", "Identity"), ("platform", "Platform")])
+    first["blocks"][1]["element"]["options"][0]["description"]["text"] = "changed"
+    first["blocks"][2]["element"]["options"].clear()
+    assert blocks.escalate_modal(incident, "Level 2: dana", [("identity", "Identity")]) == \
+        blocks._escalate_view(incident, "Level 2: dana", [("identity", "Identity")])
+
+
+def test_an_incident_too_long_for_a_section_is_refused_as_slack_sdk_refuses_it() -> None:
+    incident = {"number": 7, "id": 7, "version": 1, "title": "<" * 1100}  # 4,400 characters once escaped
+    for fast, reference in ((blocks.update_modal, blocks._update_view), (blocks.resolve_modal, blocks._resolve_view)):
+        with pytest.raises(SlackObjectFormationError):
+            reference(incident)
+        with pytest.raises(SlackObjectFormationError):
+            fast(incident)
