@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import multiprocessing
+import os
 import time as clock
 from datetime import datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -392,23 +393,25 @@ def wall_kind(wall: datetime, zone_name: str) -> str:
 
 
 # No explain phase: it re-runs many variants of a failure and can triple the time of a failing run.
+# A deeper run: REFERENCE_EXAMPLES_SCALE=10 .venv/bin/python -m pytest -q tests/test_oncall_reference.py
+SCALE = float(os.environ.get("REFERENCE_EXAMPLES_SCALE", "1"))
 COMMON = settings(deadline=None, database=None, phases=(Phase.generate, Phase.shrink),
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-@settings(COMMON, max_examples=120)
+@settings(COMMON, max_examples=round(120 * SCALE))
 @given(scenarios(with_restrictions=False, with_overrides=False))
 def test_rotations_match_the_reference(scenario) -> None:
     check(*scenario)
 
 
-@settings(COMMON, max_examples=100)
+@settings(COMMON, max_examples=round(100 * SCALE))
 @given(scenarios(with_restrictions=True, with_overrides=False))
 def test_restricted_layers_match_the_reference(scenario) -> None:
     check(*scenario)
 
 
-@settings(COMMON, max_examples=80)
+@settings(COMMON, max_examples=round(80 * SCALE))
 @given(scenarios(with_restrictions=True, with_overrides=True))
 def test_overrides_match_the_reference(scenario) -> None:
     check(*scenario)
