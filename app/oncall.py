@@ -81,12 +81,13 @@ def who_is_on_call(schedule: Schedule, at: datetime) -> OnCall:
     return OnCall(None, "; ".join(gaps))
 
 
-def _change_points(schedule: Schedule, start: datetime, end: datetime) -> list[datetime]:
-    """Every instant in (start, end] at which the answer can change."""
+def _change_points(schedule: Schedule, start: datetime, end: datetime, *, with_handoffs: bool = True) -> list[datetime]:
+    """Every instant in (start, end] at which the answer can change (without hand-offs: whether anyone is on call)."""
     zone = schedule.zone
     points: set[datetime] = set()
     for layer in schedule.layers:
-        points.update(handoffs(layer.cron, layer.start, schedule.timezone).between(start, end))
+        if with_handoffs:
+            points.update(handoffs(layer.cron, layer.start, schedule.timezone).between(start, end))
         points.add(local_to_utc(layer.start, zone))
         day = start.astimezone(zone).date() - timedelta(days=1)
         while day <= end.astimezone(zone).date():
@@ -115,3 +116,16 @@ def shifts(schedule: Schedule, start: datetime, end: datetime) -> list[Shift]:
         if current.person != result[-1].on_call.person:
             result.append(Shift(point, current))
     return result
+
+
+def coverage(schedule: Schedule, start: datetime, end: datetime) -> list[tuple[datetime, bool]]:
+    """Whether anyone is on call from `start` to `end`: (instant, someone) at `start` and wherever that can change.
+
+    Only layer starts, restriction windows and overrides can open or close a gap; a hand-off changes who is on
+    call, never whether (a layer always has a member to hand to). So the work is the same for a rotation that
+    hands off every minute as for a weekly one.
+    """
+    start = _aware(start).astimezone(timezone.utc)
+    end = _aware(end).astimezone(timezone.utc)
+    return [(point, who_is_on_call(schedule, point).person is not None)
+            for point in [start, *_change_points(schedule, start, end, with_handoffs=False)]]

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.catalog import Schedule
-from app.oncall import shifts, who_is_on_call
+from app.oncall import coverage, shifts, who_is_on_call
 
 UTC = timezone.utc
 
@@ -186,3 +186,17 @@ def test_shifts_agree_with_asking_at_every_hour(schedule: Schedule, instant: dat
         moment = start + timedelta(hours=hour)
         current = listed[bisect.bisect_right(starts, moment) - 1].on_call.person
         assert current == who_is_on_call(schedule, moment).person
+
+
+@settings(max_examples=60, deadline=None)
+@given(schedules, instants, st.lists(st.builds(lambda d, h: {"user": "o@x.io", "start": f"2026-{d}T{h:02d}:00", "end": f"2026-{d}T{h + 3:02d}:30"},
+                                               st.sampled_from(["03-08", "03-29", "10-25", "11-01", "06-10"]), st.integers(0, 20)), max_size=2))
+def test_coverage_agrees_with_asking_at_every_hour(schedule: Schedule, instant: datetime, overrides: list[dict]) -> None:
+    """`coverage` (used by the linter: no hand-offs listed) says whether anyone is on call as asking each hour does."""
+    schedule = Schedule.model_validate({**schedule.model_dump(), "overrides": overrides})
+    start = instant.replace(minute=0, second=0, microsecond=0)
+    changes = coverage(schedule, start, start + timedelta(hours=48))
+    points = [point for point, _ in changes]
+    for hour in range(49):
+        moment = start + timedelta(hours=hour)
+        assert changes[bisect.bisect_right(points, moment) - 1][1] == (who_is_on_call(schedule, moment).person is not None)

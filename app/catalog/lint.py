@@ -11,7 +11,7 @@ import bisect
 from datetime import datetime, timedelta, timezone
 
 from app.catalog import Catalog, CatalogIssue
-from app.oncall import shifts
+from app.oncall import coverage
 
 HOURS_IN_WEEK = 7 * 24
 
@@ -25,14 +25,16 @@ def week_start(now: datetime) -> datetime:
 def _schedule_hours(catalog: Catalog, week: datetime) -> dict[str, list[bool]]:
     """For each schedule, whether anyone is on call at the start of each hour of the week.
 
-    Read off the schedule's shifts (one evaluation per change point, not one per hour).
+    Read off the schedule's coverage: one evaluation per instant where a gap can open or close (layer starts,
+    restriction windows, overrides), never one per hand-off, so a rotation handing off every minute costs what
+    a weekly one does.
     """
     hours = [week + timedelta(hours=h) for h in range(HOURS_IN_WEEK)]
     covered = {}
     for name, schedule in catalog.schedules.items():
-        week_shifts = shifts(schedule, week, hours[-1])
-        starts = [shift.start for shift in week_shifts]
-        covered[name] = [week_shifts[bisect.bisect_right(starts, at) - 1].on_call.person is not None for at in hours]
+        changes = coverage(schedule, week, hours[-1])
+        starts = [point for point, _ in changes]
+        covered[name] = [changes[bisect.bisect_right(starts, at) - 1][1] for at in hours]
     return covered
 
 
