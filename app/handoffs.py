@@ -343,6 +343,7 @@ def _zone_data(zone_key: str) -> _ZoneData | None:
     return _ZoneData({year: tuple(found) for year, found in by_year.items()}, last_year, ruled)
 
 
+@lru_cache(maxsize=1024)
 def _around_new_year(year: int) -> tuple[int, bool, bool, bool]:
     """What a yearly rule's changes listed under a UTC year depend on: the calendar from December before to February after."""
     return date(year, 1, 1).weekday(), calendar.isleap(year - 1), calendar.isleap(year), calendar.isleap(year + 1)
