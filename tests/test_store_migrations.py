@@ -8,14 +8,20 @@ from app.store import Store
 from app.store.schema import MIGRATIONS
 
 
-def test_a_version_4_database_upgrades_to_plain_track_labels_without_the_unread_incident_columns(tmp_path) -> None:
-    path = tmp_path / "v4.db"
+def database_at(path, schema_version: int) -> sqlite3.Connection:
+    """An empty database as a Ladder of that schema version left it."""
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-    for version in range(1, 5):
+    for version in range(1, schema_version + 1):
         for statement in MIGRATIONS[version]:
             conn.execute(statement)
-    conn.execute("INSERT INTO meta VALUES ('schema_version', '4')")
+    conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(schema_version),))
+    return conn
+
+
+def test_a_version_4_database_upgrades_to_plain_track_labels_without_the_unread_incident_columns(tmp_path) -> None:
+    path = tmp_path / "v4.db"
+    conn = database_at(path, 4)
     conn.execute(
         "INSERT INTO incidents(id, number, title, service_id, service_name, team_id, team_name, severity, status, declared_by, "
         "declared_at, policy_id, policy_snapshot, catalog_digest, updated_at) VALUES (1, 1, 'Payouts late', 'payouts', 'Payouts', "
@@ -42,12 +48,7 @@ def test_a_version_4_database_upgrades_to_plain_track_labels_without_the_unread_
 
 
 def version_5_database(path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-    for version in range(1, 6):
-        for statement in MIGRATIONS[version]:
-            conn.execute(statement)
-    conn.execute("INSERT INTO meta VALUES ('schema_version', '5')")
+    conn = database_at(path, 5)
     conn.execute(
         "INSERT INTO incidents(id, number, title, service_id, service_name, team_id, team_name, severity, status, declared_by, "
         "declared_at, channel_id, updated_at) VALUES (1, 1, 'Payouts late', 'payouts', 'Payouts', 'payments', 'Payments', 'sev2', "
