@@ -445,6 +445,15 @@ def form_button_clicked(runtime: "Runtime", ack: Ack, body: dict[str, Any], acti
 
 # -- form submissions -----------------------------------------------------------------------------------------
 
+def _close_or_say(runtime: "Runtime", ack: Ack, outcome: incidents.Outcome, title: str) -> None:
+    """A form whose use case changed something closes and wakes the worker; otherwise it says why, in its place."""
+    if outcome.changed:
+        ack()
+        runtime.worker.wake()
+    else:
+        ack(response_action="update", view=blocks.message_modal(title, outcome.message))
+
+
 def resolve_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
     form = Form.of(body, view)
     note = form.text("note")
@@ -456,12 +465,8 @@ def resolve_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: 
     except incidents.InvalidInput as invalid:
         ack(response_action="errors", errors=invalid.errors)
         return
-    outcome = incidents.resolve(runtime.store, form.incident_id, form.user_id, note, runtime.clock())
-    if outcome.changed:
-        ack()
-        runtime.worker.wake()
-    else:
-        ack(response_action="update", view=blocks.message_modal("Nothing to resolve", outcome.message))
+    _close_or_say(runtime, ack, incidents.resolve(runtime.store, form.incident_id, form.user_id, note, runtime.clock()),
+                  "Nothing to resolve")
 
 
 def escalate_request(form: Form) -> additive.EscalateRequest | dict[str, str]:
@@ -493,12 +498,8 @@ def escalate_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view:
     if isinstance(request, dict):
         ack(response_action="errors", errors=request)
         return
-    outcome = additive.escalate(runtime.store, runtime.catalog, form.incident_id, request, runtime.clock())
-    if outcome.changed:
-        ack()
-        runtime.worker.wake()
-    else:
-        ack(response_action="update", view=blocks.message_modal("Not escalated", outcome.message))
+    _close_or_say(runtime, ack, additive.escalate(runtime.store, runtime.catalog, form.incident_id, request, runtime.clock()),
+                  "Not escalated")
 
 
 def update_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
