@@ -29,6 +29,7 @@ from app.catalog import Catalog
 from app.delivered import fail_orphans
 from app.slack.delivery import DeliveryResult, SlackDelivery
 from app.store import Store
+from app.threads import name_native_thread
 from app.tracks import Advanced
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,8 @@ class Worker:
         # Pages get a lane of their own: half the threads (at least one) never send anything else.
         self.page_threads = max(1, threads // 2)
         self.other_threads = max(1, threads - self.page_threads)
-        self._pool = ThreadPoolExecutor(max_workers=self.page_threads + self.other_threads, thread_name_prefix="ladder-delivery")
+        self._pool = ThreadPoolExecutor(max_workers=self.page_threads + self.other_threads, thread_name_prefix="ladder-delivery",
+                                        initializer=name_native_thread, initargs=("ladder-delivery",))
         self._in_flight: dict[bool, set[Future[DeliveryResult]]] = {True: set(), False: set()}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -189,6 +191,7 @@ class Worker:
 
     # -- the loop ----------------------------------------------------------------------------------
     def _run(self) -> None:
+        name_native_thread("ladder-worker")  # the OS-level name: `top -H`, and the benchmark's CPU split
         while not self._stop.is_set():
             self._wake.clear()  # before the step: a wake that arrives during it is not lost
             try:
@@ -204,6 +207,7 @@ class Worker:
             self._wake.wait(self.tick_seconds)
 
     def _run_periodic(self) -> None:
+        name_native_thread("ladder-periodic")
         while not self._stop.is_set():
             for check in self.periodic:
                 try:

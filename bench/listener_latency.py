@@ -18,9 +18,19 @@ Per repeat, for each server:
     escalation burst: --burst incidents declared (by this process, before Ladder starts) five minutes
     before the window, so their first level times out and their ladders climb inside it;
   - server CPU per request: the server process's utime+stime (/proc/<pid>/stat) over each batch and
-    the second after it (Ladder's after-the-answer work: forms opened, refreshes sent), / requests.
+    the second after it (Ladder's after-the-answer work: forms opened, refreshes sent), / requests;
+    split by thread (/proc/<pid>/task/*/stat and comm, read at the same instants) into
+      background: the threads named (app.threads) ladder-worker, ladder-delivery and ladder-periodic,
+        which send what a request caused (summary refresh, channel post) off the request path; in the
+        mixed open loop they also climb the escalation burst's ladders, which no request caused;
+      request path: the rest of the process (total - background): waitress's threads answering Slack,
+        Bolt's listener threads (ladder-listener) running the follow-ups such as views.open, the main
+        thread, and any thread that exited during the batch.
+    A thread not there at the first reading (executor threads start lazily) counts from 0.
 Figures: p50/p99/max and failures per (catalog, server, kind, clients), medians over the repeats with
-the p99 spread (min-max), and Ladder's CPU per request as a multiple of the baseline's.
+the p99 spread (min-max); CPU per request as total, request path and background; and Ladder's
+request-path CPU per request as a multiple of the baseline's (a bare Bolt process has no worker: all
+of it is request path), with Ladder's total and background beside it.
 Writes bench/results/listener_latency.json.
 
     .venv/bin/python -m bench.listener_latency [--services 12 100 2000] [--repeats 3] [--requests 200]
@@ -112,9 +122,41 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def stat_cpu_seconds(stat: str) -> float:
+    """utime + stime from a /proc stat line; comm (in parentheses) may hold spaces and ')', so split at the last ')'."""
+    fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14 and 15 of stat)
+
+
+def cpu_seconds(pid: int) -> float:
+    return stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
+
+
+BACKGROUND_THREADS = ("ladder-worker", "ladder-deliver", "ladder-periodic")  # comm prefixes (app.threads names them)
+
+
+def cpu_reading(pid: int) -> tuple[float, dict[tuple[int, str], tuple[str, float]]]:
+    """The process's CPU seconds and each live thread's, keyed by (tid, start time) so a reused tid is a new thread."""
+    total = cpu_seconds(pid)
+    threads: dict[tuple[int, str], tuple[str, float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+            comm = (task / "comm").read_text().rstrip("\n")
+        except OSError:  # the thread ended between the listing and the read
+            continue
+        started = stat.rsplit(")", 1)[1].split()[19]  # starttime, field 22 of stat
+        threads[(int(task.name), started)] = (comm, stat_cpu_seconds(stat))
+    return total, threads
+
+
+def cpu_split(before: tuple[float, dict[tuple[int, str], tuple[str, float]]],
+              after: tuple[float, dict[tuple[int, str], tuple[str, float]]]) -> dict[str, float]:
+    """CPU seconds between two readings: the process total, its background threads', and the rest (request path)."""
+    total = after[0] - before[0]
+    background = sum(seconds - before[1].get(key, ("", 0.0))[1] for key, (comm, seconds) in after[1].items()
+                     if comm.startswith(BACKGROUND_THREADS))
+    return {"total": total, "background": background, "request_path": total - background}
 
 
 # -- clients ----------------------------------------------------------------------------------------------------
@@ -135,23 +177,25 @@ def send(port: int, request: payloads.Request) -> tuple[float, bool]:
         return time.perf_counter() - started, False
 
 
-def summarise(results: list[tuple[float, bool]], cpu: float | None = None) -> dict[str, Any]:
+def summarise(results: list[tuple[float, bool]], cpu: dict[str, float] | None = None) -> dict[str, Any]:
     ok = [latency for latency, good in results if good]
     figures: dict[str, Any] = {"requests": len(results), "failed": sum(1 for _, good in results if not good)}
     if ok:
         figures.update(p50_ms=round(percentile(ok, 50) * 1000, 2), p99_ms=round(percentile(ok, 99) * 1000, 2),
                        max_ms=round(max(ok) * 1000, 2))
     if cpu is not None:
-        figures["cpu_ms_per_request"] = round(cpu / len(results) * 1000, 3)
+        for name, seconds in (("cpu_ms_per_request", cpu["total"]), ("request_path_cpu_ms_per_request", cpu["request_path"]),
+                              ("background_cpu_ms_per_request", cpu["background"])):
+            figures[name] = round(seconds / len(results) * 1000, 3)
     return figures
 
 
 def closed_loop(port: int, pid: int, requests: list[payloads.Request], clients: int) -> dict[str, Any]:
-    before = cpu_seconds(pid)
+    before = cpu_reading(pid)
     with ThreadPoolExecutor(max_workers=clients) as pool:
         results = list(pool.map(lambda request: send(port, request), requests))
     time.sleep(1.0)  # the work after the answer (forms, refreshes) belongs to these requests
-    return summarise(results, cpu_seconds(pid) - before)
+    return summarise(results, cpu_split(before, cpu_reading(pid)))
 
 
 def open_loop(port: int, pid: int, requests: list[tuple[str, payloads.Request]], rate: float) -> dict[str, Any]:
@@ -159,7 +203,7 @@ def open_loop(port: int, pid: int, requests: list[tuple[str, payloads.Request]],
     results: dict[str, list[tuple[float, bool]]] = {}
     lock = threading.Lock()
     start = time.perf_counter() + 0.2
-    before = cpu_seconds(pid)
+    before = cpu_reading(pid)
 
     def fire(n: int) -> None:
         kind, request = requests[n]
@@ -173,7 +217,7 @@ def open_loop(port: int, pid: int, requests: list[tuple[str, payloads.Request]],
     with ThreadPoolExecutor(max_workers=200) as pool:
         list(pool.map(fire, range(len(requests))))
     time.sleep(1.0)
-    cpu = cpu_seconds(pid) - before
+    cpu = cpu_split(before, cpu_reading(pid))
     every = [r for rs in results.values() for r in rs]
     return {"all": summarise(every, cpu), **{kind: summarise(rs) for kind, rs in sorted(results.items())}}
 
@@ -311,8 +355,7 @@ def merge(repeats: list[dict[str, Any]]) -> dict[str, Any]:
                        "p99_ms": statistics.median(p99s) if p99s else None,
                        "p99_spread_ms": [min(p99s), max(p99s)] if p99s else None,
                        "max_ms": max(r.get("max_ms", 0) for r in runs), "failed": sum(r["failed"] for r in runs),
-                       "requests": sum(r["requests"] for r in runs),
-                       "cpu_ms_per_request": statistics.median(r["cpu_ms_per_request"] for r in runs)}
+                       "requests": sum(r["requests"] for r in runs), **cpu_medians(runs)}
     for server in ("Ladder", "bare Bolt"):
         for kind in repeats[0]["mixed"][server]:
             runs = [r["mixed"][server][kind] for r in repeats]
@@ -322,8 +365,16 @@ def merge(repeats: list[dict[str, Any]]) -> dict[str, Any]:
                 "p99_ms": statistics.median(p99s) if p99s else None, "p99_spread_ms": [min(p99s), max(p99s)] if p99s else None,
                 "max_ms": max(r.get("max_ms", 0) for r in runs), "failed": sum(r["failed"] for r in runs),
                 "requests": sum(r["requests"] for r in runs),
-                **({"cpu_ms_per_request": statistics.median(r["cpu_ms_per_request"] for r in runs)} if kind == "all" else {})}
+                **(cpu_medians(runs) if kind == "all" else {})}
     return merged
+
+
+CPU_FIGURES = ("cpu_ms_per_request", "request_path_cpu_ms_per_request", "background_cpu_ms_per_request")
+
+
+def cpu_medians(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Each CPU figure's median over the repeats (each its own median: request path + background need not sum to total)."""
+    return {name: statistics.median(r[name] for r in runs) for name in CPU_FIGURES}
 
 
 def main() -> None:
@@ -369,13 +420,22 @@ def print_table(services: int, merged: dict[str, Any], repeats: list[dict[str, A
     print(f"\n{services} services ({len(repeats)} repeats; medians, p99 spread min-max; 3 s timeout = failure):")
     for key, row in merged.items():
         spread = f"[{row['p99_spread_ms'][0]:.1f}-{row['p99_spread_ms'][1]:.1f}]" if row.get("p99_spread_ms") else ""
-        cpu = f"  cpu/req {row['cpu_ms_per_request']:.2f} ms" if "cpu_ms_per_request" in row else ""
+        cpu = (f"  cpu/req {row['cpu_ms_per_request']:.2f} ms (request path {row['request_path_cpu_ms_per_request']:.2f},"
+               f" background {row['background_cpu_ms_per_request']:.2f})" if "cpu_ms_per_request" in row else "")
         print(f"  {key:34} p50 {row['p50_ms']:8.2f}  p99 {row['p99_ms'] or float('nan'):8.2f} {spread:17} max {row['max_ms']:8.1f}"
               f"  failed {row['failed']}/{row['requests']}{cpu}")
+
+    def median_over_levels(server: str, kind: str, figure: str) -> float:
+        return statistics.median(merged[f"{server} | {kind} | {c}"][figure] for c in LEVELS)
+
     for kind in ("command", "click"):
-        ours = statistics.median(merged[f"Ladder | {kind} | {c}"]["cpu_ms_per_request"] for c in LEVELS)
-        base = statistics.median(merged[f"bare Bolt | {kind} | {c}"]["cpu_ms_per_request"] for c in LEVELS)
-        print(f"  CPU per {kind}: Ladder {ours:.2f} ms, bare Bolt {base:.2f} ms: {ours / base:.2f}x (goal <= 2x)")
+        ours = median_over_levels("Ladder", kind, "request_path_cpu_ms_per_request")
+        base = median_over_levels("bare Bolt", kind, "request_path_cpu_ms_per_request")  # bare Bolt: all request path
+        total = median_over_levels("Ladder", kind, "cpu_ms_per_request")
+        background = median_over_levels("Ladder", kind, "background_cpu_ms_per_request")
+        times = (lambda ms: f"{ms / base:.2f}x") if base else (lambda ms: "n/a: bare Bolt measured 0")
+        print(f"  CPU per {kind}, request path: Ladder {ours:.2f} ms, bare Bolt {base:.2f} ms: {times(ours)} (goal <= 2x);"
+              f" Ladder total {total:.2f} ms ({times(total)}), background (worker) {background:.2f} ms")
     print(f"  escalation burst: ladders climbed during the window {[r['burst_ladders_climbed'] for r in repeats]}")
 
 

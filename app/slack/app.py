@@ -23,6 +23,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
 from app.slack.listeners import register
+from app.threads import name_native_thread
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -40,7 +41,8 @@ def build_bolt_app(runtime: "Runtime") -> App:
         process_before_response=True,
         # Listeners ack first, then wait on Slack (views.open, respond): I/O-bound threads, so plenty of them,
         # or the acks of new requests queue behind the post-ack calls of earlier ones.
-        listener_executor=ThreadPoolExecutor(max_workers=max(64, settings.http_threads * 4), thread_name_prefix="ladder-listener"),
+        listener_executor=ThreadPoolExecutor(max_workers=max(64, settings.http_threads * 4), thread_name_prefix="ladder-listener",
+                                             initializer=name_native_thread, initargs=("ladder-listener",)),
     )
     register(bolt, runtime)
     return bolt
