@@ -2,8 +2,10 @@
 
 (Over 400 lines: one builder per message and modal, kept together because they share the action-id contract.)
 
-Built with `slack_sdk.models` so Slack's limits (50 blocks a message, 3000-character sections,
-24-character modal titles, 75-character labels) fail here, in our tests, rather than in Slack.
+Slack's limits (50 blocks a message, 3000-character sections, 24-character modal titles,
+75-character labels) fail here, in our tests, rather than in Slack. Messages, rendered by the
+worker whenever an incident changes, are plain dicts from `kit`, which checks each limit as
+slack_sdk's models would (tests/reference_blocks.py builds them through the models to compare).
 The forms a request opens are built (and checked) once and kept as JSON: the declare form once
 per catalog (`DeclareForm`), the others once per shape (`_checked`); a request fills a fresh copy
 with its own parts (a title, a pre-selected service, an incident, metadata), cut to Slack's
@@ -18,18 +20,13 @@ import json
 from typing import Any, Callable
 
 from slack_sdk.models.blocks import (
-    ActionsBlock,
     Block,
-    ButtonElement,
     CheckboxesElement,
-    ContextBlock,
     ExternalDataSelectElement,
-    HeaderBlock,
     InputBlock,
     MarkdownTextObject,
     Option,
     PlainTextInputElement,
-    PlainTextObject,
     RadioButtonsElement,
     SectionBlock,
     StaticSelectElement,
@@ -41,11 +38,12 @@ from slack_sdk.models.views import View
 from app.catalog import Catalog, Service
 from app.escalation import NextStep
 from app.incidents import DESCRIPTION_MAX, TITLE_MAX, channel_name_for
+from app.slack import kit
 from app.store import iso, parse_iso
 from app.text import escape_mrkdwn, incident_ref, mention, track_label, truncate
 from app.tracks import MAIN, TrackView
 
-MAX_MESSAGE_BLOCKS = 50
+MAX_MESSAGE_BLOCKS = kit.MESSAGE_BLOCKS_MAX
 STATIC_SERVICE_LIMIT = 100
 
 # Action and callback ids: the contract between these builders and the listeners.
@@ -66,12 +64,6 @@ ESCALATE_VIEW = "escalate_incident"
 SERVICE_ACTION = "service"
 
 STATUS_LABEL = {"triggered": ":red_circle: Triggered", "acknowledged": ":large_orange_circle: Acknowledged", "resolved": ":large_green_circle: Resolved"}
-
-
-def _dicts(blocks: list[Block]) -> list[dict[str, Any]]:
-    if len(blocks) > MAX_MESSAGE_BLOCKS:
-        raise ValueError(f"a message holds at most {MAX_MESSAGE_BLOCKS} blocks; built {len(blocks)}")
-    return [b.to_dict() for b in blocks]
 
 
 def slack_date(moment_iso: str | None, fmt: str = "{date_short_pretty} {time}") -> str:
@@ -388,42 +380,36 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[Track
     severity = catalog.severity(incident["severity"])
     severity_label = severity.label if severity else incident["severity"]
     fields = [
-        MarkdownTextObject(text=f"*Status*\n{STATUS_LABEL.get(incident['status'], incident['status'])}"),
-        MarkdownTextObject(text=f"*Severity*\n{escape_mrkdwn(severity_label)}"),
-        MarkdownTextObject(text=f"*Service*\n{escape_mrkdwn(incident['service_name'])}"),
-        MarkdownTextObject(text=f"*Owning team*\n{escape_mrkdwn(incident['team_name'])}"),
-        MarkdownTextObject(text=f"*Declared*\n<@{incident['declared_by']}> {slack_date(incident['declared_at'])}"),
+        f"*Status*\n{STATUS_LABEL.get(incident['status'], incident['status'])}",
+        f"*Severity*\n{escape_mrkdwn(severity_label)}",
+        f"*Service*\n{escape_mrkdwn(incident['service_name'])}",
+        f"*Owning team*\n{escape_mrkdwn(incident['team_name'])}",
+        f"*Declared*\n<@{incident['declared_by']}> {slack_date(incident['declared_at'])}",
     ]
     if incident["acknowledged_by"]:
-        fields.append(MarkdownTextObject(text=f"*Acknowledged*\n<@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'])}"))
+        fields.append(f"*Acknowledged*\n<@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'])}")
     if incident.get("lead"):
-        fields.append(MarkdownTextObject(text=f"*Lead*\n<@{incident['lead']}>"))
-    blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=truncate(f"{ref} · {incident['title']}", 150), emoji=False)),
-        SectionBlock(fields=fields),
-    ]
+        fields.append(f"*Lead*\n<@{incident['lead']}>")
+    built = [kit.header(truncate(f"{ref} · {incident['title']}", kit.HEADER_TEXT_MAX)), kit.fields_section(fields)]
     if incident["description"]:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(escape_mrkdwn(incident["description"]), 3000))))
+        built.append(kit.section(truncate(escape_mrkdwn(incident["description"]), kit.SECTION_TEXT_MAX)))
     if incident["status"] == "resolved" and incident["resolution_note"]:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate("*Resolution*\n" + escape_mrkdwn(incident["resolution_note"]), 3000))))
+        built.append(kit.section(truncate("*Resolution*\n" + escape_mrkdwn(incident["resolution_note"]), kit.SECTION_TEXT_MAX)))
     if incident["status"] == "resolved":
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text=f"Resolved {slack_date(incident['resolved_at'])} by <@{incident['resolved_by']}>.")]))
+        built.append(kit.context(f"Resolved {slack_date(incident['resolved_at'])} by <@{incident['resolved_by']}>."))
     for view in views[:20]:  # 50 blocks a message; 20 ladders is far beyond any real incident
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(track_line(incident, view, pages), 3000))]))
+        built.append(kit.context(truncate(track_line(incident, view, pages), kit.SECTION_TEXT_MAX)))
     if incident["status"] != "resolved":
         value = str(incident["id"])
-        elements: list[Any] = []
+        elements = []
         if incident["status"] == "triggered":
-            elements.append(ButtonElement(action_id=ACK, text="Acknowledge", value=value, style="primary"))
-        elements.append(ButtonElement(action_id=ESCALATE, text="Escalate", value=value))
-        elements.append(StaticSelectElement(
-            action_id=SEVERITY, placeholder="Change severity",
-            options=[Option(value=f"{incident['id']}:{s.id}", text=truncate(s.label, 75)) for s in catalog.severities[:100]],
-        ))
-        elements.append(ButtonElement(action_id=RESOLVE, text="Resolve", value=value, style="danger"))
-        blocks.append(ActionsBlock(block_id=f"incident:{incident['id']}", elements=elements))
-    return _dicts(blocks)
+            elements.append(kit.button(ACK, "Acknowledge", value, "primary"))
+        elements.append(kit.button(ESCALATE, "Escalate", value))
+        elements.append(kit.static_select(SEVERITY, "Change severity", [
+            kit.option(f"{incident['id']}:{s.id}", truncate(s.label, kit.OPTION_TEXT_MAX)) for s in catalog.severities[:kit.OPTIONS_MAX]]))
+        elements.append(kit.button(RESOLVE, "Resolve", value, "danger"))
+        built.append(kit.actions(f"incident:{incident['id']}", elements))
+    return kit.message(built)
 
 
 def summary_text(incident: dict[str, Any]) -> str:
@@ -446,21 +432,19 @@ def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]
         f"{escape_mrkdwn(severity_label)} · {escape_mrkdwn(incident['service_name'])} · declared by <@{incident['declared_by']}>",
         f"{why} Channel: {channel}",
     ]
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), 3000)))]
+    built = [kit.section(truncate("\n".join(lines), kit.SECTION_TEXT_MAX))]
     # An additive page on an acknowledged incident still wants its own acknowledgement.
     wanted = incident["status"] == "triggered" or awaits_own_acknowledgement
     if page["acknowledged_at"] and incident["status"] != "resolved":
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text=f":white_check_mark: You acknowledged {slack_date(page['acknowledged_at'], '{time}')}")]))
+        built.append(kit.context(f":white_check_mark: You acknowledged {slack_date(page['acknowledged_at'], '{time}')}"))
     elif wanted and not page["notify_only"] and incident["status"] != "resolved":
-        blocks.append(ActionsBlock(block_id=f"page:{incident['id']}", elements=[
-            ButtonElement(action_id=ACK, text="Acknowledge", value=str(incident["id"]), style="primary")]))
+        built.append(kit.actions(f"page:{incident['id']}", [kit.button(ACK, "Acknowledge", str(incident["id"]), "primary")]))
     elif incident["status"] == "acknowledged":
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text=f":white_check_mark: Acknowledged by <@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'], '{time}')}")]))
+        built.append(kit.context(
+            f":white_check_mark: Acknowledged by <@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'], '{time}')}"))
     elif incident["status"] == "resolved":
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f":large_green_circle: Resolved by <@{incident['resolved_by']}>")]))
-    return _dicts(blocks)
+        built.append(kit.context(f":large_green_circle: Resolved by <@{incident['resolved_by']}>"))
+    return kit.message(built)
 
 
 def page_text(incident: dict[str, Any]) -> str:
@@ -480,32 +464,37 @@ def topic_text(incident: dict[str, Any], catalog: Catalog) -> str:
     return truncate(f"{incident_ref(incident['number'])} · {label} · {incident['service_name']} · {incident['title']}", 250)
 
 
+# A channel message's buttons by name: (action id, label, style); their value is the incident (and the rule, for a nudge's).
+CHANNEL_BUTTONS: dict[str, tuple[str, str, str | None]] = {
+    "escalate": (ESCALATE, "Escalate", None),
+    "still_on_it": (STILL_ON_IT, "Still on it", "primary"),
+    "take_lead": (TAKE_LEAD, "I'll lead", "primary"),
+    "post_update": (POST_UPDATE, "Post an update", "primary"),
+    "rule_escalate": (NUDGE_ESCALATE, "Escalate now", "danger"),
+    "snooze_15": (f"{NUDGE_SNOOZE}_15", "Snooze 15m", None),
+    "snooze_60": (f"{NUDGE_SNOOZE}_60", "Snooze 1h", None),
+    "dismiss": (NUDGE_DISMISS, "Dismiss", None),
+}
+
+
 def channel_message_blocks(incident: dict[str, Any], text: str, actions: list[str], rule: str | None = None) -> list[dict[str, Any]]:
     """A message in the incident channel with the decision one click away (a nudge's buttons name its rule)."""
     value = str(incident["id"])
     ruled = f"{incident['id']}:{rule}" if rule else value
-    buttons = {
-        "escalate": ButtonElement(action_id=ESCALATE, text="Escalate", value=value),
-        "still_on_it": ButtonElement(action_id=STILL_ON_IT, text="Still on it", value=value, style="primary"),
-        "take_lead": ButtonElement(action_id=TAKE_LEAD, text="I'll lead", value=value, style="primary"),
-        "post_update": ButtonElement(action_id=POST_UPDATE, text="Post an update", value=value, style="primary"),
-        "rule_escalate": ButtonElement(action_id=NUDGE_ESCALATE, text="Escalate now", value=ruled, style="danger"),
-        "snooze_15": ButtonElement(action_id=f"{NUDGE_SNOOZE}_15", text="Snooze 15m", value=f"{ruled}:15"),
-        "snooze_60": ButtonElement(action_id=f"{NUDGE_SNOOZE}_60", text="Snooze 1h", value=f"{ruled}:60"),
-        "dismiss": ButtonElement(action_id=NUDGE_DISMISS, text="Dismiss", value=ruled),
-    }
-    elements = [buttons[a] for a in actions if a in buttons]
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)))]
+    values = {"rule_escalate": ruled, "snooze_15": f"{ruled}:15", "snooze_60": f"{ruled}:60", "dismiss": ruled}
+    elements = [kit.button(CHANNEL_BUTTONS[a][0], CHANNEL_BUTTONS[a][1], values.get(a, value), CHANNEL_BUTTONS[a][2])
+                for a in actions if a in CHANNEL_BUTTONS]
+    built = [kit.section(truncate(text, kit.SECTION_TEXT_MAX))]
     if elements and incident["status"] != "resolved":
-        blocks.append(ActionsBlock(block_id=f"message:{incident['id']}", elements=elements))
-    return _dicts(blocks)
+        built.append(kit.actions(f"message:{incident['id']}", elements))
+    return kit.message(built)
 
 
 def resolution_blocks(incident: dict[str, Any]) -> list[dict[str, Any]]:
     text = f":large_green_circle: <@{incident['resolved_by']}> resolved {incident_ref(incident['number'])}."
     if incident["resolution_note"]:
         text += "\n>" + escape_mrkdwn(incident["resolution_note"]).replace("\n", "\n>")
-    return _dicts([SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)))])
+    return kit.message([kit.section(truncate(text, kit.SECTION_TEXT_MAX))])
 
 
 HELP_TEXT = (

@@ -1,0 +1,147 @@
+"""The messages Ladder renders as plain dicts are the messages slack_sdk's models build, limits included.
+
+`app/slack/blocks.py` builds the pinned summary, the page DMs and the channel posts with
+`app/slack/kit.py` (plain dicts, each limit checked as it is built); `tests/reference_blocks.py`
+builds them through slack_sdk's model objects, as Ladder did before. For any incident, tracks,
+pages and catalog severities (text of any length and alphabet, ids up to past Slack's limits) both
+must give the same blocks, or both refuse.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from slack_sdk.errors import SlackObjectFormationError
+
+from app.catalog import parse_catalog
+from app.escalation import NextStep
+from app.slack import blocks, kit
+from app.tracks import TrackView
+from tests import reference_blocks as reference
+
+START = datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)
+STATUSES = ("triggered", "acknowledged", "resolved")
+
+texts = st.text(max_size=40) | st.text(min_size=2990, max_size=3100, alphabet="ab*_<>&\n")
+users = st.sampled_from(["U0ALICE01", "U0BOB0001", "W0ENTERPRISE"])
+moments = st.none() | st.integers(0, 10**7).map(lambda s: (START + timedelta(seconds=s)).isoformat())
+
+
+def _catalog(severities: list[tuple[str, str]]) -> Any:
+    lines = ["severities:"] + [f"  - {{id: {sid}, label: {label!r}}}" for sid, label in severities]
+    lines += ["teams:", "  core: {name: Core, escalation_policy: core}", "services:", "  - {id: api, name: API, owner: core}",
+              "policies:", "  core:", "    levels:", "      - {targets: [{user: a@example.com}], escalate_after: 5m}"]
+    return parse_catalog("\n".join(lines) + "\n", "severities.yaml")
+
+
+# Severity ids up to past the 75 characters Slack allows an option's value (with the incident id before them).
+severity_ids = st.from_regex(r"sev[a-z0-9]{0,90}", fullmatch=True)
+catalogs = st.lists(st.tuples(severity_ids, st.text(alphabet="SEV 123abc", min_size=1, max_size=120)), min_size=1, max_size=4,
+                    unique_by=lambda s: s[0]).map(_catalog)
+
+
+@st.composite
+def incidents(draw: Callable[..., Any]) -> dict[str, Any]:
+    status = draw(st.sampled_from(STATUSES))
+    acknowledged = status != "triggered" or draw(st.booleans())
+    return {
+        "id": draw(st.integers(1, 10**12)), "number": draw(st.integers(1, 10**6)), "title": draw(texts), "status": status,
+        "severity": draw(st.sampled_from(["sev1", "sev2", "gone"])), "service_name": draw(st.text(max_size=100)),
+        "team_name": draw(st.text(max_size=100)), "declared_by": draw(users), "declared_at": START.isoformat(),
+        "acknowledged_by": draw(users) if acknowledged else None, "acknowledged_at": draw(moments) if acknowledged else None,
+        "lead": draw(st.none() | users), "description": draw(st.just("") | texts), "resolution_note": draw(st.just("") | texts),
+        "resolved_by": draw(users) if status == "resolved" else None, "resolved_at": draw(moments) if status == "resolved" else None,
+        "channel_id": draw(st.none() | st.just("C0INCIDENT")),
+    }
+
+
+@st.composite
+def track_views(draw: Callable[..., Any]) -> TrackView:
+    track = draw(st.sampled_from(["main", "team:platform", "person:U0BOB0001"]))
+    row = {"track": track, "label": draw(st.text(max_size=30)) if track != "person:U0BOB0001" else "U0BOB0001",
+           "requested_by": draw(st.none() | users), "reason": draw(st.text(max_size=60)),
+           "paged_at": draw(moments), "state": draw(st.sampled_from(["active", "waiting", "acked", "rearming", "exhausted"])),
+           "level": draw(st.integers(0, 4)), "round": 0, "policy": "core", "loop": 0, "due_at": draw(moments)}
+    step = draw(st.none() | st.builds(NextStep, kind=st.sampled_from(["level", "repeat", "handoff", "exhausted"]),
+                                      at=st.just(START + timedelta(minutes=5)), policy=st.just("core"), level=st.integers(0, 4)))
+    return TrackView(row, draw(st.integers(1, 5)), "core", draw(st.booleans()), step, False)
+
+
+@st.composite
+def pages(draw: Callable[..., Any]) -> dict[str, Any]:
+    return {"track": draw(st.sampled_from(["main", "team:platform"])), "round": 0, "policy": "core", "level": draw(st.integers(-1, 4)),
+            "loop": 0, "status": draw(st.sampled_from(["sent", "failed", "pending", "cancelled", "merged"])),
+            "user_id": draw(st.none() | users), "target": draw(st.text(max_size=30)), "acknowledged_at": draw(moments),
+            "via": draw(st.text(max_size=80)), "notify_only": draw(st.booleans())}
+
+
+def _same(build: Callable[[Any], Any], *args: Any) -> None:
+    """The plain builder and the slack_sdk reference give the same blocks, or both refuse with slack_sdk's error."""
+    try:
+        expected = getattr(reference, build.__name__)(*args)
+    except SlackObjectFormationError:
+        with pytest.raises(SlackObjectFormationError):
+            build(*args)
+        return
+    assert build(*args) == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(incident=incidents(), catalog=catalogs, views=st.lists(track_views(), max_size=3), page_rows=st.lists(pages(), max_size=4))
+def test_the_summary_is_the_one_slack_sdk_builds(incident: dict[str, Any], catalog: Any, views: list[TrackView],
+                                                 page_rows: list[dict[str, Any]]) -> None:
+    _same(blocks.summary_blocks, incident, catalog, views, page_rows)
+
+
+@settings(max_examples=80, deadline=None)
+@given(incident=incidents(), catalog=catalogs, page=pages(), own=st.booleans())
+def test_a_page_is_the_one_slack_sdk_builds(incident: dict[str, Any], catalog: Any, page: dict[str, Any], own: bool) -> None:
+    _same(blocks.page_blocks, incident, catalog, page, own)
+
+
+@settings(max_examples=80, deadline=None)
+@given(incident=incidents(), text=texts, actions=st.lists(st.sampled_from([*blocks.CHANNEL_BUTTONS, "unknown"]), max_size=9),
+       rule=st.none() | st.text(min_size=1, max_size=2100))
+def test_a_channel_message_is_the_one_slack_sdk_builds(incident: dict[str, Any], text: str, actions: list[str], rule: str | None) -> None:
+    _same(blocks.channel_message_blocks, incident, text, actions, rule)
+
+
+@settings(max_examples=60, deadline=None)
+@given(incident=incidents())
+def test_a_resolution_post_is_the_one_slack_sdk_builds(incident: dict[str, Any]) -> None:
+    _same(blocks.resolution_blocks, incident)
+
+
+def test_a_severity_id_too_long_for_slack_is_refused_when_the_summary_is_built() -> None:
+    """An option's value is at most 75 characters: refused here, with slack_sdk's error, rather than by Slack."""
+    catalog = _catalog([("sev" + "x" * 80, "SEV1")])
+    incident = {"id": 1, "number": 1, "title": "t", "status": "triggered", "severity": "sev1", "service_name": "API", "team_name": "Core",
+                "declared_by": "U0ALICE01", "declared_at": START.isoformat(), "acknowledged_by": None, "acknowledged_at": None,
+                "lead": None, "description": "", "resolution_note": "", "resolved_by": None, "resolved_at": None, "channel_id": None}
+    with pytest.raises(SlackObjectFormationError, match="option value cannot exceed 75"):
+        blocks.summary_blocks(incident, catalog, [], [])
+
+
+@pytest.mark.parametrize(("build", "args", "message"), [
+    (kit.section, ("x" * 3001,), "text cannot exceed 3000"),
+    (kit.header, ("x" * 151,), "header text cannot exceed 150"),
+    (kit.button, ("a", "x" * 76, "v"), "button text cannot exceed 75"),
+    (kit.button, ("a", "Go", "v" * 2001), "button value cannot exceed 2000"),
+    (kit.button, ("a", "Go", "v", "green"), "style must be one of"),
+    (kit.fields_section, (["f"] * 11,), "fields cannot hold more than 10"),
+    (kit.context, tuple("x" * 11), "context elements cannot hold more than 10"),
+    (kit.actions, ("b", [kit.button("a", "Go", "v")] * 26), "actions elements cannot hold more than 25"),
+    (kit.static_select, ("s", "Pick", [kit.option("v", "t")] * 101), "options cannot hold more than 100"),
+])
+def test_each_limit_is_refused_by_name(build: Callable[..., Any], args: tuple[Any, ...], message: str) -> None:
+    with pytest.raises(SlackObjectFormationError, match=message):
+        build(*args)
+
+
+def test_a_message_of_more_than_50_blocks_is_refused() -> None:
+    with pytest.raises(ValueError, match="at most 50 blocks"):
+        kit.message([kit.section("x")] * 51)
