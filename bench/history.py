@@ -1,6 +1,8 @@
 """A year of incidents, built through Ladder's own use cases: the database a team has after using it.
 
-`build(n)` plays N incidents over the year before END, in time order and overlapping as they would:
+`build(n)` plays N incidents over the year before END (over the ten years before it for 100k: at
+most 10,000 a year, 27 a day, or the incidents overlapping at once, not the history's size, would
+set the build's cost: 100k in one year took 4x as long per incident), in time order and overlapping as they would:
 each is declared (`incidents.declare`), its outbox delivered by the real worker (`Worker.drain`:
 tick + `SlackDelivery`), acknowledged by whoever was paged (some only after the ladder escalated),
 given a lead, messages, status updates, severity changes, additive escalations with their own
@@ -56,6 +58,7 @@ from bench.catalogs import BASE, digest
 CACHE = Path(__file__).resolve().parent / ".cache"
 END = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)  # the history is the year before this instant
 YEAR = timedelta(days=365)
+PER_YEAR_MAX = 10_000  # a larger history spans more years, at this rate (see the docstring)
 OPEN_WINDOW = timedelta(hours=8)  # the incidents left open were declared in these last hours
 TICK = timedelta(seconds=30)
 HISTORY_VERSION = 1  # raise when what `build` plays changes: cached histories built by an older one are not reused
@@ -294,7 +297,8 @@ def build(count: int, db: Path, open_count: int = 30, seed: int = 13, progress: 
     ladder = Ladder(db, catalog)
     master = random.Random(seed)
     closed = count - open_count
-    starts = sorted(END - YEAR + (YEAR - OPEN_WINDOW) * master.random() for _ in range(closed))
+    span = YEAR * max(1, math.ceil(count / PER_YEAR_MAX))
+    starts = sorted(END - span + (span - OPEN_WINDOW) * master.random() for _ in range(closed))
     starts += sorted(END - OPEN_WINDOW + (OPEN_WINDOW - timedelta(minutes=10)) * master.random() for _ in range(open_count))
     queue: list[tuple[datetime, int, int, str]] = []  # (when, order, incident number, step)
     order = itertools.count()
