@@ -16,6 +16,9 @@ then, in this process:
   - use cases, called directly with an explicit `now`: declare, acknowledge, still_on_it,
     change_severity, assign_lead, post_update, record_human_message, additive.escalate, resolve, the
     reads listeners make (find, in_channel, escalate_choices) and a worker tick with nothing due.
+Every size is set up first and stays open; each listener and use case is then measured in five
+rounds, the sizes taking turns within each round (in a rotating order), so that a busy spell on a
+shared host lands on every size alike instead of on whichever size was being measured at the time.
 The figure per listener and use case is the median at each size and the slope, median at the
 largest size / median at the smallest (goal: about 1, at most 1.2). The Slack stand-in runs in
 this process (it answers the follow-ups' views.open and response_url calls between samples, never
@@ -110,111 +113,151 @@ def ms(seconds: list[float]) -> float:
     return round(statistics.median(seconds) * 1000, 3)
 
 
-def measure_size(size: int, pool: int, repeat: int, work: Path) -> dict[str, Any]:
-    db = history.copy_of(size, work / f"slope-{size}.db")
-    catalog = load_catalog(BASE)
-    clock = SimClock(history.END + timedelta(hours=3))
-    builder = history.Ladder(db, catalog)
-    try:
-        builder.drain(clock())  # what fell due since the history ended (its open incidents' ladders and rules), untimed
-        clicks = history.declare_open(builder, pool, clock(), seed=size, services=PAYMENTS_SERVICES)
-        spare = history.declare_open(builder, pool, clock(), seed=size + 1, first_number=20_000_000, services=PAYMENTS_SERVICES)
-    finally:
-        builder.close()
-    slack = SlackStandIn().start()
-    for name in PEOPLE:
-        slack.add_user(name, f"{name}@example.com")
-    runtime = Runtime(ladder_settings(slack, db, BASE), clock=clock)
-    store = runtime.store
-    app = InProcessApp(runtime)
-    channels = {i: store.incident(i)["channel_id"] for i in clicks + spare}
-    listeners: dict[str, dict[str, float]] = {}
-    use_cases: dict[str, dict[str, float]] = {}
-    try:
-        def listener(name: str, make: Callable[[int, int], payloads.Request], items: list[int], expect: int = 200) -> None:
-            answers, totals = [], []
-            for n, item in enumerate(items):
-                status, answer, total = app.call(make(n, item))
-                assert status == expect, (name, status)
-                answers.append(answer)
-                totals.append(total)
-            listeners[name] = {"answer_ms": ms(answers), "with_follow_up_ms": ms(totals), "samples": len(items)}
+ROUNDS = 5  # each listener and use case is measured in this many rounds, the sizes taking turns within each
 
-        def trigger() -> str:
-            return slack.issue_trigger()
 
-        cycle = [clicks[n % len(clicks)] for n in range(repeat)]
-        button = lambda action: lambda n, i: payloads.button(action, str(i), CLICKER, trigger(), slack.response_url())  # noqa: E731
+class Subject:
+    """One history size, set up and open for the whole run: its database copy, its Ladder, its stand-in and its incidents."""
+
+    def __init__(self, size: int, pool: int, work: Path) -> None:
+        self.size = size
+        db = history.copy_of(size, work / f"slope-{size}.db")
+        self.catalog = load_catalog(BASE)
+        self.clock = SimClock(history.END + timedelta(hours=3))
+        builder = history.Ladder(db, self.catalog)
+        try:
+            builder.drain(self.clock())  # what fell due since the history ended (its open incidents' ladders and rules), untimed
+            self.clicks = history.declare_open(builder, pool, self.clock(), seed=size, services=PAYMENTS_SERVICES)
+            self.spare = history.declare_open(builder, pool, self.clock(), seed=size + 1, first_number=20_000_000,
+                                              services=PAYMENTS_SERVICES)
+        finally:
+            builder.close()
+        self.slack = SlackStandIn().start()
+        for name in PEOPLE:
+            self.slack.add_user(name, f"{name}@example.com")
+        self.runtime = Runtime(ladder_settings(self.slack, db, BASE), clock=self.clock)
+        self.store = self.runtime.store
+        self.app = InProcessApp(self.runtime)
+        self.channels = {i: self.store.incident(i)["channel_id"] for i in self.clicks + self.spare}
+        self.declared: list[int] = []
+        self.db = db
+
+    def trigger(self) -> str:
+        return self.slack.issue_trigger()
+
+    def close(self) -> None:
+        self.runtime.close()
+        self.slack.stop()
+
+
+def _chunks(items: list[int], rounds: int) -> list[list[tuple[int, int]]]:
+    """(n, item) pairs split into `rounds` consecutive chunks: round r measures chunk r at every size."""
+    numbered = list(enumerate(items))
+    per = -(-len(numbered) // rounds)
+    return [numbered[r * per:(r + 1) * per] for r in range(rounds)]
+
+
+def measure(subjects: list[Subject], repeat: int) -> dict[int, dict[str, Any]]:
+    """Every listener and use case at every size, in rounds: within a round the sizes take turns (in a rotating order),
+    so a busy spell on the host falls on every size alike rather than on whichever was being measured then."""
+    results: dict[int, dict[str, Any]] = {s.size: {"listeners": {}, "use_cases": {}} for s in subjects}
+
+    def in_rounds(name: str, items_of: Callable[[Subject], list[int]], sample: Callable[[Subject, int, int], tuple[float, ...]]) -> dict[int, list[tuple[float, ...]]]:
+        samples: dict[int, list[tuple[float, ...]]] = {s.size: [] for s in subjects}
+        chunks = {s.size: _chunks(items_of(s), ROUNDS) for s in subjects}
+        for r in range(ROUNDS):
+            turn = subjects[r % len(subjects):] + subjects[:r % len(subjects)]
+            for subject in turn:
+                for n, item in chunks[subject.size][r]:
+                    samples[subject.size].append(sample(subject, n, item))
+        return samples
+
+    def listener(name: str, make: Callable[[Subject, int, int], payloads.Request], distinct: bool, expect: int = 200) -> None:
+        def sample(subject: Subject, n: int, item: int) -> tuple[float, ...]:
+            status, answer, total = subject.app.call(make(subject, n, item))
+            assert status == expect, (name, subject.size, status)
+            return answer, total
+
+        items_of = (lambda s: s.clicks) if distinct else (lambda s: [s.clicks[n % len(s.clicks)] for n in range(repeat)])
+        for size, got in in_rounds(name, items_of, sample).items():
+            results[size]["listeners"][name] = {"answer_ms": ms([a for a, _ in got]), "with_follow_up_ms": ms([t for _, t in got]),
+                                                "samples": len(got)}
+
+    def use_case(name: str, run: Callable[[Subject, int, int], Any], distinct: bool) -> None:
+        def sample(subject: Subject, n: int, item: int) -> tuple[float, ...]:
+            started = time.perf_counter()
+            run(subject, n, item)
+            return (time.perf_counter() - started,)
+
+        items_of = (lambda s: s.spare) if distinct else (lambda s: [s.spare[n % len(s.spare)] for n in range(repeat)])
+        for size, got in in_rounds(name, items_of, sample).items():
+            results[size]["use_cases"][name] = {"median_ms": ms([g[0] for g in got]), "samples": len(got)}
+
+    def button(action: str) -> Callable[[Subject, int, int], payloads.Request]:
+        return lambda s, n, i: payloads.button(action, str(i), CLICKER, s.trigger(), s.slack.response_url())
+
+    for subject in subjects:
         for _ in range(3):  # warm-up: imports, caches, the first views.open; untimed
-            app.call(payloads.command("bank transfers failing", CLICKER, trigger(), slack.response_url()))
-            app.call(payloads.suggestion("bank", CLICKER))
-            app.call(payloads.button("incident_resolve", str(clicks[0]), CLICKER, trigger(), slack.response_url()))
-        listener("type-ahead (service search)", lambda n, i: payloads.suggestion(["bank", "card", "log", "api"][n % 4], CLICKER), cycle)
-        listener("/incident <text> (declare form)", lambda n, i: payloads.command("bank transfers failing", CLICKER, trigger(),
-                                                                                  slack.response_url()), cycle)
-        listener("/incident oncall", lambda n, i: payloads.command("oncall", CLICKER, trigger(), slack.response_url()), cycle)
-        listener("/incident update (in channel)", lambda n, i: payloads.command("update", CLICKER, trigger(), slack.response_url(),
-                                                                                channel=channels[i]), cycle)
-        listener("/incident lead (in channel)", lambda n, i: payloads.command(f"lead <@U0LEAD{n:04d}>", CLICKER, trigger(),
-                                                                              slack.response_url(), channel=channels[i]), cycle)
-        listener("message in an incident channel", lambda n, i: payloads.message_event(channels[i], "U0BOB0001", "looking at it"), cycle)
-        listener("button: Escalate (opens form)", button("incident_escalate"), cycle)
-        listener("button: Resolve (opens form)", button("incident_resolve"), cycle)
-        listener("button: Post an update (opens form)", button("incident_post_update"), cycle)
-        listener("button: Take the lead", lambda n, i: payloads.button("incident_take_lead", str(i), f"U0TAKE{n:04d}", trigger(),
-                                                                       slack.response_url()), cycle)
-        listener("menu: severity", lambda n, i: payloads.menu("incident_severity", f"{i}:{'sev2' if (n // len(clicks)) % 2 == 0 else 'sev3'}",
-                                                              CLICKER, trigger(), slack.response_url()), cycle)
-        listener("submit: status update", lambda n, i: payloads.update_submission(i, CLICKER, trigger()), cycle)
-        listener("button: Acknowledge", button("incident_ack"), clicks)
-        listener("button: Still on it", button("incident_still_on_it"), cycle)
-        listener("submit: escalate to a team", lambda n, i: payloads.escalate_submission(i, OTHER_TEAMS[n % 3], CLICKER, trigger()), clicks)
-        listener("submit: declare", lambda n, i: payloads.declare_submission(f"Benchmark incident {n}", PAYMENTS_SERVICES[n % 4], "sev3",
-                                                                             CLICKER, trigger()), clicks)
-        listener("submit: resolve", lambda n, i: payloads.resolve_submission(i, CLICKER, trigger()), clicks)
+            subject.app.call(payloads.command("bank transfers failing", CLICKER, subject.trigger(), subject.slack.response_url()))
+            subject.app.call(payloads.suggestion("bank", CLICKER))
+            subject.app.call(payloads.button("incident_resolve", str(subject.clicks[0]), CLICKER, subject.trigger(), subject.slack.response_url()))
+    listener("type-ahead (service search)", lambda s, n, i: payloads.suggestion(["bank", "card", "log", "api"][n % 4], CLICKER), False)
+    listener("/incident <text> (declare form)", lambda s, n, i: payloads.command("bank transfers failing", CLICKER, s.trigger(),
+                                                                                 s.slack.response_url()), False)
+    listener("/incident oncall", lambda s, n, i: payloads.command("oncall", CLICKER, s.trigger(), s.slack.response_url()), False)
+    listener("/incident update (in channel)", lambda s, n, i: payloads.command("update", CLICKER, s.trigger(), s.slack.response_url(),
+                                                                               channel=s.channels[i]), False)
+    listener("/incident lead (in channel)", lambda s, n, i: payloads.command(f"lead <@U0LEAD{n:04d}>", CLICKER, s.trigger(),
+                                                                             s.slack.response_url(), channel=s.channels[i]), False)
+    listener("message in an incident channel", lambda s, n, i: payloads.message_event(s.channels[i], "U0BOB0001", "looking at it"), False)
+    listener("button: Escalate (opens form)", button("incident_escalate"), False)
+    listener("button: Resolve (opens form)", button("incident_resolve"), False)
+    listener("button: Post an update (opens form)", button("incident_post_update"), False)
+    listener("button: Take the lead", lambda s, n, i: payloads.button("incident_take_lead", str(i), f"U0TAKE{n:04d}", s.trigger(),
+                                                                      s.slack.response_url()), False)
+    listener("menu: severity", lambda s, n, i: payloads.menu("incident_severity", f"{i}:{'sev2' if (n // len(s.clicks)) % 2 == 0 else 'sev3'}",
+                                                             CLICKER, s.trigger(), s.slack.response_url()), False)
+    listener("submit: status update", lambda s, n, i: payloads.update_submission(i, CLICKER, s.trigger()), False)
+    listener("button: Acknowledge", button("incident_ack"), True)
+    listener("button: Still on it", button("incident_still_on_it"), False)
+    listener("submit: escalate to a team", lambda s, n, i: payloads.escalate_submission(i, OTHER_TEAMS[n % 3], CLICKER, s.trigger()), True)
+    listener("submit: declare", lambda s, n, i: payloads.declare_submission(f"Benchmark incident {n}", PAYMENTS_SERVICES[n % 4], "sev3",
+                                                                            CLICKER, s.trigger()), True)
+    listener("submit: resolve", lambda s, n, i: payloads.resolve_submission(i, CLICKER, s.trigger()), True)
 
-        # -- use cases, directly -------------------------------------------------------------------------------
-        def use_case(name: str, run: Callable[[int, int], Any], items: list[int]) -> None:
-            samples = []
-            for n, item in enumerate(items):
-                started = time.perf_counter()
-                run(n, item)
-                samples.append(time.perf_counter() - started)
-            use_cases[name] = {"median_ms": ms(samples), "samples": len(items)}
+    # -- use cases, directly -------------------------------------------------------------------------------
+    def declare(s: Subject, n: int, _: int) -> None:
+        request = incidents.DeclareRequest(f"Use-case incident {n}", PAYMENTS_SERVICES[n % 4], "sev3", CLICKER,
+                                           declared_in="C0GENERAL1", view_id=f"VUSECASE{s.size}-{n}")
+        s.declared.append(incidents.declare(s.store, s.catalog, request, s.clock()).incident["id"])
 
-        spare_cycle = [spare[n % len(spare)] for n in range(repeat)]
-        declared: list[int] = []
+    use_case("incidents.declare", declare, True)
+    use_case("incidents.find", lambda s, n, i: incidents.find(s.store, i), False)
+    use_case("incidents.in_channel", lambda s, n, i: incidents.in_channel(s.store, s.channels[i]), False)
+    use_case("additive.escalate_choices", lambda s, n, i: additive.escalate_choices(s.store, s.catalog, s.store.incident(i), s.clock()), False)
+    use_case("nudges.record_human_message", lambda s, n, i: nudges.record_human_message(s.store, s.channels[i], "U0BOB0001", s.clock()), False)
+    use_case("nudges.post_update", lambda s, n, i: nudges.post_update(s.store, i, CLICKER, "Still mitigating.", s.clock()), False)
+    use_case("nudges.assign_lead", lambda s, n, i: nudges.assign_lead(s.store, i, f"U0UC{n:05d}", CLICKER, s.clock()), False)
+    use_case("incidents.change_severity", lambda s, n, i: incidents.change_severity(
+        s.store, s.catalog, i, "sev2" if (n // len(s.spare)) % 2 == 0 else "sev3", CLICKER, s.clock()), False)
+    use_case("incidents.acknowledge", lambda s, n, i: incidents.acknowledge(s.store, i, CLICKER, s.clock()), True)
+    use_case("incidents.still_on_it", lambda s, n, i: incidents.still_on_it(s.store, i, CLICKER, s.clock()), False)
+    use_case("additive.escalate", lambda s, n, i: additive.escalate(
+        s.store, s.catalog, i, additive.EscalateRequest(f"team:{OTHER_TEAMS[n % 3]}", CLICKER, "more hands"), s.clock()), True)
+    use_case("incidents.resolve", lambda s, n, i: incidents.resolve(s.store, i, CLICKER, "done", s.clock()), True)
 
-        def declare(n: int, _: int) -> None:
-            request = incidents.DeclareRequest(f"Use-case incident {n}", PAYMENTS_SERVICES[n % 4], "sev3", CLICKER,
-                                               declared_in="C0GENERAL1", view_id=f"VUSECASE{size}-{n}")
-            declared.append(incidents.declare(store, catalog, request, clock()).incident["id"])
+    def acknowledge_declared(s: Subject, n: int, _: int) -> None:
+        incidents.acknowledge(s.store, s.declared[n], CLICKER, s.clock())
 
-        use_case("incidents.declare", declare, spare)
-        use_case("incidents.find", lambda n, i: incidents.find(store, i), spare_cycle)
-        use_case("incidents.in_channel", lambda n, i: incidents.in_channel(store, channels[i]), spare_cycle)
-        use_case("additive.escalate_choices", lambda n, i: additive.escalate_choices(store, catalog, store.incident(i), clock()), spare_cycle)
-        use_case("nudges.record_human_message", lambda n, i: nudges.record_human_message(store, channels[i], "U0BOB0001", clock()),
-                 spare_cycle)
-        use_case("nudges.post_update", lambda n, i: nudges.post_update(store, i, CLICKER, "Still mitigating.", clock()), spare_cycle)
-        use_case("nudges.assign_lead", lambda n, i: nudges.assign_lead(store, i, f"U0UC{n:05d}", CLICKER, clock()), spare_cycle)
-        use_case("incidents.change_severity", lambda n, i: incidents.change_severity(
-            store, catalog, i, "sev2" if (n // len(spare)) % 2 == 0 else "sev3", CLICKER, clock()), spare_cycle)
-        use_case("incidents.acknowledge", lambda n, i: incidents.acknowledge(store, i, CLICKER, clock()), spare)
-        use_case("incidents.still_on_it", lambda n, i: incidents.still_on_it(store, i, CLICKER, clock()), spare_cycle)
-        use_case("additive.escalate", lambda n, i: additive.escalate(
-            store, catalog, i, additive.EscalateRequest(f"team:{OTHER_TEAMS[n % 3]}", CLICKER, "more hands"), clock()), spare)
-        use_case("incidents.resolve", lambda n, i: incidents.resolve(store, i, CLICKER, "done", clock()), spare)
-        use_case("incidents.acknowledge (declared above)", lambda n, i: incidents.acknowledge(store, i, CLICKER, clock()), declared)
-        quiet = clock() + timedelta(seconds=1)
-        tick(store, catalog, quiet)  # whatever is due now fires once, untimed; then the ticks below find nothing due
-        use_case("worker tick, nothing due", lambda n, i: tick(store, catalog, quiet), list(range(repeat)))
-    finally:
-        runtime.close()
-        slack.stop()
-    figures = history.built_figures(size)
-    return {"incidents": size, "database_mib": round(history.size(db), 1), "history": figures,
-            "listeners": listeners, "use_cases": use_cases}
+    use_case("incidents.acknowledge (declared above)", acknowledge_declared, True)
+    quiet = {s.size: s.clock() + timedelta(seconds=1) for s in subjects}
+    for subject in subjects:
+        tick(subject.store, subject.catalog, quiet[subject.size])  # whatever is due now fires once, untimed; the ticks below find nothing due
+    use_case("worker tick, nothing due", lambda s, n, i: tick(s.store, s.catalog, quiet[s.size]), False)
+    for subject in subjects:
+        results[subject.size].update(incidents=subject.size, database_mib=round(history.size(subject.db), 1),
+                                     history=history.built_figures(subject.size))
+    return results
 
 
 def main() -> None:
@@ -226,14 +269,17 @@ def main() -> None:
     logging.getLogger("app").setLevel(logging.ERROR)
     logging.getLogger("slack_bolt").setLevel(logging.ERROR)
     started = time.monotonic()
-    by_size = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes:
-            at = time.monotonic()
-            by_size[size] = measure_size(size, args.pool, args.repeat, Path(tmp))
-            by_size[size]["measure_seconds"] = round(time.monotonic() - at, 1)
-            print(f"measured {size:,} incidents in {by_size[size]['measure_seconds']} s", flush=True)
-            (Path(tmp) / f"slope-{size}.db").unlink(missing_ok=True)
+        subjects: list[Subject] = []
+        try:
+            for size in args.sizes:
+                subjects.append(Subject(size, args.pool, Path(tmp)))
+                print(f"set up {size:,} incidents ({time.monotonic() - started:.0f} s)", flush=True)
+            by_size = measure(subjects, args.repeat)
+        finally:
+            for subject in subjects:
+                subject.close()
+        print(f"measured in {time.monotonic() - started:.0f} s", flush=True)
     small, large = min(args.sizes), max(args.sizes)
     table: dict[str, dict[str, Any]] = {}
     for group, key in (("listeners", "answer_ms"), ("use_cases", "median_ms")):
