@@ -5,6 +5,10 @@ policies (three levels, repeats, hand-offs on some), then times, in this process
   - check: parse + validate + cross-references (the part that gates a reload),
   - lint: the reachability warning (168 hours x every policy),
   - simulate --no-ack for 50 services spread over the week,
+  - routing, as `/incident <text>` and the type-ahead use it: building the index once per catalog,
+    then `route` (the pre-selected service) and `search` (the menu's options) per call, median and
+    p99 over 400 texts (names, aliases, typos, lower case, noise, prefixes), against rapidfuzz's
+    `process.extractOne` over every service name in the same run (the obvious way to do it),
 and, end to end, `python -m app check` and `python -m app simulate` as a user runs them.
 The baseline, measured in the same run, is PyYAML's fastest safe load (libyaml) of the same file: the ratio says
 what Ladder's validation costs on top of merely reading the YAML. Writes bench/results/catalog_scale.json.
@@ -26,6 +30,9 @@ from pathlib import Path
 
 import yaml
 
+from rapidfuzz import process
+
+from app import routing
 from app.catalog import parse_catalog
 from app.catalog.lint import lint
 from app.simulate import simulate
@@ -72,6 +79,23 @@ def timed(fn, repeat: int) -> tuple[float, object]:
     return statistics.median(samples), result
 
 
+def routing_texts(services: int, count: int = 400) -> list[str]:
+    """What people type: a name, an alias, a typo in one, lower case with noise around it, a type-ahead prefix."""
+    shapes = [lambda n: f"Service {n}", lambda n: f"alias-{n} is down", lambda n: f"thnig {n} failing for customers",
+              lambda n: f"service {n} errors since the deploy", lambda n: f"kw{n}", lambda n: "Serv", lambda n: "everything is broken"]
+    return [shapes[i % len(shapes)]((i * 7919) % services) for i in range(count)]
+
+
+def per_call(fn, items: list[str]) -> dict[str, float]:
+    samples = []
+    for item in items:
+        start = time.perf_counter()
+        fn(item)
+        samples.append(time.perf_counter() - start)
+    samples.sort()
+    return {"median_ms": round(statistics.median(samples) * 1000, 3), "p99_ms": round(samples[int(len(samples) * 0.99) - 1] * 1000, 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--services", type=int, default=2000)
@@ -88,6 +112,13 @@ def main() -> None:
     week = datetime(2026, 11, 23, tzinfo=timezone.utc)
     picks = [(f"svc-{(i * 37) % args.services}", week + timedelta(hours=(i * 7) % 168)) for i in range(50)]
     sim_total, sims = timed(lambda: [simulate(catalog, s, "sev2", at, True) for s, at in picks], 1)
+    index_time, _ = timed(lambda: routing.RoutingIndex(catalog), 1)
+    texts = routing_texts(args.services)
+    routing.route(catalog, texts[0])  # the catalog's index, built once (what the bot does on the first /incident after a load)
+    names = [service.name for service in catalog.services.values()]
+    route_figures = per_call(lambda t: routing.route(catalog, t), texts)
+    search_figures = per_call(lambda t: routing.search(catalog, t), texts)
+    fuzz_figures = per_call(lambda t: process.extractOne(t, names), texts)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "generated.yaml"
@@ -108,6 +139,8 @@ def main() -> None:
         "simulate_no_ack_ms_per_incident": round(sim_total / len(picks) * 1000, 2),
         "simulate_steps_per_incident": round(sum(len(s.events) for s in sims) / len(sims), 1),
         "cli_check_s": round(cli["check"], 2), "cli_simulate_s": round(cli["simulate"], 2),
+        "routing_index_build_ms": round(index_time * 1000, 1), "routing_route": route_figures, "routing_search": search_figures,
+        "baseline_rapidfuzz_extract_one": fuzz_figures,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "catalog_scale.json").write_text(json.dumps(result, indent=2))
@@ -117,6 +150,9 @@ def main() -> None:
     print(f"  lint (168 h x every policy):   {result['lint_reachability_ms']} ms, {result['lint_warnings']} warning(s)")
     print(f"  simulate --no-ack:             {result['simulate_no_ack_ms_per_incident']} ms per incident "
           f"({result['simulate_steps_per_incident']} steps each, 50 incidents)")
+    print(f"  routing: index built once in {result['routing_index_build_ms']} ms; per call, median / p99: route"
+          f" {route_figures['median_ms']} / {route_figures['p99_ms']} ms, search {search_figures['median_ms']} / {search_figures['p99_ms']} ms;"
+          f" baseline rapidfuzz extractOne over the names {fuzz_figures['median_ms']} / {fuzz_figures['p99_ms']} ms")
     print(f"  end to end: python -m app check {result['cli_check_s']} s, simulate {result['cli_simulate_s']} s")
 
 
