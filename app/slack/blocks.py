@@ -482,10 +482,12 @@ def channel_message_blocks(incident: dict[str, Any], text: str, actions: list[st
     value = str(incident["id"])
     ruled = f"{incident['id']}:{rule}" if rule else value
     values = {"rule_escalate": ruled, "snooze_15": f"{ruled}:15", "snooze_60": f"{ruled}:60", "dismiss": ruled}
+    built = [kit.section(truncate(text, kit.SECTION_TEXT_MAX))]
+    if incident["status"] == "resolved":  # a post about a resolved incident offers nothing to click
+        return kit.message(built)
     elements = [kit.button(CHANNEL_BUTTONS[a][0], CHANNEL_BUTTONS[a][1], values.get(a, value), CHANNEL_BUTTONS[a][2])
                 for a in actions if a in CHANNEL_BUTTONS]
-    built = [kit.section(truncate(text, kit.SECTION_TEXT_MAX))]
-    if elements and incident["status"] != "resolved":
+    if elements:
         built.append(kit.actions(f"message:{incident['id']}", elements))
     return kit.message(built)
 

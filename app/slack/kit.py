@@ -4,7 +4,8 @@ Messages (the pinned summary, pages, channel posts) are rendered every time an i
 by the worker, for each of them: building them through slack_sdk's model objects cost about half
 of the worker's CPU per Slack call (each object validates itself by reflection). These builders
 make the same dicts directly and refuse what slack_sdk's models refuse, with the same
-`SlackObjectFormationError`, so a limit still fails here rather than in Slack. The tests build
+`SlackObjectFormationError`, so a limit still fails here rather than in Slack; and a little more
+(a field past 2,000 characters, a context text past 3,000), which Slack would refuse anyway. The tests build
 every message both ways (tests/reference_blocks.py, through slack_sdk's models) and compare.
 
 The limits are Slack's (https://api.slack.com/reference/block-kit), as slack_sdk encodes them.
@@ -31,7 +32,7 @@ BUTTON_STYLES = ("primary", "danger")
 PLACEHOLDER_MAX = 150
 OPTIONS_MAX = 100
 OPTION_TEXT_MAX = 75
-OPTION_VALUE_MAX = 75
+OPTION_VALUE_MAX = 150
 
 Block = dict[str, Any]
 
@@ -109,8 +110,11 @@ def option(value: str, text: str) -> Block:
 
 
 def static_select(action_id: str, placeholder: str, options: list[Block]) -> Block:
-    return {"type": "static_select", "action_id": _at_most(action_id, ACTION_ID_MAX, "action_id"),
-            "placeholder": plain(placeholder, PLACEHOLDER_MAX, "placeholder"), "options": _not_more(options, OPTIONS_MAX, "options")}
+    select: Block = {"type": "static_select", "action_id": _at_most(action_id, ACTION_ID_MAX, "action_id"),
+                     "placeholder": plain(placeholder, PLACEHOLDER_MAX, "placeholder")}
+    if _not_more(options, OPTIONS_MAX, "options"):
+        select["options"] = options
+    return select
 
 
 def message(blocks: list[Block]) -> list[Block]:

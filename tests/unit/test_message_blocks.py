@@ -25,8 +25,13 @@ from tests import reference_blocks as reference
 
 START = datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)
 STATUSES = ("triggered", "acknowledged", "resolved")
+INCIDENT = {"id": 1, "number": 1, "title": "t", "status": "triggered", "severity": "sev1", "service_name": "API", "team_name": "Core",
+            "declared_by": "U0ALICE01", "declared_at": START.isoformat(), "acknowledged_by": None, "acknowledged_at": None,
+            "lead": None, "description": "", "resolution_note": "", "resolved_by": None, "resolved_at": None, "channel_id": None}
 
 texts = st.text(max_size=40) | st.text(min_size=2990, max_size=3100, alphabet="ab*_<>&\n")
+# Lengths drawn explicitly, around Slack's limits: left to st.text, long strings almost never come.
+around_limits = st.sampled_from([0, 1, 40, 74, 75, 76, 140, 149, 150, 151, 1998, 2000, 2001, 2100])
 users = st.sampled_from(["U0ALICE01", "U0BOB0001", "W0ENTERPRISE"])
 moments = st.none() | st.integers(0, 10**7).map(lambda s: (START + timedelta(seconds=s)).isoformat())
 
@@ -38,10 +43,11 @@ def _catalog(severities: list[tuple[str, str]]) -> Any:
     return parse_catalog("\n".join(lines) + "\n", "severities.yaml")
 
 
-# Severity ids up to past the 75 characters Slack allows an option's value (with the incident id before them).
-severity_ids = st.from_regex(r"sev[a-z0-9]{0,90}", fullmatch=True)
-catalogs = st.lists(st.tuples(severity_ids, st.text(alphabet="SEV 123abc", min_size=1, max_size=120)), min_size=1, max_size=4,
-                    unique_by=lambda s: s[0]).map(_catalog)
+# Severity ids around the 150 characters Slack allows an option's value (the incident id and a colon come before them);
+# labels up to the catalog's own limit of 75.
+severity_ids = st.integers(0, 160).map(lambda n: "sev" + "x" * n)
+catalogs = st.lists(st.tuples(severity_ids, st.integers(1, 75).map(lambda n: "SEV " + "1" * (n - 4) if n > 4 else "SEV1")),
+                    min_size=1, max_size=4, unique_by=lambda s: s[0]).map(_catalog)
 
 
 @st.composite
@@ -79,6 +85,9 @@ def pages(draw: Callable[..., Any]) -> dict[str, Any]:
             "via": draw(st.text(max_size=80)), "notify_only": draw(st.booleans())}
 
 
+REFUSED: dict[str, int] = {}  # per builder, how many examples both refused: a limit path the tests did reach
+
+
 def _same(build: Callable[[Any], Any], *args: Any) -> None:
     """The plain builder and the slack_sdk reference give the same blocks, or both refuse with slack_sdk's error."""
     try:
@@ -86,6 +95,7 @@ def _same(build: Callable[[Any], Any], *args: Any) -> None:
     except SlackObjectFormationError:
         with pytest.raises(SlackObjectFormationError):
             build(*args)
+        REFUSED[build.__name__] = REFUSED.get(build.__name__, 0) + 1
         return
     assert build(*args) == expected
 
@@ -97,6 +107,18 @@ def test_the_summary_is_the_one_slack_sdk_builds(incident: dict[str, Any], catal
     _same(blocks.summary_blocks, incident, catalog, views, page_rows)
 
 
+@pytest.mark.parametrize("incident_id", [1, 10**12])
+@pytest.mark.parametrize("length", [60, 130, 140, 146, 147, 148, 160])
+def test_both_refuse_exactly_past_the_option_value_limit(incident_id: int, length: int) -> None:
+    """Around the limit the strategies above draw from: the summary is refused exactly when "<id>:<severity>" passes 150."""
+    catalog = _catalog([("s" * length, "SEV1")])
+    incident = {**INCIDENT, "id": incident_id}
+    REFUSED.pop("summary_blocks", None)
+    _same(blocks.summary_blocks, incident, catalog, [], [])
+    too_long = len(f"{incident_id}:") + length > kit.OPTION_VALUE_MAX
+    assert REFUSED.pop("summary_blocks", 0) == int(too_long)
+
+
 @settings(max_examples=80, deadline=None)
 @given(incident=incidents(), catalog=catalogs, page=pages(), own=st.booleans())
 def test_a_page_is_the_one_slack_sdk_builds(incident: dict[str, Any], catalog: Any, page: dict[str, Any], own: bool) -> None:
@@ -105,7 +127,7 @@ def test_a_page_is_the_one_slack_sdk_builds(incident: dict[str, Any], catalog: A
 
 @settings(max_examples=80, deadline=None)
 @given(incident=incidents(), text=texts, actions=st.lists(st.sampled_from([*blocks.CHANNEL_BUTTONS, "unknown"]), max_size=9),
-       rule=st.none() | st.text(min_size=1, max_size=2100))
+       rule=st.none() | around_limits.map(lambda n: "r" * max(1, n)))
 def test_a_channel_message_is_the_one_slack_sdk_builds(incident: dict[str, Any], text: str, actions: list[str], rule: str | None) -> None:
     _same(blocks.channel_message_blocks, incident, text, actions, rule)
 
@@ -116,14 +138,22 @@ def test_a_resolution_post_is_the_one_slack_sdk_builds(incident: dict[str, Any])
     _same(blocks.resolution_blocks, incident)
 
 
+
+
+@pytest.mark.parametrize("length", [73, 147, 148])
+def test_a_long_severity_id_within_slacks_limit_still_gets_its_summary(length: int) -> None:
+    """An option's value may hold 150 characters ("1:" and the id): the summary, with its buttons, is built as slack_sdk builds it."""
+    catalog = _catalog([("s" * length, "SEV1")])
+    _same(blocks.summary_blocks, INCIDENT, catalog, [], [])
+    assert blocks.summary_blocks(INCIDENT, catalog, [], [])[-1]["elements"][2]["options"][0]["value"] == "1:" + "s" * length
+
+
 def test_a_severity_id_too_long_for_slack_is_refused_when_the_summary_is_built() -> None:
-    """An option's value is at most 75 characters: refused here, with slack_sdk's error, rather than by Slack."""
-    catalog = _catalog([("sev" + "x" * 80, "SEV1")])
-    incident = {"id": 1, "number": 1, "title": "t", "status": "triggered", "severity": "sev1", "service_name": "API", "team_name": "Core",
-                "declared_by": "U0ALICE01", "declared_at": START.isoformat(), "acknowledged_by": None, "acknowledged_at": None,
-                "lead": None, "description": "", "resolution_note": "", "resolved_by": None, "resolved_at": None, "channel_id": None}
-    with pytest.raises(SlackObjectFormationError, match="option value cannot exceed 75"):
-        blocks.summary_blocks(incident, catalog, [], [])
+    """Past 150 characters Slack refuses the message: refused here, with slack_sdk's error and the limit named."""
+    catalog = _catalog([("s" * 149, "SEV1")])
+    with pytest.raises(SlackObjectFormationError, match="option value cannot exceed 150"):
+        blocks.summary_blocks({**INCIDENT, "id": 10}, catalog, [], [])
+    _same(blocks.summary_blocks, {**INCIDENT, "id": 10}, catalog, [], [])
 
 
 @pytest.mark.parametrize(("build", "args", "message"), [
