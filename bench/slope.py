@@ -119,11 +119,12 @@ ROUNDS = 5  # each listener and use case is measured in this many rounds, the si
 class Subject:
     """One history size, set up and open for the whole run: its database copy, its Ladder, its stand-in and its incidents."""
 
-    def __init__(self, size: int, pool: int, work: Path) -> None:
+    def __init__(self, size: int, pool: int, work: Path, clock: SimClock) -> None:
+        """`clock` is shared by every size, so that their pools are declared (and their ladders fall due) at the same moment."""
         self.size = size
         db = history.copy_of(size, work / f"slope-{size}.db")
         self.catalog = load_catalog(BASE)
-        self.clock = SimClock(history.END + timedelta(hours=3))
+        self.clock = clock
         builder = history.Ladder(db, self.catalog)
         try:
             builder.drain(self.clock())  # what fell due since the history ended (its open incidents' ladders and rules), untimed
@@ -268,12 +269,17 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("app").setLevel(logging.ERROR)
     logging.getLogger("slack_bolt").setLevel(logging.ERROR)
+    if len(set(args.sizes)) != len(args.sizes):
+        parser.error(f"--sizes: each size once; got {args.sizes}")
+    for size in args.sizes:
+        history.cached(size)  # built (or found) first: setting the sizes up then takes seconds, not the hours a build can
     started = time.monotonic()
+    clock = SimClock(history.END + timedelta(hours=3))
     with tempfile.TemporaryDirectory() as tmp:
         subjects: list[Subject] = []
         try:
             for size in args.sizes:
-                subjects.append(Subject(size, args.pool, Path(tmp)))
+                subjects.append(Subject(size, args.pool, Path(tmp), clock))
                 print(f"set up {size:,} incidents ({time.monotonic() - started:.0f} s)", flush=True)
             by_size = measure(subjects, args.repeat)
         finally:
