@@ -1,8 +1,9 @@
-"""A year of incidents, built through Ladder's own use cases: the database a team has after using it.
+"""Years of incidents, built through Ladder's own use cases: the database a team has after using it.
 
-`build(n)` plays N incidents over the year before END (over the ten years before it for 100k: at
-most 10,000 a year, 27 a day, or the incidents overlapping at once, not the history's size, would
-set the build's cost: 100k in one year took 4x as long per incident), in time order and overlapping as they would:
+`build(n)` plays N incidents over the year before END, or over as many years as it takes to keep
+to 10,000 a year (100k: the ten years before END; at 100k a year the incidents open at once, not
+the history's size, set the build's cost: 4x as long per incident), in time order and
+overlapping as they would:
 each is declared (`incidents.declare`), its outbox delivered by the real worker (`Worker.drain`:
 tick + `SlackDelivery`), acknowledged by whoever was paged (some only after the ladder escalated),
 given a lead, messages, status updates, severity changes, additive escalations with their own
@@ -56,12 +57,12 @@ from app.worker import Worker, tick
 from bench.catalogs import BASE, digest
 
 CACHE = Path(__file__).resolve().parent / ".cache"
-END = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)  # the history is the year before this instant
+END = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)  # the history ends at this instant
 YEAR = timedelta(days=365)
 PER_YEAR_MAX = 10_000  # a larger history spans more years, at this rate (see the docstring)
 OPEN_WINDOW = timedelta(hours=8)  # the incidents left open were declared in these last hours
 TICK = timedelta(seconds=30)
-HISTORY_VERSION = 1  # raise when what `build` plays changes: cached histories built by an older one are not reused
+HISTORY_VERSION = 2  # raise when what `build` plays changes: cached histories built by an older one are not reused
 PEOPLE = ["alice", "bob", "carol", "dana", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar", "sam", "quinn"]
 DECLARERS = ["U0SAM0001", "U0OSCAR01", "U0ERIN001", "U0IVAN001"]
 
@@ -291,7 +292,7 @@ def run_step(ladder: Ladder, life: Life, step: str, now: datetime) -> None:
 
 
 def build(count: int, db: Path, open_count: int = 30, seed: int = 13, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    """Play `count` incidents over the year before END into `db` (which must not exist); returns what was built."""
+    """Play `count` incidents over the year(s) before END into `db` (which must not exist); returns what was built."""
     started = time.monotonic()
     catalog = load_catalog(BASE)
     ladder = Ladder(db, catalog)
@@ -345,7 +346,7 @@ def build(count: int, db: Path, open_count: int = 30, seed: int = 13, progress: 
 
 
 def describe(store: Store) -> dict[str, Any]:
-    """Row counts by table and status: what a year of use left in the database."""
+    """Row counts by table and status: what the years of use left in the database."""
     conn = store.conn
     one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
     return {

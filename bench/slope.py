@@ -1,4 +1,4 @@
-"""Cost against history: every listener and every use case, timed on a year of 1k, 10k and 100k incidents.
+"""Cost against history: every listener and every use case, timed on histories of 1k, 10k and 100k incidents.
 
 For each size, a private copy of the cached history (bench.history: built through the use cases,
 with pages, escalations, timeline, rule timers and sent outbox rows) gets a pool of fresh open
