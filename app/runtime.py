@@ -32,7 +32,8 @@ class Runtime:
         self.clock = clock
         # The catalog first: a missing or broken one stops start-up before a database file is created for nothing.
         initial = catalog if catalog is not None else load_catalog(settings.catalog_path)
-        self.store = Store(settings.database_path, busy_timeout)
+        # The periodic thread checkpoints the write-ahead log (below): no request's commit does it.
+        self.store = Store(settings.database_path, busy_timeout, background_checkpoints=True)
         try:
             self.catalog_watcher = CatalogWatcher(settings.catalog_path, initial, self.store, settings.admin_channel)
             # 429s are not retried inside the SDK: the outbox waits Retry-After without holding a thread.
@@ -42,7 +43,7 @@ class Runtime:
             )
             self.delivery = SlackDelivery(self.store, self.client, lambda: self.catalog, settings.page_alert_after, clock=clock)
             self.worker = Worker(self.store, self.delivery, clock=clock, tick_seconds=settings.tick_seconds,
-                                 threads=settings.delivery_threads, periodic=[self.catalog_watcher.poll],
+                                 threads=settings.delivery_threads, periodic=[self.catalog_watcher.poll, self.store.checkpoint],
                                  due_work=lambda now: tick(self.store, self.catalog, now))
             self.bolt = build_bolt_app(self)
         except BaseException:

@@ -67,9 +67,14 @@ class Tx(IncidentWrites, TrackWrites, RuleTimerWrites, OutboxWrites, LeaseWrites
 class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads):
     """Thread-safe access to the Ladder database file."""
 
-    def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
+    def __init__(self, path: Path | str, busy_timeout: float = 30.0, *, background_checkpoints: bool = False) -> None:
+        """`background_checkpoints`: the caller runs `checkpoint()` about once a second (the bot's periodic thread does),
+        so no commit copies the write-ahead log into the database file itself. Otherwise SQLite does that in whichever
+        commit takes the log past 1,000 pages: every fiftieth click or so paid for it, with the process's write lock held.
+        """
         self.path = str(path)
         self.busy_timeout = busy_timeout  # how long a writer waits for another process's lock before giving up
+        self.background_checkpoints = background_checkpoints
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -92,7 +97,15 @@ class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads):
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
+        if self.background_checkpoints:
+            conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn
+
+    def checkpoint(self, _now: object = None) -> None:
+        """Copy what the write-ahead log holds into the database file, without waiting for anyone (PASSIVE): the
+        background half of `background_checkpoints`. Readers and writers go on meanwhile; what a reader still uses
+        waits for the next call. (`_now`: so that it can be one of the worker's periodic checks.)"""
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # read to the end: an open statement would pin the log
 
     @property
     def conn(self) -> sqlite3.Connection:
