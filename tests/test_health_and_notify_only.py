@@ -84,3 +84,31 @@ def test_raised_onto_a_policy_that_only_notifies_the_ladder_is_exhausted_on_that
         assert all(row["status"] == "sent" for row in engine.runtime.store.outbox_rows(incident["id"]) if row["kind"] == "refresh")
     finally:
         close()
+
+
+def test_the_http_server_stops_even_when_its_wake_up_pipe_is_gone(slack, tmp_path: Path) -> None:
+    """Stopping pulls waitress's trigger (a pipe) so the loop closes its own sockets; with that pipe gone (seen once under
+    load, cause unproven) the sockets are closed from the stopping thread instead, and the server still stops."""
+    import os
+    import threading
+
+    from app.runtime import Runtime
+    from app.slack.server import http_server, stop_http_server
+    from tests.support import ladder_settings
+
+    runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db"))
+    server = http_server(runtime, host="127.0.0.1", port=0, asyncore_loop_timeout=0.05)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=5)
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().status == 200
+        conn.close()
+        os.close(server.trigger.trigger)  # the write end of the wake-up pipe, as the failure left it
+        stop_http_server(server)
+        thread.join(5)
+        assert not thread.is_alive(), "the HTTP server did not stop"
+        assert not server._map  # noqa: SLF001 - every socket it served is closed
+    finally:
+        runtime.close()

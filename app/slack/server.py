@@ -50,7 +50,11 @@ def stop_http_server(server: "BaseWSGIServer") -> None:
     stop first, so none is still writing to a channel while the loop closes it.
     """
     server.task_dispatcher.shutdown()
-    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    try:
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    except OSError as broken:  # the trigger's pipe is gone (seen once in ~100 test runs under load; cause unproven)
+        log.warning("could not wake the HTTP loop to stop it (%s); closing its sockets from this thread", broken)
+        wasyncore.close_all(server._map, ignore_all=True)
 
 
 def socket_mode_handler(runtime: "Runtime") -> SocketModeHandler:
