@@ -43,7 +43,7 @@ class Runtime:
             )
             self.delivery = SlackDelivery(self.store, self.client, lambda: self.catalog, settings.page_alert_after, clock=clock)
             self.worker = Worker(self.store, self.delivery, clock=clock, tick_seconds=settings.tick_seconds,
-                                 threads=settings.delivery_threads, periodic=[self.catalog_watcher.poll, self.store.checkpoint],
+                                 threads=settings.delivery_threads, periodic=[self.catalog_watcher.poll, lambda _now: self.store.checkpoint()],
                                  due_work=lambda now: tick(self.store, self.catalog, now))
             self.bolt = build_bolt_app(self)
         except BaseException:

@@ -58,7 +58,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from app import incidents
 from app.catalog import load_catalog
@@ -136,6 +136,9 @@ def cpu_seconds(pid: int) -> float:
 
 BACKGROUND_THREADS = ("ladder-worker", "ladder-deliver", "ladder-periodic")  # comm prefixes (app.threads names them)
 FOLLOW_UP_THREADS = ("ladder-listener",)
+# Each figure reported per request, from its part of `cpu_split`.
+CPU_FIGURES = {"cpu_ms_per_request": "total", "answer_cpu_ms_per_request": "answer",
+               "follow_up_cpu_ms_per_request": "follow_ups", "background_cpu_ms_per_request": "background"}
 
 
 def cpu_reading(pid: int) -> tuple[float, dict[tuple[int, str], tuple[str, float]]]:
@@ -190,9 +193,8 @@ def summarise(results: list[tuple[float, bool]], cpu: dict[str, float] | None = 
         figures.update(p50_ms=round(percentile(ok, 50) * 1000, 2), p99_ms=round(percentile(ok, 99) * 1000, 2),
                        max_ms=round(max(ok) * 1000, 2))
     if cpu is not None:
-        for name, seconds in (("cpu_ms_per_request", cpu["total"]), ("answer_cpu_ms_per_request", cpu["answer"]),
-                              ("follow_up_cpu_ms_per_request", cpu["follow_ups"]), ("background_cpu_ms_per_request", cpu["background"])):
-            figures[name] = round(seconds / len(results) * 1000, 3)
+        for name, part in CPU_FIGURES.items():
+            figures[name] = round(cpu[part] / len(results) * 1000, 3)
     return figures
 
 
@@ -373,9 +375,6 @@ def merge(repeats: list[dict[str, Any]]) -> dict[str, Any]:
                 "requests": sum(r["requests"] for r in runs),
                 **(cpu_medians(runs) if kind == "all" else {})}
     return merged
-
-
-CPU_FIGURES = ("cpu_ms_per_request", "answer_cpu_ms_per_request", "follow_up_cpu_ms_per_request", "background_cpu_ms_per_request")
 
 
 def cpu_medians(runs: list[dict[str, Any]]) -> dict[str, float]:

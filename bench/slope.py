@@ -163,9 +163,15 @@ def measure(subjects: list[Subject], repeat: int) -> dict[int, dict[str, Any]]:
     so a busy spell on the host falls on every size alike rather than on whichever was being measured then."""
     results: dict[int, dict[str, Any]] = {s.size: {"listeners": {}, "use_cases": {}} for s in subjects}
 
-    def in_rounds(name: str, items_of: Callable[[Subject], list[int]], sample: Callable[[Subject, int, int], tuple[float, ...]]) -> dict[int, list[tuple[float, ...]]]:
+    def in_rounds(pool_of: Callable[[Subject], list[int]], distinct: bool,
+                  sample: Callable[[Subject, int, int], tuple[float, ...]]) -> dict[int, list[tuple[float, ...]]]:
+        """`sample` over each size's pool in rounds: each incident once if `distinct`, else `repeat` samples cycling over it."""
+        def items(s: Subject) -> list[int]:
+            pool = pool_of(s)
+            return pool if distinct else [pool[n % len(pool)] for n in range(repeat)]
+
         samples: dict[int, list[tuple[float, ...]]] = {s.size: [] for s in subjects}
-        chunks = {s.size: _chunks(items_of(s), ROUNDS) for s in subjects}
+        chunks = {s.size: _chunks(items(s), ROUNDS) for s in subjects}
         for r in range(ROUNDS):
             turn = subjects[r % len(subjects):] + subjects[:r % len(subjects)]
             for subject in turn:
@@ -179,8 +185,7 @@ def measure(subjects: list[Subject], repeat: int) -> dict[int, dict[str, Any]]:
             assert status == expect, (name, subject.size, status)
             return answer, total
 
-        items_of = (lambda s: s.clicks) if distinct else (lambda s: [s.clicks[n % len(s.clicks)] for n in range(repeat)])
-        for size, got in in_rounds(name, items_of, sample).items():
+        for size, got in in_rounds(lambda s: s.clicks, distinct, sample).items():
             results[size]["listeners"][name] = {"answer_ms": ms([a for a, _ in got]), "with_follow_up_ms": ms([t for _, t in got]),
                                                 "samples": len(got)}
 
@@ -190,8 +195,7 @@ def measure(subjects: list[Subject], repeat: int) -> dict[int, dict[str, Any]]:
             run(subject, n, item)
             return (time.perf_counter() - started,)
 
-        items_of = (lambda s: s.spare) if distinct else (lambda s: [s.spare[n % len(s.spare)] for n in range(repeat)])
-        for size, got in in_rounds(name, items_of, sample).items():
+        for size, got in in_rounds(lambda s: s.spare, distinct, sample).items():
             results[size]["use_cases"][name] = {"median_ms": ms([g[0] for g in got]), "samples": len(got)}
 
     def button(action: str) -> Callable[[Subject, int, int], payloads.Request]:

@@ -101,10 +101,10 @@ class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads):
             conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn
 
-    def checkpoint(self, _now: object = None) -> None:
+    def checkpoint(self) -> None:
         """Copy what the write-ahead log holds into the database file, without waiting for anyone (PASSIVE): the
         background half of `background_checkpoints`. Readers and writers go on meanwhile; what a reader still uses
-        waits for the next call. (`_now`: so that it can be one of the worker's periodic checks.)"""
+        waits for the next call."""
         self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # read to the end: an open statement would pin the log
 
     @property
