@@ -78,6 +78,8 @@ def test_the_running_bot_keeps_the_log_from_growing(slack: SlackStandIn, tmp_pat
         for _ in range(15):
             time.sleep(0.1)
             _write_pages(runtime.store, 100)
-        assert _wal_bytes(db) < first + 200 * PAGE
+        # Reused: never checkpointed, the log would have grown by all 1,500 pages. A checkpoint that falls behind a
+        # burst on a loaded host lets it grow by a few hundred (seen: 257) before the log starts over.
+        assert _wal_bytes(db) < first + 750 * PAGE
     finally:
         runtime.close()
