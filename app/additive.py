@@ -121,7 +121,7 @@ def _escalate_next(tx: Tx, catalog: Catalog, incident: Row, request: EscalateReq
     if not any(e.kind == "paged" for e in events):
         return Outcome(incident, False, f"Every level above the current one of {ref} resolves to nobody right now; nobody was paged.")
     # Additive: on an acknowledged incident the acknowledger keeps it and the ladder's clock stays as it is.
-    timer = (track["state"], parse_iso(track["due_at"])) if incident["status"] == "acknowledged" else None
+    timer = (track["state"], parse_iso(track["due_at"])) if incident["status"] in tracks.OWNED else None
     changes = tracks.decide(track, snapshot, new_state, events, request.by, f"escalated by {request.who_plain}", timer)
     tracks.commit(tx, incident["id"], track, changes, now)
     label = f"level {new_state.level + 1}"

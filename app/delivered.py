@@ -18,7 +18,7 @@ from app.catalog import Catalog
 from app.outbox import Kind, Priority
 from app.store import OutboxRow, Store, iso
 from app.text import escape_mrkdwn, incident_ref
-from app.tracks import PageRequest, awaits_own_acknowledgement, record_page
+from app.tracks import OWNED, PageRequest, awaits_own_acknowledgement, record_page
 
 Row = dict[str, Any]
 
@@ -52,7 +52,7 @@ def page_to_send(store: Store, row: OutboxRow, now: datetime) -> PageJob | None:
     if row.payload.get("kind") == "user_group":
         return PageJob(page, incident, track)  # expanded whatever happened since: each member's own page is checked
     additive = page["requested_by"] or awaits_own_acknowledgement(track)
-    acknowledged_meanwhile = incident["status"] == "acknowledged" and not (page["notify_only"] or additive)
+    acknowledged_meanwhile = incident["status"] in OWNED and not (page["notify_only"] or additive)
     if incident["status"] == "resolved" or acknowledged_meanwhile:
         with store.transaction() as tx:
             tx.set_page(page["id"], status="cancelled")

@@ -22,7 +22,7 @@ from app.catalog import Catalog, format_duration
 from app.escalation import Snapshot
 from app.store import Store, Tx, iso, parse_iso
 from app.text import escape_mrkdwn, incident_ref, track_label, truncate, typed_text_problem
-from app.tracks import MAIN, STAKEHOLDERS
+from app.tracks import MAIN, OWNED, STAKEHOLDERS
 
 TITLE_MAX = 120
 DESCRIPTION_MAX = 2900
@@ -222,7 +222,7 @@ def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime) -> 
         if stopped:
             tx.cancel_pending_pages(incident_id, f"acknowledged by {user_id}", sorted(my_tracks - {MAIN}))
 
-        if incident["status"] == "acknowledged":
+        if incident["status"] in OWNED:
             if not my_tracks:
                 return Outcome(incident, False, f"{ref} was already acknowledged by <@{incident['acknowledged_by']}>.")
             incident = tx.bump_incident(incident_id, now)
@@ -322,6 +322,45 @@ def _switch_policy_if_stricter(tx: Tx, catalog: Catalog, incident: Row, label: s
         tracks.commit(tx, incident["id"], track, tracks.decide(track, snapshot, state, events, None, f"raised to {label}"), now)
         return f" The ladder switched to the *{policy_id}* policy and pages its level 1 now."
     return f" The ladder switched to the *{policy_id}* policy (it applies if the ladder re-arms)."
+
+
+def mitigate(store: Store, incident_id: int, user_id: str, now: datetime) -> Outcome:
+    """Containment: the impact is stopped, the cause may not be. Between acknowledged and resolved on the incident clock.
+
+    Mitigating an incident nobody acknowledged acknowledges it too (whoever stopped the bleeding owns it), and either
+    way the main ladder stops for good: no more pages and no ack-timeout re-arm. Escalations someone asked for on
+    other tracks keep going until their own people answer.
+    """
+    with store.transaction() as tx:
+        incident, refusal = open_incident(tx, incident_id)
+        if incident is None:
+            return refusal  # type: ignore[return-value]
+        ref = incident_ref(incident["number"])
+        if incident["status"] == "resolved":
+            return Outcome(incident, False, f"{ref} is already resolved.")
+        if incident["status"] == "mitigated":
+            return Outcome(incident, False, f"{ref} was already mitigated by <@{incident['mitigated_by']}>.")
+        declared = parse_iso(incident["declared_at"])
+        assert declared is not None
+        seconds = int((now - declared).total_seconds())
+        changes: dict[str, Any] = {"status": "mitigated", "mitigated_by": user_id, "mitigated_at": iso(now)}
+        if incident["status"] == "triggered":
+            changes.update(acknowledged_by=user_id, acknowledged_at=iso(now))
+            tx.acknowledge_pages(incident_id, user_id, now)
+            tx.cancel_pending_pages(incident_id, f"mitigated by {user_id}", [MAIN])
+            tx.add_timeline(incident_id, now, "acknowledged", f"Acknowledged by {user_id} after {format_duration(seconds)} "
+                            "(by mitigating it).", actor=user_id, data={"seconds_to_ack": seconds})
+        main = tx.track(incident_id, MAIN)
+        if main is not None and main["state"] not in ("stopped", "exhausted"):
+            tx.save_track(main, state="stopped")
+        tx.touch_rule_timers(incident_id, now)
+        incident = tx.bump_incident(incident_id, now, **changes)
+        tx.add_timeline(incident_id, now, "mitigated", f"Mitigated by {user_id} after {format_duration(seconds)}.",
+                        actor=user_id, data={"seconds_to_mitigate": seconds})
+        say_and_refresh(tx, incident, now, f"mitigated:{incident['version']}",
+                        f":large_yellow_circle: <@{user_id}> marked {ref} *mitigated*: the impact is contained. "
+                        "Resolve it once the cause is fixed.")
+    return Outcome(incident, True, f"{ref} is mitigated.")
 
 
 def resolve(store: Store, incident_id: int, user_id: str, note: str, now: datetime) -> Outcome:

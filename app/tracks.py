@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 MAIN = "main"
 STAKEHOLDERS = "stakeholders"  # the track of notify-only notices sent to a service's stakeholders
+OWNED = frozenset({"acknowledged", "mitigated"})  # statuses in which someone owns the incident: the main ladder never pages
 PAGE_AGAIN_AFTER = 60  # seconds: two ladders reaching the same person in the same minute page them once
 LATE_NOTE_SECONDS = 5  # below this, firing "late" is just the tick interval and not worth a timeline entry
 STEP_RETRY = timedelta(minutes=5)  # a ladder step that raised is tried again this much later
@@ -265,7 +266,7 @@ def _advance(tx: Tx, catalog: Catalog, track_id: int, now: datetime) -> float | 
     if track["state"] not in ("active", "waiting"):
         tx.save_track(track, state=track["state"])  # a stray timer on a stopped track: clear it
         return None
-    if incident["status"] == "resolved" or (track["track"] == MAIN and incident["status"] == "acknowledged"):
+    if incident["status"] == "resolved" or (track["track"] == MAIN and incident["status"] in OWNED):
         tx.save_track(track, state="stopped")  # an acknowledgement always stops the main clock; never page past it
         return None
     due = parse_iso(track["due_at"])

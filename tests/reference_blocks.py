@@ -47,6 +47,8 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[Track
     ]
     if incident["acknowledged_by"]:
         fields.append(MarkdownTextObject(text=f"*Acknowledged*\n<@{incident['acknowledged_by']}> {ui.slack_date(incident['acknowledged_at'])}"))
+    if incident.get("mitigated_by"):
+        fields.append(MarkdownTextObject(text=f"*Mitigated*\n<@{incident['mitigated_by']}> {ui.slack_date(incident['mitigated_at'])}"))
     if incident.get("lead"):
         fields.append(MarkdownTextObject(text=f"*Lead*\n<@{incident['lead']}>"))
     built: list[Block] = [
@@ -72,6 +74,8 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[Track
             action_id=ui.SEVERITY, placeholder="Change severity",
             options=[Option(value=f"{incident['id']}:{s.id}", text=truncate(s.label, 75)) for s in catalog.severities[:100]],
         ))
+        if incident["status"] != "mitigated":
+            elements.append(ButtonElement(action_id=ui.MITIGATE, text="Mitigated", value=value))
         elements.append(ButtonElement(action_id=ui.RESOLVE, text="Resolve", value=value, style="danger"))
         built.append(ActionsBlock(block_id=f"incident:{incident['id']}", elements=elements))
     return _model_dicts(built)
@@ -103,7 +107,7 @@ def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]
     elif wanted and not page["notify_only"] and incident["status"] != "resolved":
         built.append(ActionsBlock(block_id=f"page:{incident['id']}", elements=[
             ButtonElement(action_id=ui.ACK, text="Acknowledge", value=str(incident["id"]), style="primary")]))
-    elif incident["status"] == "acknowledged":
+    elif incident["status"] in ("acknowledged", "mitigated"):
         built.append(ContextBlock(elements=[MarkdownTextObject(
             text=f":white_check_mark: Acknowledged by <@{incident['acknowledged_by']}> {ui.slack_date(incident['acknowledged_at'], '{time}')}")]))
     elif incident["status"] == "resolved":

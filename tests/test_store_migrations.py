@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from app.store import Store
-from app.store.schema import MIGRATIONS
+from app.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 def database_at(path, schema_version: int) -> sqlite3.Connection:
@@ -74,7 +74,7 @@ def test_a_version_5_database_gains_the_indexes_that_keep_lookups_flat_with_hist
 
     store = Store(path)
     try:
-        assert store.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "6"
+        assert store.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
         assert {"incidents_channel", "outbox_incident", "slack_users_user"} <= indexes(store)
         assert store.incident_by_channel("C0INC1")["title"] == "Payouts late"
         plan = " ".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN SELECT * FROM incidents WHERE channel_id = 'C0INC1'"))

@@ -41,7 +41,7 @@ from app.incidents import DESCRIPTION_MAX, TITLE_MAX, channel_name_for
 from app.slack import kit
 from app.store import iso, parse_iso
 from app.text import escape_mrkdwn, incident_ref, mention, track_label, truncate
-from app.tracks import MAIN, TrackView
+from app.tracks import MAIN, OWNED, TrackView
 
 MAX_MESSAGE_BLOCKS = kit.MESSAGE_BLOCKS_MAX
 STATIC_SERVICE_LIMIT = 100
@@ -58,12 +58,14 @@ UPDATE_VIEW = "status_update"
 ESCALATE = "incident_escalate"
 SEVERITY = "incident_severity"
 RESOLVE = "incident_resolve"
+MITIGATE = "incident_mitigate"
 DECLARE_VIEW = "declare_incident"
 RESOLVE_VIEW = "resolve_incident"
 ESCALATE_VIEW = "escalate_incident"
 SERVICE_ACTION = "service"
 
-STATUS_LABEL = {"triggered": ":red_circle: Triggered", "acknowledged": ":large_orange_circle: Acknowledged", "resolved": ":large_green_circle: Resolved"}
+STATUS_LABEL = {"triggered": ":red_circle: Triggered", "acknowledged": ":large_orange_circle: Acknowledged",
+                "mitigated": ":large_yellow_circle: Mitigated", "resolved": ":large_green_circle: Resolved"}
 
 
 def slack_date(moment_iso: str | None, fmt: str = "{date_short_pretty} {time}") -> str:
@@ -356,7 +358,7 @@ def track_line(incident: dict[str, Any], view: TrackView, pages: list[dict[str, 
     state = track["state"]
     if incident["status"] == "resolved":
         return line + "."
-    if track["track"] == MAIN and incident["status"] == "acknowledged":
+    if track["track"] == MAIN and incident["status"] in OWNED:
         line += f" — acknowledged by <@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'], '{time}')}"
         if state == "acked":
             line += f"; the ladder re-arms at {slack_date(track['due_at'], '{time}')} if still open"
@@ -388,6 +390,8 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[Track
     ]
     if incident["acknowledged_by"]:
         fields.append(f"*Acknowledged*\n<@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'])}")
+    if incident.get("mitigated_by"):
+        fields.append(f"*Mitigated*\n<@{incident['mitigated_by']}> {slack_date(incident['mitigated_at'])}")
     if incident.get("lead"):
         fields.append(f"*Lead*\n<@{incident['lead']}>")
     built = [kit.header(truncate(f"{ref} · {incident['title']}", kit.HEADER_TEXT_MAX)), kit.fields_section(fields)]
@@ -407,6 +411,8 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[Track
         elements.append(kit.button(ESCALATE, "Escalate", value))
         elements.append(kit.static_select(SEVERITY, "Change severity", [
             kit.option(f"{incident['id']}:{s.id}", truncate(s.label, kit.OPTION_TEXT_MAX)) for s in catalog.severities[:kit.OPTIONS_MAX]]))
+        if incident["status"] != "mitigated":
+            elements.append(kit.button(MITIGATE, "Mitigated", value))
         elements.append(kit.button(RESOLVE, "Resolve", value, "danger"))
         built.append(kit.actions(f"incident:{incident['id']}", elements))
     return kit.message(built)
@@ -439,7 +445,7 @@ def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]
         built.append(kit.context(f":white_check_mark: You acknowledged {slack_date(page['acknowledged_at'], '{time}')}"))
     elif wanted and not page["notify_only"] and incident["status"] != "resolved":
         built.append(kit.actions(f"page:{incident['id']}", [kit.button(ACK, "Acknowledge", str(incident["id"]), "primary")]))
-    elif incident["status"] == "acknowledged":
+    elif incident["status"] in OWNED:
         built.append(kit.context(
             f":white_check_mark: Acknowledged by <@{incident['acknowledged_by']}> {slack_date(incident['acknowledged_at'], '{time}')}"))
     elif incident["status"] == "resolved":

@@ -16,10 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
+from app.store.followups import FollowupReads, FollowupWrites
 from app.store.incidents import IncidentReads, IncidentWrites
 from app.store.leases import LeaseWrites
 from app.store.opening import DatabaseUnusable, describe
 from app.store.outbox import OutboxReads, OutboxRow, OutboxWrites
+from app.store.roles import RoleReads, RoleWrites
 from app.store.rule_timers import RuleTimerReads, RuleTimerWrites
 from app.store.schema import MIGRATIONS, SCHEMA_VERSION
 from app.store.times import iso
@@ -44,7 +46,7 @@ def storage_problem(error: Exception) -> str:
     return "the database could not be written"
 
 
-class Tx(IncidentWrites, TrackWrites, RuleTimerWrites, OutboxWrites, LeaseWrites):
+class Tx(IncidentWrites, TrackWrites, RuleTimerWrites, OutboxWrites, LeaseWrites, RoleWrites, FollowupWrites):
     """One open write transaction: reads see its own writes; it commits when the `with` block ends."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -64,7 +66,7 @@ class Tx(IncidentWrites, TrackWrites, RuleTimerWrites, OutboxWrites, LeaseWrites
             self.conn.execute("RELEASE item")
 
 
-class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads):
+class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads, RoleReads, FollowupReads):
     """Thread-safe access to the Ladder database file."""
 
     def __init__(self, path: Path | str, busy_timeout: float = 30.0, *, background_checkpoints: bool = False) -> None:

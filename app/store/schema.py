@@ -6,7 +6,7 @@ migration; one written by a newer Ladder is refused rather than misread.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -215,5 +215,38 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX IF NOT EXISTS outbox_incident ON outbox(incident_id, kind, status)",
         # Whether a person was already paged under another name: the references cached for their Slack ID.
         "CREATE INDEX IF NOT EXISTS slack_users_user ON slack_users(user_id)",
+    ],
+    # 7: what comes after the page: the containment step (mitigated), roles people hold in an incident, and follow-ups
+    # with an owner and a due date (reminded once a day when overdue).
+    7: [
+        "ALTER TABLE incidents ADD COLUMN mitigated_by TEXT",
+        "ALTER TABLE incidents ADD COLUMN mitigated_at TEXT",
+        # The lead is a role too; its holder is also kept in incidents.lead, which the rules read.
+        """CREATE TABLE incident_roles (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            role TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            assigned_by TEXT NOT NULL,
+            assigned_at TEXT NOT NULL,
+            UNIQUE (incident_id, role)
+        )""",
+        """CREATE TABLE followups (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            owner TEXT NOT NULL,
+            due_on TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            done_at TEXT,
+            done_by TEXT,
+            remind_at TEXT,
+            reminders INTEGER NOT NULL DEFAULT 0,
+            version INTEGER NOT NULL DEFAULT 1
+        )""",
+        "CREATE INDEX followups_incident ON followups(incident_id)",
+        "CREATE INDEX followups_remind ON followups(remind_at) WHERE remind_at IS NOT NULL",
+        "CREATE INDEX followups_owner ON followups(owner, done_at)",
     ],
 }

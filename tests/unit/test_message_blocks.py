@@ -24,7 +24,7 @@ from app.tracks import TrackView
 from tests import reference_blocks as reference
 
 START = datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)
-STATUSES = ("triggered", "acknowledged", "resolved")
+STATUSES = ("triggered", "acknowledged", "mitigated", "resolved")
 INCIDENT = {"id": 1, "number": 1, "title": "t", "status": "triggered", "severity": "sev1", "service_name": "API", "team_name": "Core",
             "declared_by": "U0ALICE01", "declared_at": START.isoformat(), "acknowledged_by": None, "acknowledged_at": None,
             "lead": None, "description": "", "resolution_note": "", "resolved_by": None, "resolved_at": None, "channel_id": None}
@@ -62,6 +62,8 @@ def incidents(draw: Callable[..., Any]) -> dict[str, Any]:
         "lead": draw(st.none() | users), "description": draw(st.just("") | texts), "resolution_note": draw(st.just("") | texts),
         "resolved_by": draw(users) if status == "resolved" else None, "resolved_at": draw(moments) if status == "resolved" else None,
         "channel_id": draw(st.none() | st.just("C0INCIDENT")),
+        "mitigated_by": draw(users) if status == "mitigated" or (status == "resolved" and draw(st.booleans())) else None,
+        "mitigated_at": draw(moments),
     }
 
 
