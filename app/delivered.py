@@ -175,4 +175,5 @@ def describe(row: Row) -> str:
         Kind.POST_MESSAGE: "post to the incident channel",
         Kind.REFRESH: "update the incident summary",
         Kind.CHANNEL_MESSAGE: f"post to {payload.get('channel', 'a channel')}",
+        Kind.DIRECT_MESSAGE: f"send a direct message to {payload.get('user', 'someone')}",
     }.get(row["kind"], row["kind"])

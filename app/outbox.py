@@ -26,6 +26,7 @@ class Kind(StrEnum):
     POST_MESSAGE = "post_message"  # a message in the incident's own channel
     REFRESH = "refresh"  # re-render the pinned summary and every paging DM
     CHANNEL_MESSAGE = "channel_message"  # a message to a named channel (admin, team)
+    DIRECT_MESSAGE = "direct_message"  # a DM that is not a page: a role's instructions, a follow-up and its reminders
 
 
 class Priority(IntEnum):
@@ -118,6 +119,33 @@ def named_channel_message(key: str, channel: str, text: str, incident_id: int | 
                           priority: Priority = Priority.MESSAGE) -> Message:
     """A message to a channel named in the catalog or settings, not the incident's own (it need not exist yet)."""
     return Message(Kind.CHANNEL_MESSAGE, key, priority, incident_id, {"channel": channel, "text": text})
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button on a direct message: what the listeners will see (`action_id`, `value`) and what the person reads."""
+
+    action_id: str
+    text: str
+    value: str
+    style: str | None = None
+
+
+def direct_message(key: str, user_id: str, text: str, incident_id: int | None = None, buttons: list[Button] | None = None,
+                   priority: Priority = Priority.MESSAGE) -> Message:
+    """A DM to one person (by Slack user ID) that pages nobody: mrkdwn `text`, and buttons under it.
+
+    `key` says what the message is (`dm_key`), so a role given twice in a row or a reminder written twice sends one DM.
+    """
+    payload: dict[str, Any] = {"user": user_id, "text": text}
+    if buttons:
+        payload["buttons"] = [[b.action_id, b.text, b.value, b.style] for b in buttons]
+    return Message(Kind.DIRECT_MESSAGE, key, priority, incident_id, payload)
+
+
+def dm_key(*parts: object) -> str:
+    """`dm_key("role", incident_id, role, user_id)`, `dm_key("followup", followup_id, "reminder", n)`."""
+    return ":".join(["dm", *(str(p) for p in parts)])
 
 
 def channel_setup(incident_id: int, name: str, private: bool, declared_by: str) -> list[Message]:

@@ -498,6 +498,14 @@ def channel_message_blocks(incident: dict[str, Any], text: str, actions: list[st
     return kit.message(built)
 
 
+def direct_message_blocks(text: str, buttons: list[list[Any]]) -> list[dict[str, Any]]:
+    """A DM that is not a page: its text, and its buttons (`[action_id, label, value, style]` each, as the outbox keeps them)."""
+    built = [kit.section(truncate(text, kit.SECTION_TEXT_MAX))]
+    if buttons:
+        built.append(kit.actions("dm", [kit.button(action_id, label, value, style) for action_id, label, value, style in buttons]))
+    return kit.message(built)
+
+
 def resolution_blocks(incident: dict[str, Any]) -> list[dict[str, Any]]:
     text = f":large_green_circle: <@{incident['resolved_by']}> resolved {incident_ref(incident['number'])}."
     if incident["resolution_note"]:

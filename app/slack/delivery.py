@@ -147,6 +147,7 @@ class SlackDelivery:
             Kind.POST_MESSAGE: self._post_message,
             Kind.REFRESH: self._refresh,
             Kind.CHANNEL_MESSAGE: self._channel_message,
+            Kind.DIRECT_MESSAGE: self._direct_message,
         }
 
     def deliver(self, row: OutboxRow, now: datetime) -> DeliveryResult:
@@ -172,6 +173,8 @@ class SlackDelivery:
             return row.kind
         if row.kind in (Kind.ANNOUNCE, Kind.CHANNEL_MESSAGE):
             return f"chat.postMessage:{row.payload.get('channel')}"
+        if row.kind == Kind.DIRECT_MESSAGE:
+            return f"chat.postMessage:{row.payload.get('user')}"
         if row.kind == Kind.PAGE:
             page = self.store.page(row.payload.get("page_id"))
             return f"chat.postMessage:dm:{page['target'] if page else row.id}"
@@ -404,6 +407,12 @@ class SlackDelivery:
             text = text.replace("{channel}", f"<#{incident['channel_id']}>" if incident["channel_id"]
                                 else f"#{incident['channel_name'] or channel_name_for(incident['number'], incident['title'])}")
         self._post_to_named_channel(row, row.payload["channel"], text)
+        delivered.sent(self.store, row, now)
+
+    def _direct_message(self, row: OutboxRow, now: datetime) -> None:
+        """A DM that is not a page (a role's instructions, a follow-up reminder): chat.postMessage to the user's ID."""
+        text = row.payload["text"]
+        self._post(row, row.payload["user"], text=text, blocks=blocks.direct_message_blocks(text, row.payload.get("buttons") or []))
         delivered.sent(self.store, row, now)
 
     def _refresh(self, row: OutboxRow, now: datetime) -> None:
