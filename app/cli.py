@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from app.cli_args import Parser, attach_dash_values, duration, instant, refuse, shown
+from app.cli_args import Parser, attach_dash_values, duration, incident_number, instant, refuse, shown
 from app.config import DEFAULT_CATALOG_PATH, SECRET_NAMES, SettingsError, catalog_path_setting, load_settings
 
 if TYPE_CHECKING:
@@ -127,6 +127,60 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         refuse(args, "--severity", f"unknown severity {shown(args.severity)}; {_known('severities', (s.id for s in catalog.severities))}")
     result = simulate.simulate(catalog, args.service, args.severity, args.at, args.no_ack, args.for_)
     print(json.dumps(result.as_dict(), indent=2) if args.json else simulate.render(result, catalog))
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    """The review draft of a resolved incident, as uploaded to its channel: exit 1 if there is no such incident or it is open."""
+    from app import review
+    from app.config import database_path_setting
+    from app.store import DatabaseUnusable, Store
+
+    path = Path(args.db if args.db is not None else database_path_setting())
+    if not path.is_file():
+        where = "--db" if args.db is not None else "DATABASE_PATH"
+        return _fail(f"there is no database at {path.absolute()} ({where}); name the bot's database with --db", 2)
+    catalog = _catalog(args)  # for the team's time zone and update cadence; without one the review is in UTC
+    try:
+        store = Store(path)
+    except DatabaseUnusable as exc:
+        return _fail(str(exc), 2)
+    try:
+        material = review.load(store, catalog, args.incident)
+    except review.NotReviewable as exc:
+        return _fail(str(exc), 1)
+    finally:
+        store.close()
+    print(review.render(review.build(material), args.format), end="")
+    return 0
+
+
+def cmd_followups(args: argparse.Namespace) -> int:
+    """Every follow-up (of one team's incidents, or only the overdue ones), by due date: one line each, or JSON."""
+    from datetime import datetime, timezone
+
+    from app import followups
+    from app.config import database_path_setting
+    from app.store import DatabaseUnusable, Store
+
+    catalog = _catalog(args)
+    if catalog is None:
+        return 1
+    if args.team is not None and args.team not in catalog.teams:
+        refuse(args, "--team", f"unknown team {shown(args.team)}; {_known('teams', catalog.teams)}")
+    path = Path(args.db if args.db is not None else database_path_setting())
+    if not path.is_file():
+        where = "--db" if args.db is not None else "DATABASE_PATH"
+        return _fail(f"there is no database at {path.absolute()} ({where}); name the bot's database with --db", 2)
+    try:
+        store = Store(path)
+    except DatabaseUnusable as exc:
+        return _fail(str(exc), 2)
+    try:
+        lines = followups.listing(store, catalog, args.team, args.overdue, now=datetime.now(timezone.utc))
+    finally:
+        store.close()
+    print(json.dumps(lines, indent=2) if args.json else followups.render_text(lines))
     return 0
 
 
@@ -284,6 +338,19 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--catalog", help="catalog file (default: CATALOG_PATH or manifests/catalog.yaml)")
     sim.add_argument("--json", action="store_true", help="machine-readable output")
     sim.set_defaults(func=cmd_simulate, parser=sim)
+    rev = sub.add_parser("review", help="the review draft of a resolved incident (the file posted in its channel)")
+    rev.add_argument("incident", type=incident_number, metavar="INCIDENT", help="INC-12 or 12")
+    rev.add_argument("--format", choices=("md", "json"), default="md", help="Markdown (default) or JSON with stable keys")
+    rev.add_argument("--db", help="the bot's database file (default: DATABASE_PATH or ladder.db)")
+    rev.add_argument("--catalog", help="catalog file, for the team's time zone (default: CATALOG_PATH or manifests/catalog.yaml)")
+    rev.set_defaults(func=cmd_review, parser=rev, json=False)
+    fol = sub.add_parser("followups", help="the follow-ups of past incidents: owner, due date, overdue or done")
+    fol.add_argument("--team", help="a team id: only its incidents' follow-ups")
+    fol.add_argument("--overdue", action="store_true", help="only the follow-ups past their due date and not done")
+    fol.add_argument("--json", action="store_true", help="machine-readable output (stable keys)")
+    fol.add_argument("--db", help="the bot's database file (default: DATABASE_PATH or ladder.db)")
+    fol.add_argument("--catalog", help="catalog file, for the teams and their time zones (default: CATALOG_PATH or manifests/catalog.yaml)")
+    fol.set_defaults(func=cmd_followups, parser=fol)
     return parser
 
 

@@ -64,9 +64,17 @@ def duration(raw: str) -> timedelta:
     return timedelta(seconds=min(total, int(_LONGEST.total_seconds())))
 
 
+def incident_number(raw: str) -> int:
+    """An incident as people name it: INC-12 or 12."""
+    match = re.fullmatch(r"(?:INC-)?([1-9][0-9]{0,8})", raw.strip(), re.IGNORECASE)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{shown(raw)} is not an incident; name it like INC-12 or 12")
+    return int(match.group(1))
+
+
 # The options that take a value. A value that starts with '-' ("--for -5m") is read by argparse as another option,
 # and it answers "expected one argument", which hides what is wrong with the value itself.
-VALUE_FLAGS = frozenset({"--at", "--for", "--service", "--severity", "--team", "--schedule", "--catalog", "--env-file"})
+VALUE_FLAGS = frozenset({"--at", "--for", "--service", "--severity", "--team", "--schedule", "--catalog", "--env-file", "--db", "--format"})
 _DASH_VALUE = re.compile(r"^-(?!-)")
 
 

@@ -208,6 +208,15 @@ def catalog_path_setting(environ: Mapping[str, str] | None = None, env_file: Pat
     return values.get("CATALOG_PATH", "").strip()
 
 
+def database_path_setting(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> str:
+    """DATABASE_PATH as set (the environment, then `.env`), or the default: `review` reads the bot's database without its tokens."""
+    try:
+        values = _read_env(os.environ if environ is None else environ, env_file)
+    except SettingsError:
+        values = dict(os.environ if environ is None else environ)
+    return values.get("DATABASE_PATH", "").strip() or DEFAULT_DATABASE_PATH
+
+
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
     """Read and validate every setting, or raise SettingsError naming the first bad one."""
     values = _read_env(os.environ if environ is None else environ, env_file)

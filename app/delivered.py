@@ -114,8 +114,11 @@ def failed(store: Store, row: OutboxRow, reason: str, now: datetime) -> None:
         if row.incident_id is None:
             return
         for failed_row in failed_rows:
+            data = {"outbox_id": failed_row["id"], "kind": failed_row["kind"]}
+            if failed_row["id"] == row.id and row.kind == Kind.PAGE:
+                data["page_id"] = row.payload.get("page_id")  # which page: the timeline and the review name its person
             tx.add_timeline(row.incident_id, now, "delivery_failed", f"Could not {describe(failed_row)}: {failed_row['last_error']}.",
-                            data={"outbox_id": failed_row["id"], "kind": failed_row["kind"]})
+                            data=data)
         if row.kind == Kind.PAGE:
             page_id = row.payload.get("page_id")
             tx.set_page(page_id, status="failed", error=reason)
@@ -176,4 +179,5 @@ def describe(row: Row) -> str:
         Kind.REFRESH: "update the incident summary",
         Kind.CHANNEL_MESSAGE: f"post to {payload.get('channel', 'a channel')}",
         Kind.DIRECT_MESSAGE: f"send a direct message to {payload.get('user', 'someone')}",
+        Kind.UPLOAD_REVIEW: "upload the review draft",
     }.get(row["kind"], row["kind"])

@@ -50,6 +50,7 @@ class PolicySpec:
     repeat: int = 0
     then: str | None = None
     ack_timeout: int | None = None
+    lead_on_ack: bool = False
 
 
 def _policy_from(policy_id: str, data: Mapping[str, Any]) -> PolicySpec:
@@ -63,7 +64,8 @@ def _policy_from(policy_id: str, data: Mapping[str, Any]) -> PolicySpec:
         for level in data["levels"]
     )
     ack_timeout = data.get("ack_timeout")
-    return PolicySpec(policy_id, levels, int(data.get("repeat") or 0), data.get("then"), int(ack_timeout) if ack_timeout else None)
+    return PolicySpec(policy_id, levels, int(data.get("repeat") or 0), data.get("then"), int(ack_timeout) if ack_timeout else None,
+                      bool(data.get("lead_on_ack")))
 
 
 @functools.lru_cache(maxsize=512)
@@ -76,7 +78,7 @@ def _parse_snapshot(text: str) -> "Snapshot":
 
 def _policy_json(policy: PolicySpec) -> dict[str, Any]:
     return {
-        "repeat": policy.repeat, "then": policy.then, "ack_timeout": policy.ack_timeout,
+        "repeat": policy.repeat, "then": policy.then, "ack_timeout": policy.ack_timeout, "lead_on_ack": policy.lead_on_ack,
         "levels": [{"targets": [{t.kind: t.ref} for t in level.targets], "escalate_after": level.escalate_after,
                     "notify_only": level.notify_only, "when_empty": level.when_empty} for level in policy.levels],
     }
@@ -133,6 +135,11 @@ class Snapshot:
     def ack_timeout(self) -> int | None:
         """The root policy's: how long after an acknowledgement an open incident re-arms its ladder."""
         return self.policy().ack_timeout
+
+    @property
+    def lead_on_ack(self) -> bool:
+        """The root policy's: whether the first acknowledger becomes the lead (as the policy said at declaration)."""
+        return self.policy().lead_on_ack
 
     def schedule(self, name: str, live: Mapping[str, Schedule]) -> Schedule | None:
         """The live schedule (overrides added during the incident count), else the copy taken at declaration."""

@@ -159,6 +159,14 @@ def in_channel(store: Store, channel_id: str) -> Row | None:
     return store.incident_by_channel(channel_id)
 
 
+def timeline_in_channel(store: Store, channel_id: str) -> tuple[Row, list[Row], list[Row]] | None:
+    """`/incident timeline`: the incident whose channel this is, its timeline and its pages (each read by an index)."""
+    incident = store.incident_by_channel(channel_id) if channel_id else None
+    if incident is None:
+        return None
+    return incident, store.timeline(incident["id"]), store.pages(incident["id"])
+
+
 # -- use cases ----------------------------------------------------------------------------------------
 
 def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: datetime) -> Outcome:
@@ -201,8 +209,13 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
                    {"paged_level": paged[-1].level if paged else None, "paged": paged_refs})
 
 
-def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime) -> Outcome:
-    """The first acknowledgement owns the incident; later ones acknowledge the clicker's own page."""
+def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime, catalog: Catalog | None = None) -> Outcome:
+    """The first acknowledgement owns the incident; later ones acknowledge the clicker's own page.
+
+    If the policy snapshotted for the main ladder says `lead_on_ack`, the first acknowledger also
+    becomes the lead (when nobody leads yet); `catalog` gives the lead role's name and instructions.
+    """
+    from app import roles  # roles builds on this module's shared steps, so it is imported where it is used
     with store.transaction() as tx:
         incident, refusal = open_incident(tx, incident_id)
         if incident is None:
@@ -239,7 +252,8 @@ def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime) -> 
             return Outcome(incident, False, f"{ref} changed while you clicked; try again.")
         tx.touch_rule_timers(incident_id, now)
         main = by_key.get(MAIN)
-        timeout = Snapshot.from_json(main["snapshot"]).ack_timeout if main else None
+        snapshot = Snapshot.from_json(main["snapshot"]) if main else None
+        timeout = snapshot.ack_timeout if snapshot else None
         if main is not None:
             # Acknowledgement stops the clock; with an ack timeout the ladder re-arms if still unresolved.
             tx.save_track(main, state="acked" if timeout else "stopped", due_at=now + timedelta(seconds=timeout) if timeout else None)
@@ -251,8 +265,10 @@ def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime) -> 
         tx.add_timeline(incident_id, now, "acknowledged", f"Acknowledged by {user_id} after {format_duration(seconds)}.",
                         actor=user_id, data={"seconds_to_ack": seconds})
         rearm = f" If it is still open in {format_duration(timeout)}, the ladder re-arms." if timeout else ""
+        leads = snapshot is not None and snapshot.lead_on_ack and roles.lead_on_acknowledgement(tx, catalog, incident, user_id, now)
+        lead = f" <@{user_id}> leads it (this policy makes the first acknowledger the lead)." if leads else ""
         say_and_refresh(tx, incident, now, f"ack:{incident['version']}",
-                       f":white_check_mark: <@{user_id}> acknowledged {ref}. The escalation clock is stopped.{rearm}")
+                       f":white_check_mark: <@{user_id}> acknowledged {ref}. The escalation clock is stopped.{rearm}{lead}")
     return Outcome(incident, True, f"You acknowledged {ref}.")
 
 
@@ -380,5 +396,6 @@ def resolve(store: Store, incident_id: int, user_id: str, note: str, now: dateti
         tx.add_timeline(incident_id, now, "resolved", f"Resolved by {user_id}." + (f" Note: {note}" if note else ""),
                         actor=user_id, data={"note": note})
         tx.enqueue(outbox.resolution(incident_id), now)
+        tx.enqueue(outbox.upload_review(incident_id), now)  # the review draft, rendered when sent (with what was added since)
         tx.enqueue(outbox.refresh(incident_id, incident["version"]), now)
     return Outcome(incident, True, f"{ref} is resolved.")

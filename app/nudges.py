@@ -15,7 +15,7 @@ from typing import Any
 from app import outbox, rules, tracks
 from app.catalog import Catalog, EscalateTo, ScopedRule, format_duration
 from app.additive import EscalateRequest, escalate_in
-from app.incidents import NOT_FOUND, InvalidInput, Outcome, say_and_refresh
+from app.incidents import NOT_FOUND, InvalidInput, Outcome
 from app.store import Store, Tx, iso, parse_iso
 from app.text import escape_mrkdwn, fill, incident_ref, truncate, typed_text_problem, visible_length
 from app.tracks import STAKEHOLDERS
@@ -199,26 +199,6 @@ def escalate_now(store: Store, catalog: Catalog, incident_id: int, rule_id: str,
                                             f"{incident_ref(incident['number'])}, so there is nothing to escalate from: nothing changed. "
                                             "To page more people, use Escalate on the incident's summary.")
         return escalate_in(tx, catalog, incident, EscalateRequest(to, user_id, f"from the `{rule_id}` nudge"), now)
-
-
-def assign_lead(store: Store, incident_id: int, lead: str, by: str, now: datetime) -> Outcome:
-    with store.transaction() as tx:
-        incident = tx.incident(incident_id)
-        if incident is None:
-            return Outcome(None, False, NOT_FOUND)
-        ref = incident_ref(incident["number"])
-        if incident["status"] == "resolved":
-            return Outcome(incident, False, f"{ref} is resolved.")
-        if incident["lead"] == lead:
-            return Outcome(incident, False, f"<@{lead}> already leads {ref}.")
-        incident = tx.bump_incident(incident_id, now, lead=lead)
-        tx.touch_rule_timers(incident_id, now)
-        took = lead == by
-        tx.add_timeline(incident_id, now, "lead", f"{by} took the lead." if took else f"{by} made {lead} the incident lead.",
-                        actor=by, data={"lead": lead})
-        who = "took the lead" if took else f"made <@{lead}> the incident lead"
-        say_and_refresh(tx, incident, now, f"lead:{incident['version']}", f":crown: <@{by}> {who} of {ref}.")
-    return Outcome(incident, True, f"<@{lead}> leads {ref}.")
 
 
 UPDATE_MIN_VISIBLE = 3  # characters a status update must show: "ok" tells the people following nothing

@@ -27,6 +27,7 @@ class Kind(StrEnum):
     REFRESH = "refresh"  # re-render the pinned summary and every paging DM
     CHANNEL_MESSAGE = "channel_message"  # a message to a named channel (admin, team)
     DIRECT_MESSAGE = "direct_message"  # a DM that is not a page: a role's instructions, a follow-up and its reminders
+    UPLOAD_REVIEW = "upload_review"  # the review draft of a resolved incident, as a Markdown file in its channel
 
 
 class Priority(IntEnum):
@@ -98,6 +99,12 @@ def channel_message(incident_id: int, tag: str, text: str, actions: list[str] | 
 def resolution(incident_id: int) -> Message:
     return Message(Kind.POST_MESSAGE, message_key(incident_id, "resolved"), Priority.MESSAGE, incident_id, {"resolution": True},
                    channel_key(incident_id))
+
+
+def upload_review(incident_id: int) -> Message:
+    """The review draft, uploaded to the incident channel once it exists; its content is rendered when it is sent."""
+    return Message(Kind.UPLOAD_REVIEW, incident_key(Kind.UPLOAD_REVIEW, incident_id), Priority.MESSAGE, incident_id,
+                   depends_on=channel_key(incident_id))
 
 
 def refresh(incident_id: int, tag: object) -> Message:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from app import ack_timeouts, nudges, tracks
+from app import ack_timeouts, followups, nudges, tracks
 from app.catalog import Catalog
 from app.delivered import fail_orphans
 from app.slack.delivery import DeliveryResult, SlackDelivery
@@ -40,7 +40,7 @@ BATCH = 500  # due items advanced per write transaction: short write locks
 
 # In order: the ladders climb before the rules due at the same instant look at the incident.
 DUE_WORK: tuple[Callable[[Store, Catalog, datetime, int], Advanced], ...] = (
-    tracks.advance_due, ack_timeouts.advance_due, nudges.advance_due,
+    tracks.advance_due, ack_timeouts.advance_due, nudges.advance_due, followups.advance_due,
 )
 
 

@@ -34,7 +34,9 @@ def _model_dicts(built: list[Block]) -> list[dict[str, Any]]:
     return [b.to_dict() for b in built]
 
 
-def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[TrackView], pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[TrackView], pages: list[dict[str, Any]],
+                   followups: list[dict[str, Any]] | None = None, today: str = "",
+                   roles: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     ref = incident_ref(incident["number"])
     severity = catalog.severity(incident["severity"])
     severity_label = severity.label if severity else incident["severity"]
@@ -57,6 +59,9 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[Track
     ]
     if incident["description"]:
         built.append(SectionBlock(text=MarkdownTextObject(text=truncate(escape_mrkdwn(incident["description"]), 3000))))
+    for line in (ui.roles_line(catalog, roles or []), ui.runbooks_line(catalog, incident)):
+        if line:
+            built.append(ContextBlock(elements=[MarkdownTextObject(text=line)]))
     if incident["status"] == "resolved" and incident["resolution_note"]:
         built.append(SectionBlock(text=MarkdownTextObject(text=truncate("*Resolution*\n" + escape_mrkdwn(incident["resolution_note"]), 3000))))
     if incident["status"] == "resolved":
@@ -64,6 +69,11 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[Track
             text=f"Resolved {ui.slack_date(incident['resolved_at'])} by <@{incident['resolved_by']}>.")]))
     for view in views[:20]:  # 50 blocks a message; 20 ladders is far beyond any real incident
         built.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(ui.track_line(incident, view, pages), 3000))]))
+    if followups:
+        built.append(SectionBlock(text=MarkdownTextObject(text=ui.followups_text(followups, today))))
+    if incident["status"] == "resolved":
+        built.append(ActionsBlock(block_id=f"incident:{incident['id']}", elements=[
+            ButtonElement(action_id=ui.ADD_FOLLOWUP, text="Add follow-up", value=str(incident["id"]))]))
     if incident["status"] != "resolved":
         value = str(incident["id"])
         elements: list[Any] = []
@@ -74,9 +84,14 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[Track
             action_id=ui.SEVERITY, placeholder="Change severity",
             options=[Option(value=f"{incident['id']}:{s.id}", text=truncate(s.label, 75)) for s in catalog.severities[:100]],
         ))
+        elements.append(StaticSelectElement(
+            action_id=ui.ROLE_PICK, placeholder="Assign a role…",
+            options=[Option(value=f"{incident['id']}:{rid}", text=truncate(role.name, 75)) for rid, role in list(catalog.roles.items())[:100]],
+        ))
         if incident["status"] != "mitigated":
             elements.append(ButtonElement(action_id=ui.MITIGATE, text="Mitigated", value=value))
         elements.append(ButtonElement(action_id=ui.RESOLVE, text="Resolve", value=value, style="danger"))
+        elements.append(ButtonElement(action_id=ui.ADD_FOLLOWUP, text="Add follow-up", value=value))
         built.append(ActionsBlock(block_id=f"incident:{incident['id']}", elements=elements))
     return _model_dicts(built)
 
@@ -98,6 +113,9 @@ def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]
         f"{escape_mrkdwn(severity_label)} · {escape_mrkdwn(incident['service_name'])} · declared by <@{incident['declared_by']}>",
         f"{why} Channel: {channel}",
     ]
+    runbooks = ui.runbooks_line(catalog, incident)
+    if runbooks:
+        lines.append(runbooks)
     built: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), 3000)))]
     # An additive page on an acknowledged incident still wants its own acknowledgement.
     wanted = incident["status"] == "triggered" or awaits_own_acknowledgement

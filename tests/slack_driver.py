@@ -122,7 +122,9 @@ class SlackDriver:
                     option = next((o for o in options if o["value"] == given), None)
                     entry["selected_option"] = option or {"text": {"type": "plain_text", "text": given}, "value": given}
             elif kind == "users_select":
-                entry["selected_user"] = None if given in ("__untouched__", None) else given
+                entry["selected_user"] = element.get("initial_user") if given == "__untouched__" else given
+            elif kind == "datepicker":
+                entry["selected_date"] = element.get("initial_date") if given == "__untouched__" else given
             elif kind == "checkboxes":
                 chosen = [] if given in ("__untouched__", None) else given
                 entry["selected_options"] = [o for o in element.get("options", []) if o["value"] in chosen]

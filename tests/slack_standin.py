@@ -59,6 +59,7 @@ class SlackStandIn:
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
+        self.files: dict[str, dict[str, Any]] = {}  # external uploads: declared length, the bytes received, completed or not
         self.views: dict[str, dict[str, Any]] = {}
         self.triggers: dict[str, dict[str, Any]] = {}
         self.responses: list[dict[str, Any]] = []
@@ -226,6 +227,10 @@ class SlackStandIn:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                if self.path.startswith("/upload/"):  # the upload_url of files.getUploadURLExternal: raw bytes, no token
+                    status, text = standin._receive_upload(self.path[len("/upload/"):], self.rfile.read(length) if length else b"")
+                    self._send_text(status, text)
+                    return
                 raw = self.rfile.read(length).decode("utf-8") if length else ""
                 if self.path.startswith("/response/"):
                     with standin.lock:
@@ -569,6 +574,70 @@ class SlackStandIn:
         if user is None:
             raise SlackError("user_not_found")
         return {"user": user}
+
+    # -- files: Slack's external upload (getUploadURLExternal, a raw POST to upload_url, completeUploadExternal) ----------
+    def _m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename = str(args.get("filename") or "")
+        try:
+            length = int(args.get("length") or 0)
+        except (TypeError, ValueError):
+            raise SlackError("invalid_arguments") from None
+        if not filename or length <= 0:
+            raise SlackError("missing_argument")  # "typically only occurs when the length provided is 0"
+        file_id = self._new_id("F")
+        self.files[file_id] = {"id": file_id, "name": filename, "length": length, "data": None, "completed": False,
+                               "user": BOT_USER_ID}
+        return {"upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}", "file_id": file_id}
+
+    def _receive_upload(self, file_id: str, data: bytes) -> tuple[int, str]:
+        """The upload step, recorded as a call named "upload" (so tests see the three steps in order)."""
+        call = Call("upload", {"file_id": file_id, "length": len(data)}, self.clock())
+        with self.lock:
+            self.calls.append(call)
+            file = self.files.get(file_id)
+            if file is None or file["completed"]:
+                status, text = 404, "unknown upload"
+            elif len(data) != file["length"]:  # UNCONFIRMED how Slack answers a length mismatch; refusing it keeps Ladder honest
+                status, text = 400, f"expected {file['length']} bytes, got {len(data)}"
+            else:
+                file["data"] = data
+                status, text = 200, f"OK - {len(data)}"
+        call.status, call.response, call.done_at = status, {"ok": status == 200, "text": text}, self.clock()
+        return status, text
+
+    def _m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        raw = args.get("files")
+        try:
+            files = json.loads(raw) if isinstance(raw, str) else raw
+        except json.JSONDecodeError:
+            raise SlackError("invalid_arguments") from None
+        if not isinstance(files, list) or not files or not all(isinstance(f, dict) and f.get("id") for f in files):
+            raise SlackError("invalid_arguments")
+        known = [self.files.get(f["id"]) for f in files]
+        if any(f is None or f["data"] is None or f["completed"] for f in known):
+            raise SlackError("file_not_found")
+        shared = []
+        if args.get("channel_id"):
+            channel = self._channel_or_fail(args["channel_id"])
+            if BOT_USER_ID not in channel["members"]:
+                raise SlackError("not_in_channel")
+            shared.append(channel)
+        for file, asked in zip(known, files):
+            assert file is not None
+            file.update(completed=True, title=asked.get("title") or file["name"])
+        listed = [{"id": f["id"], "name": f["name"], "title": f["title"], "size": f["length"], "user": f["user"]}
+                  for f in known if f is not None]
+        for channel in shared:  # shared with an initial comment: a message carrying the files, like Slack's
+            ts = f"{1_700_000_000 + next(self._ts)}.{next(self._ts):06d}"
+            channel["messages"].append({"type": "message", "ts": ts, "user": BOT_USER_ID, "bot_id": BOT_ID,
+                                        "text": args.get("initial_comment") or "", "blocks": [], "files": listed,
+                                        "channel": channel["id"], "edits": 0})
+        return {"files": listed}
+
+    def file_content(self, file_id: str) -> bytes | None:
+        with self.lock:
+            file = self.files.get(file_id)
+            return file["data"] if file else None
 
     def _m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         group = self.usergroups.get(args.get("usergroup") or "")

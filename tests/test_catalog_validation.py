@@ -305,3 +305,54 @@ def test_aliases_and_keywords_are_a_few_words(service: str, says: str) -> None:
     """Routing compares each one on every keystroke: a 1 MB alias shared by 3,000 services stalled `check`."""
     found = problems(catalog_text(services=f"  - {service}"))
     assert len(found) == 1 and says in found[0], found
+
+
+def _runbooks(n: int, url: str = "https://wiki.example.com/r", title: str = "Runbook") -> str:
+    return "{id: web, name: Web, owner: core, runbooks: [" + ", ".join([f"{{title: {title!r}, url: {url!r}}}"] * n) + "]}"
+
+
+@pytest.mark.parametrize("service, says", [
+    (_runbooks(1, "javascript:alert(1)"), "services[1].runbooks[0].url: 'javascript:alert(1)' is not a web link"),
+    (_runbooks(1, "https://x.example/<!channel>"), "services[1].runbooks[0].url: 'https://x.example/<!channel>' contains"),
+    (_runbooks(1, "https://x.example/a|b"), "percent-encode them (| is %7C)"),
+    (_runbooks(1, "https:///no-host"), "services[1].runbooks[0].url: 'https:///no-host' names no host"),
+    (_runbooks(1, "https://x.example/" + "p" * 490), "services[1].runbooks[0].url: String should have at most 500 characters"),
+    (_runbooks(1, title=""), "services[1].runbooks[0].title: String should have at least 1 character"),
+    (_runbooks(1, title="t" * 76), "services[1].runbooks[0].title: String should have at most 75 characters"),
+    (_runbooks(11), "services[1].runbooks: at most 10 items; got 11"),
+    ("{id: web, name: Web, owner: core, runbooks: [{url: 'https://x.example'}]}", "services[1].runbooks[0].title: title is required here"),
+])
+def test_runbook_links_are_web_links_a_few_per_service(service: str, says: str) -> None:
+    """A runbook is rendered as a link on the page DM: only http(s), nothing that could close the link or ping a channel."""
+    found = problems(catalog_text(services=f"  - {service}\n"))
+    assert len(found) == 1 and says in found[0] and found[0].startswith("org.yaml:"), found
+
+
+@pytest.mark.parametrize("roles, says", [
+    ("  - {id: scribe, name: Scribe, description: Notes}\n  - {id: scribe, name: Again, description: More}\n",
+     "org.yaml:3: roles[1].id: duplicate role id 'scribe'"),
+    ("  - {id: Scribe!, name: Scribe, description: Notes}\n", "roles[0].id: lowercase letters, digits"),
+    ("  - {id: scribe, name: Scribe}\n", "roles[0].description: description is required here"),
+    ("  - {id: scribe, name: '" + "n" * 76 + "', description: Notes}\n", "roles[0].name: String should have at most 75 characters"),
+    ("  - {id: scribe, name: Scribe, description: '" + "d" * 1001 + "'}\n", "roles[0].description: String should have at most 1000"),
+    ("".join(f"  - {{id: r{i}, name: R, description: D}}\n" for i in range(21)), "org.yaml:1: roles: at most 20 items; got 21"),
+])
+def test_roles_are_named_and_say_what_to_do(roles: str, says: str) -> None:
+    found = problems("roles:\n" + roles + catalog_text())
+    assert len(found) == 1 and says in found[0], found
+
+
+def test_the_lead_is_built_in_and_may_be_renamed() -> None:
+    assert list(parse_catalog(catalog_text()).roles) == ["lead"]
+    renamed = parse_catalog("roles:\n  - {id: comms, name: Comms, description: Talk}\n  - {id: lead, name: Commander, description: Lead}\n"
+                            + catalog_text())
+    assert [(rid, role.name) for rid, role in renamed.roles.items()] == [("lead", "Commander"), ("comms", "Comms")]
+
+
+@pytest.mark.parametrize("value, ok", [("true", True), ("false", True), ("maybe", False)])
+def test_lead_on_ack_is_true_or_false(value: str, ok: bool) -> None:
+    text = catalog_text(policies=f"  big:\n    lead_on_ack: {value}\n    levels:\n      - {{targets: [{{user: a@example.com}}], escalate_after: 5m}}\n")
+    if ok:
+        assert parse_catalog(text).policies["big"].lead_on_ack is (value == "true")
+    else:
+        assert any("policies.big.lead_on_ack: must be true or false" in p for p in problems(text))

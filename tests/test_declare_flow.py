@@ -74,7 +74,8 @@ def test_the_whole_life_of_an_incident(ladder: Ladder) -> None:
     assert reply.status == 200 and reply.body == ""
     ladder.deliver()
     messages = slack.messages_in(channel["id"])
-    assert "Rolled back the payout batcher" in block_text(messages[-1])
+    resolution = next(m for m in messages if "resolved INC-1" in block_text(m))
+    assert "Rolled back the payout batcher" in block_text(resolution)
     summary = messages[0]
     assert ":large_green_circle: Resolved" in block_text(summary)
     assert "incident_resolve" not in block_text(summary)

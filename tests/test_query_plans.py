@@ -206,6 +206,9 @@ def scenario(ladder: Engine) -> None:
     driver.message_event("C0GENERAL1", user("alice"), "lunch?")
     assert "leads" in driver.slash("lead", user("bob"), channel_id=channel_of(ladder, a)).body
     assert "incident's channel" in driver.slash("lead", user("bob")).body
+    assert "leads INC-1" in driver.slash(f"role lead <@{user('carol')}|carol>", user("bob"), channel_id=channel_of(ladder, a)).body
+    assert "Roles in INC-1" in driver.slash("role", user("bob"), channel_id=channel_of(ladder, a)).body
+    assert " timeline: " in driver.slash("timeline", user("bob"), channel_id=channel_of(ladder, a)).body
     before = opened()
     driver.slash("update", user("bob"), channel_id=channel_of(ladder, a))
     driver.submit(driver.opened_view("status_update", after=before), user("bob"), {"update": "Rolled back the batcher; watching"})
@@ -250,6 +253,22 @@ def scenario(ladder: Engine) -> None:
     ladder.at(minutes=1)
     ladder.deliver()
 
+    # Follow-ups: typed in full in A's channel (recorded at once); on resolved C, from its summary's button through the form.
+    ivan, oscar = user("ivan"), user("oscar")
+    assert "Follow-up added" in driver.slash(f"followup <@{ivan}|ivan> 2026-11-23 Alert on payout queue depth", user("bob"),
+                                             channel_id=channel_of(ladder, a)).body
+    before = opened()
+    driver.click(summary_of(ladder, c), "incident_add_followup", user("heidi"))
+    reply = driver.submit(driver.opened_view("add_followup", after=before), user("heidi"),
+                          {"owner": oscar, "due": "2026-11-24", "text": "Replace the intranet's disk"})
+    assert reply.status == 200 and reply.body == "", reply.body
+    ladder.deliver()
+    ladder.at(hours=24)  # the next morning: A's follow-up, due yesterday, reminds its owner; both are done by the end
+    driver.click([m for m in ladder.dms("ivan") if m["text"].startswith(":alarm_clock:")][-1], "followup_done", ivan)
+    driver.click([m for m in ladder.dms("oscar") if "follow-up" in m["text"]][-1], "followup_done", oscar)
+    ladder.slack.wait_for(lambda: len([r for r in ladder.slack.responses if "Marked done" in r["body"].get("text", "")]) == 2)
+    ladder.deliver()
+
 
 def run_scenario(directory: Path, catalog: Path) -> list[Run]:
     """The scenario against a fresh Slack stand-in and the database `directory/ladder.db` (history or none)."""
@@ -270,8 +289,10 @@ def run_scenario(directory: Path, catalog: Path) -> list[Run]:
 # -- history: the template's rows, copied --------------------------------------------------------------------
 
 TIMES = {"declared_at", "acknowledged_at", "resolved_at", "updated_at", "last_update_at", "severity_since", "triggered_since",
-         "at", "created_at", "sent_at", "next_attempt_at", "claimed_until", "paged_at", "due_at", "fired_at", "snoozed_until"}
-HISTORY_TABLES = ("incidents", "tracks", "pages", "timeline", "rule_timers", "outbox")  # slack_users: one row per person, not per incident
+         "at", "created_at", "sent_at", "next_attempt_at", "claimed_until", "paged_at", "due_at", "fired_at", "snoozed_until",
+         "done_at", "remind_at", "assigned_at"}
+HISTORY_TABLES = ("incidents", "tracks", "pages", "timeline", "rule_timers", "outbox", "followups",
+                  "incident_roles")  # slack_users: one row per person, not per incident
 MINUTES_APART = 240  # between one copy of the template's incidents and the next: the copies go back in time from the template's
 
 
@@ -411,7 +432,8 @@ def test_the_scenario_reads_and_writes_every_table_that_grows_with_history(runs:
     verbs = {shape.split()[0].upper() for shape in runs.large}
     assert {"SELECT", "INSERT", "UPDATE"} <= verbs
     touched = " ".join(runs.large)
-    for table in ("incidents", "timeline", "pages", "outbox", "tracks", "rule_timers", "slack_users", "leases"):
+    for table in ("incidents", "timeline", "pages", "outbox", "tracks", "rule_timers", "slack_users", "leases", "followups",
+                  "incident_roles"):
         assert re.search(rf"\b{table}\b", touched), f"the scenario ran nothing on {table}"
 
 

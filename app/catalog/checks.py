@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from app.catalog.lookups import ScopedRule, _dotted, _scoped_rules
 from app.catalog.rule_schema import EscalateTo
 from app.text import name_key
-from app.catalog.schema import CatalogModel, Policy, Schedule, Service, Severity, Team
+from app.catalog.schema import CatalogModel, Policy, Role, Schedule, Service, Severity, Team
 
 
 @dataclass
@@ -46,6 +46,7 @@ class _Sections:
     policies: dict[str, Policy]
     declared: dict[str, set[str]]
     rules: list[ScopedRule] = field(default_factory=list)
+    roles: list[tuple[int, Role]] = field(default_factory=list)
 
     @classmethod
     def of(cls, model: CatalogModel) -> "_Sections":
@@ -54,7 +55,7 @@ class _Sections:
                    {"severities": {s.id for s in model.severities}, "teams": set(model.teams),
                     "schedules": set(model.schedules), "policies": set(model.policies),
                     "services": {s.id for s in model.services}},
-                   _scoped_rules(model))
+                   _scoped_rules(model), list(enumerate(model.roles)))
 
 
 def _cross_references(sections: _Sections) -> list[tuple[tuple[Any, ...], str]]:
@@ -70,6 +71,11 @@ def _cross_references(sections: _Sections) -> list[tuple[tuple[Any, ...], str]]:
     if len(ranks) != len(set(ranks)):
         problems.add(("severities",), "two severities share a rank; each rank must be unique")
     _names_that_collide(sections, problems)
+    seen = set()
+    for index, role in sections.roles:
+        if role.id in seen:
+            problems.add(("roles", index, "id"), f"duplicate role id {role.id!r}; each role is given by its id (`/incident role {role.id} @someone`)")
+        seen.add(role.id)
     seen = set()
     for index, service in sections.services:
         if service.id in seen:
@@ -208,4 +214,5 @@ def _entry_by_entry(data: dict[str, Any]) -> _Sections:
 
     return _Sections(listed("severities", Severity), listed("services", Service), mapped("teams", Team),
                      mapped("schedules", Schedule), mapped("policies", Policy),
-                     {key: names(key) for key in ("severities", "teams", "schedules", "policies", "services")})
+                     {key: names(key) for key in ("severities", "teams", "schedules", "policies", "services")},
+                     roles=listed("roles", Role))

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Literal, TypeVar
 
 from app.catalog.rule_schema import Rule
-from app.catalog.schema import CatalogModel, Severity, Team
+from app.catalog.schema import DEFAULT_LEAD, LEAD, CatalogModel, Role, Severity, Team
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,8 @@ class Catalog:
         self.policies = model.policies
         self.rules = _scoped_rules(model)
         self.rules_by_id = {scoped.rule.id: scoped for scoped in self.rules}
+        # The lead always exists (the catalog may rename it or say what it does), first; then the catalog's, in its order.
+        self.roles: dict[str, Role] = {LEAD: DEFAULT_LEAD, **{r.id: r for r in model.roles}}
         self._derived: dict[Callable[["Catalog"], Any], Any] = {}
 
     def derived(self, build: Callable[["Catalog"], _T]) -> _T:

@@ -7,8 +7,10 @@ whole file has been read. The rule models are in rule_schema.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -168,6 +170,53 @@ class Stakeholder(_Model):
 Phrase = Annotated[str, Field(min_length=1, max_length=100)]
 
 
+MAX_RUNBOOKS = 10
+MAX_ROLES = 20
+RUNBOOK_URL_MAX = 500
+_URL_REFUSED = re.compile(r"[\s<>|\"\\\x00-\x1f\x7f]")
+
+
+class Runbook(_Model):
+    """A link shown on the summary and the page DM: the first thing the person woken at 03:00 opens."""
+
+    title: str = Field(min_length=1, max_length=75)
+    url: str = Field(min_length=1, max_length=RUNBOOK_URL_MAX)
+
+    @field_validator("url")
+    @classmethod
+    def _web_link(cls, value: str) -> str:
+        # Rendered as Slack's <url|title>: only a web address, and nothing that could close the link or open another.
+        if _URL_REFUSED.search(value):
+            raise ValueError(f"{value[:80]!r} contains a space, a quote, a backslash, '<', '>' or '|'; percent-encode them (| is %7C)")
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https"):
+            raise ValueError(f"{value[:80]!r} is not a web link; a runbook URL starts with https:// (or http://)")
+        if not parts.hostname or "@" in parts.netloc:
+            raise ValueError(f"{value[:80]!r} names no host (or carries a user name); write it like https://wiki.example.com/runbooks/payments")
+        return value
+
+
+class Role(_Model):
+    """A role someone takes in an incident (lead, scribe, comms): its name, and what the person in it should do."""
+
+    id: str
+    name: str = Field(min_length=1, max_length=75)
+    description: str = Field(min_length=1, max_length=1000, description="sent to the person given the role")
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("lowercase letters, digits, '-' and '_' (at most 63 characters)")
+        return value
+
+
+LEAD = "lead"
+DEFAULT_LEAD = Role(id=LEAD, name="Incident lead", description=(
+    "Coordinate the response: decide who does what, keep the channel focused on the fix, decide when to escalate, "
+    "make sure status updates go out, and resolve the incident when it is over."))
+
+
 class Service(_Model):
     id: str
     name: str = Field(min_length=1, max_length=75)
@@ -177,6 +226,7 @@ class Service(_Model):
     owner: str | None = None
     tier: int | None = Field(default=None, ge=1, le=5)
     stakeholders: list[Stakeholder] = Field(default_factory=list)
+    runbooks: list[Runbook] = Field(default_factory=list, max_length=MAX_RUNBOOKS)
     rules: list["Rule"] = Field(default_factory=list)
 
     @field_validator("id")
@@ -328,6 +378,7 @@ class Policy(_Model):
     levels: list[Level] = Field(min_length=1, max_length=MAX_LEVELS)
     then: str | None = Field(default=None, description="hand off to this policy when this one is exhausted")
     ack_timeout: int | None = Field(default=None, description="re-arm the ladder if still unresolved this long after an acknowledgement")
+    lead_on_ack: bool = Field(default=False, description="the first acknowledger becomes the incident lead, if nobody leads yet")
 
     @field_validator("ack_timeout", mode="before")
     @classmethod
@@ -348,3 +399,4 @@ class CatalogModel(_Model):
     schedules: dict[str, Schedule] = Field(default_factory=dict)
     policies: dict[str, Policy] = Field(min_length=1)
     rules: list[Rule] = Field(default_factory=list)
+    roles: list[Role] = Field(default_factory=list, max_length=MAX_ROLES)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from slack_sdk.models.blocks import (
     Block,
     CheckboxesElement,
+    DatePickerElement,
     ExternalDataSelectElement,
     InputBlock,
     MarkdownTextObject,
@@ -37,6 +38,8 @@ from slack_sdk.models.views import View
 
 from app.catalog import Catalog, Service
 from app.escalation import NextStep
+from app.followups import DONE_ACTION as FOLLOWUP_DONE_ACTION
+from app.followups import TEXT_MAX as FOLLOWUP_TEXT_MAX
 from app.incidents import DESCRIPTION_MAX, TITLE_MAX, channel_name_for
 from app.slack import kit
 from app.store import iso, parse_iso
@@ -59,10 +62,16 @@ ESCALATE = "incident_escalate"
 SEVERITY = "incident_severity"
 RESOLVE = "incident_resolve"
 MITIGATE = "incident_mitigate"
+ROLE_PICK = "incident_role"
+ROLE_VIEW = "assign_role"
 DECLARE_VIEW = "declare_incident"
 RESOLVE_VIEW = "resolve_incident"
 ESCALATE_VIEW = "escalate_incident"
 SERVICE_ACTION = "service"
+ADD_FOLLOWUP = "incident_add_followup"
+FOLLOWUP_DONE = FOLLOWUP_DONE_ACTION  # the Done button on a follow-up's DMs (app.followups puts it there)
+FOLLOWUP_VIEW = "add_followup"
+FOLLOWUPS_SHOWN = 20  # on the summary; the rest are counted ("and 3 more")
 
 STATUS_LABEL = {"triggered": ":red_circle: Triggered", "acknowledged": ":large_orange_circle: Acknowledged",
                 "mitigated": ":large_yellow_circle: Mitigated", "resolved": ":large_green_circle: Resolved"}
@@ -234,6 +243,29 @@ def resolve_modal(incident: dict[str, Any]) -> dict[str, Any]:
                          {"incident_id": incident["id"]}, _headline(incident))
 
 
+ROLE_TEXT = "\nThey get a DM with what the role does; the channel and the timeline say who has it."
+
+
+def role_modal(incident: dict[str, Any], catalog: Catalog, role_id: str) -> dict[str, Any]:
+    """Give a role: the person (a user picker) and the role, pre-selected with the one picked on the summary.
+
+    Built through slack_sdk's models on each click (rare, and the roles are the catalog's), so every limit is checked.
+    """
+    options = [Option(value=rid, text=truncate(role.name, 75), description=truncate(role.description, 75))
+               for rid, role in list(catalog.roles.items())[:100]]
+    view = View(
+        type="modal", callback_id=ROLE_VIEW, title=truncate(f"Role in {incident_ref(incident['number'])}", 24), submit="Assign",
+        close="Cancel", private_metadata=json.dumps({"incident_id": incident["id"]}),
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=_headline(incident) + ROLE_TEXT)),
+            InputBlock(block_id="role", label="Role", element=StaticSelectElement(
+                action_id="value", options=options, initial_option=next((o for o in options if o.value == role_id), None))),
+            InputBlock(block_id="person", label="Person", element=UserSelectElement(action_id="value", placeholder="Who takes it?")),
+        ],
+    )
+    return view.to_dict()
+
+
 def escalate_modal(incident: dict[str, Any], next_level: str | None, teams: list[tuple[str, str]]) -> dict[str, Any]:
     """Additive escalation: the main ladder's next level, another team through its policy, or a person."""
     shape = ("escalate", bool(next_level), bool(teams))
@@ -249,6 +281,39 @@ def escalate_modal(incident: dict[str, Any], next_level: str | None, teams: list
         element["team"]["options"] = [{**model, "text": {**model["text"], "text": truncate(name, 75)}, "value": team_id}
                                       for team_id, name in teams[:100]]
     return view
+
+
+FOLLOWUP_TEXT = "\nThe owner gets a DM now, and a reminder each day once it is overdue."
+
+
+def followup_modal(incident: dict[str, Any], owner: str | None = None, due_on: str | None = None, text: str = "") -> dict[str, Any]:
+    """Add a follow-up: who owns it, when it is due, what to do; pre-filled with what `/incident followup` was given."""
+    view = _for_incident(_checked("followup", lambda: _followup_view(_EXAMPLE)), f"Follow-up {incident_ref(incident['number'])}",
+                         {"incident_id": incident["id"]}, _headline(incident) + FOLLOWUP_TEXT)
+    element = {block["block_id"]: block["element"] for block in view["blocks"] if "element" in block}
+    if owner:
+        element["owner"]["initial_user"] = owner
+    if due_on:
+        element["due"]["initial_date"] = due_on
+    if text:
+        element["text"]["initial_value"] = truncate(text, FOLLOWUP_TEXT_MAX)
+    return view
+
+
+def _followup_view(incident: dict[str, Any]) -> dict[str, Any]:
+    ref = incident_ref(incident["number"])
+    view = View(
+        type="modal", callback_id=FOLLOWUP_VIEW, title=truncate(f"Follow-up {ref}", 24), submit="Add", close="Cancel",
+        private_metadata=json.dumps({"incident_id": incident["id"]}),
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=_headline(incident) + FOLLOWUP_TEXT)),
+            InputBlock(block_id="owner", label="Owner", element=UserSelectElement(action_id="value", placeholder="Who will do it?")),
+            InputBlock(block_id="due", label="Due", element=DatePickerElement(action_id="value", placeholder="Pick a date")),
+            InputBlock(block_id="text", label="What should be done?", element=PlainTextInputElement(
+                action_id="value", max_length=FOLLOWUP_TEXT_MAX, placeholder="e.g. Alert on payout queue depth")),
+        ],
+    )
+    return view.to_dict()
 
 
 def _update_view(incident: dict[str, Any]) -> dict[str, Any]:
@@ -377,7 +442,65 @@ def track_line(incident: dict[str, Any], view: TrackView, pages: list[dict[str, 
     return line + "."
 
 
-def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[TrackView], pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def followups_text(followups: list[dict[str, Any]], today: str) -> str:
+    """The incident's follow-ups for the summary, one line each (owner, due date, done or overdue); cut to fit one
+    section with "and N more" rather than refused. `today` (YYYY-MM-DD, in the owning team's zone) decides overdue."""
+    lines = []
+    for followup in followups:
+        if followup["done_at"]:
+            state = f" :white_check_mark: done by <@{followup['done_by']}>"
+        elif today and followup["due_on"] < today:
+            state = " :warning: *overdue*"
+        else:
+            state = ""
+        lines.append(f"• <@{followup['owner']}>, due {followup['due_on']}{state}: {escape_mrkdwn(followup['text'])}")
+    text = "*Follow-ups*"
+    for index, line in enumerate(lines):
+        after = len(lines) - index - 1
+        tail = f"\n…and {after} more" if after else ""  # always fits after what was added: stopping at the next line adds it
+        if index >= FOLLOWUPS_SHOWN or len(text) + 1 + len(line) + len(tail) > kit.SECTION_TEXT_MAX:
+            return text + f"\n…and {after + 1} more"
+        text += "\n" + line
+    return text
+
+
+RUNBOOKS_BUDGET = 1500  # characters of links a message gives runbooks; those past it are counted, never cut in half
+
+
+def link(url: str, title: str) -> str:
+    """Slack's `<url|title>`, made safe: nothing in either can close the link early or open a mention (`<!channel>`)."""
+    return f"<{escape_mrkdwn(url).replace('|', '%7C')}|{escape_mrkdwn(title).replace('|', '¦')}>"
+
+
+def runbooks_line(catalog: Catalog, incident: dict[str, Any]) -> str | None:
+    """The incident's service's runbook links (from the catalog in force), or None when it lists none."""
+    service = catalog.services.get(incident.get("service_id") or "")
+    if service is None or not service.runbooks:
+        return None
+    links: list[str] = []
+    for runbook in service.runbooks:
+        made = link(runbook.url, runbook.title)
+        if sum(len(x) + 3 for x in links) + len(made) > RUNBOOKS_BUDGET:
+            break
+        links.append(made)
+    more = len(service.runbooks) - len(links)
+    return ":book: *Runbooks:* " + " · ".join(links) + (f" (and {more} more in the catalog)" if more else "")
+
+
+def roles_line(catalog: Catalog, held: list[dict[str, Any]]) -> str | None:
+    """Who holds each role but the lead (the Lead field shows that one), the catalog's order; None with no other role."""
+    holders = {row["role"]: row["user_id"] for row in held if row["role"] != "lead"}
+    parts = [f"*{escape_mrkdwn(role.name)}:* " + (f"<@{holders[rid]}>" if rid in holders else "nobody yet")
+             for rid, role in catalog.roles.items() if rid != "lead"]
+    parts += [f"*{escape_mrkdwn(rid)}:* <@{uid}>" for rid, uid in holders.items() if rid not in catalog.roles]
+    return truncate(":busts_in_silhouette: " + " · ".join(parts), kit.SECTION_TEXT_MAX) if parts else None
+
+
+def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[TrackView], pages: list[dict[str, Any]],
+                   followups: list[dict[str, Any]] | None = None, today: str = "",
+                   roles: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The pinned summary; `followups` are the incident's, `today` the date in its team's zone (for "overdue"), `roles` its
+    `incident_roles` rows."""
     ref = incident_ref(incident["number"])
     severity = catalog.severity(incident["severity"])
     severity_label = severity.label if severity else incident["severity"]
@@ -397,12 +520,17 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[Track
     built = [kit.header(truncate(f"{ref} · {incident['title']}", kit.HEADER_TEXT_MAX)), kit.fields_section(fields)]
     if incident["description"]:
         built.append(kit.section(truncate(escape_mrkdwn(incident["description"]), kit.SECTION_TEXT_MAX)))
+    built += [kit.context(line) for line in (roles_line(catalog, roles or []), runbooks_line(catalog, incident)) if line]
     if incident["status"] == "resolved" and incident["resolution_note"]:
         built.append(kit.section(truncate("*Resolution*\n" + escape_mrkdwn(incident["resolution_note"]), kit.SECTION_TEXT_MAX)))
     if incident["status"] == "resolved":
         built.append(kit.context(f"Resolved {slack_date(incident['resolved_at'])} by <@{incident['resolved_by']}>."))
     for view in views[:20]:  # 50 blocks a message; 20 ladders is far beyond any real incident
         built.append(kit.context(truncate(track_line(incident, view, pages), kit.SECTION_TEXT_MAX)))
+    if followups:
+        built.append(kit.section(followups_text(followups, today)))
+    if incident["status"] == "resolved":  # follow-ups are mostly agreed after the incident
+        built.append(kit.actions(f"incident:{incident['id']}", [kit.button(ADD_FOLLOWUP, "Add follow-up", str(incident["id"]))]))
     if incident["status"] != "resolved":
         value = str(incident["id"])
         elements = []
@@ -411,9 +539,13 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[Track
         elements.append(kit.button(ESCALATE, "Escalate", value))
         elements.append(kit.static_select(SEVERITY, "Change severity", [
             kit.option(f"{incident['id']}:{s.id}", truncate(s.label, kit.OPTION_TEXT_MAX)) for s in catalog.severities[:kit.OPTIONS_MAX]]))
+        elements.append(kit.static_select(ROLE_PICK, "Assign a role…", [
+            kit.option(f"{incident['id']}:{rid}", truncate(role.name, kit.OPTION_TEXT_MAX))
+            for rid, role in list(catalog.roles.items())[:kit.OPTIONS_MAX]]))
         if incident["status"] != "mitigated":
             elements.append(kit.button(MITIGATE, "Mitigated", value))
         elements.append(kit.button(RESOLVE, "Resolve", value, "danger"))
+        elements.append(kit.button(ADD_FOLLOWUP, "Add follow-up", value))
         built.append(kit.actions(f"incident:{incident['id']}", elements))
     return kit.message(built)
 
@@ -437,6 +569,7 @@ def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]
         f":rotating_light: *{ref} · {escape_mrkdwn(incident['title'])}*",
         f"{escape_mrkdwn(severity_label)} · {escape_mrkdwn(incident['service_name'])} · declared by <@{incident['declared_by']}>",
         f"{why} Channel: {channel}",
+        *filter(None, [runbooks_line(catalog, incident)]),  # on the first screen of whoever is woken at 03:00
     ]
     built = [kit.section(truncate("\n".join(lines), kit.SECTION_TEXT_MAX))]
     # An additive page on an acknowledged incident still wants its own acknowledgement.
@@ -520,7 +653,10 @@ HELP_TEXT = (
     "• `/incident oncall [team]` — who is on call now, for every schedule or for one team.\n"
     "• `/incident escalate` — in an incident channel: page the next level, another team or a person.\n"
     "• `/incident lead [@someone]` — in an incident channel: take the lead, or hand it to someone.\n"
+    "• `/incident role [<role> @someone]` — in an incident channel: give a role (scribe, comms…), or list who holds which.\n"
     "• `/incident update` — in an incident channel: post a status update.\n"
+    "• `/incident timeline` — in an incident channel: its whole timeline (lateness, skipped levels, failed pages), only to you.\n"
+    "• `/incident followup @owner 2026-12-01 what to do` — in an incident channel: add a follow-up (or open its form).\n"
     "• `/incident help` — this message.\n"
     "In an incident channel, the pinned summary has buttons to *Acknowledge*, *Escalate*, *Change severity* and *Resolve*."
 )

@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from app import delivered, tracks
+from app import delivered, followups, tracks
 from app.catalog import Catalog
 from app.incidents import channel_name_for
 from app.outbox import Kind
@@ -148,6 +148,7 @@ class SlackDelivery:
             Kind.REFRESH: self._refresh,
             Kind.CHANNEL_MESSAGE: self._channel_message,
             Kind.DIRECT_MESSAGE: self._direct_message,
+            Kind.UPLOAD_REVIEW: self._upload_review,
         }
 
     def deliver(self, row: OutboxRow, now: datetime) -> DeliveryResult:
@@ -349,17 +350,19 @@ class SlackDelivery:
         self.client.conversations_setTopic(channel=incident["channel_id"], topic=blocks.topic_text(incident, self.catalog()))
         delivered.sent(self.store, row, now)
 
-    def _summary_payload(self, incident: dict[str, Any]) -> dict[str, Any]:
+    def _summary_payload(self, incident: dict[str, Any], now: datetime) -> dict[str, Any]:
         catalog = self.catalog()
         views = [tracks.view(track, catalog) for track in self.store.tracks(incident["id"])]
+        today = followups.today_in(followups.zone_of(catalog, incident), now).isoformat()  # what "overdue" means on the summary
         return {
             "text": blocks.summary_text(incident),
-            "blocks": blocks.summary_blocks(incident, catalog, views, self.store.pages(incident["id"])),
+            "blocks": blocks.summary_blocks(incident, catalog, views, self.store.pages(incident["id"]),
+                                            self.store.followups(incident["id"]), today, roles=self.store.roles(incident["id"])),
         }
 
     def _post_summary(self, row: OutboxRow, now: datetime) -> None:
         incident = self._incident(row)
-        posted = self._post(row, incident["channel_id"], **self._summary_payload(incident))
+        posted = self._post(row, incident["channel_id"], **self._summary_payload(incident, now))
         delivered.summary_posted(self.store, row, incident["id"], posted["ts"], now)
 
     def _pin_summary(self, row: OutboxRow, now: datetime) -> None:
@@ -415,6 +418,40 @@ class SlackDelivery:
         self._post(row, row.payload["user"], text=text, blocks=blocks.direct_message_blocks(text, row.payload.get("buttons") or []))
         delivered.sent(self.store, row, now)
 
+    def _upload_review(self, row: OutboxRow, now: datetime) -> None:
+        """The review draft as a Markdown file in the incident channel: Slack's three-step external upload (files_upload_v2).
+
+        Rendered now, from the store, so a follow-up added since the resolve is in it. After an attempt cut short
+        (the answer to the last step timed out) the channel's recent history is searched for the file first; a file
+        uploaded but never completed is discarded by Slack, so starting over from step one is safe.
+        """
+        from app import review
+
+        incident = self._incident(row)
+        try:
+            upload = review.for_upload(review.build(review.load(self.store, self.catalog(), incident["number"]), now))
+        except review.NotReviewable as exc:
+            raise PermanentFailure(str(exc)) from None
+        if row.in_doubt and self._file_already_shared(incident["channel_id"], upload.filename):
+            delivered.sent(self.store, row, now)
+            return
+        try:
+            self.client.files_upload_v2(channel=incident["channel_id"], filename=upload.filename, title=upload.title,
+                                        content=upload.content, initial_comment=upload.comment)
+        except SlackRequestError as exc:  # step two (the raw upload) answered something other than 200
+            raise RetryLater(_backoff(row.attempts, MAX_BACKOFF_SECONDS), f"the file upload failed ({exc})") from None
+        delivered.sent(self.store, row, now)
+
+    def _file_already_shared(self, channel: str, filename: str) -> bool:
+        if self._bot_user_id is None:
+            self._bot_user_id = self.client.auth_test()["user_id"]
+        history = self.client.conversations_history(channel=channel, limit=LOOKBACK)
+        for message in history.get("messages") or []:
+            if any(f.get("name") == filename and f.get("user") == self._bot_user_id for f in message.get("files") or []):
+                log.info("the review %s had reached Slack before the interruption; not uploading it again", filename)
+                return True
+        return False
+
     def _refresh(self, row: OutboxRow, now: datetime) -> None:
         """Bring the pinned summary and every paging DM in line with the incident's current state.
 
@@ -428,7 +465,7 @@ class SlackDelivery:
         updates: list[tuple[str, Callable[[], dict[str, Any]]]] = []
         if incident["summary_ts"] and incident["channel_id"]:
             updates.append(("summary", lambda: {"channel": incident["channel_id"], "ts": incident["summary_ts"],
-                                                 **self._summary_payload(incident)}))
+                                                 **self._summary_payload(incident, now)}))
         for page in self.store.pages(incident["id"]):
             if page["dm_ts"] and page["dm_channel"]:
                 updates.append((f"page:{page['id']}", lambda page=page: {

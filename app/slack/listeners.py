@@ -29,11 +29,11 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from app import additive, incidents, nudges, oncall_report, routing
+from app import additive, followups, incidents, nudges, oncall_report, roles, routing
 from app.catalog import Catalog
-from app.slack import blocks
+from app.slack import blocks, timeline_view
 from app.store import database_busy, storage_problem
-from app.text import escape_mrkdwn, incident_ref, mention
+from app.text import escape_mrkdwn, incident_ref, mention, truncate
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -218,8 +218,12 @@ def incident_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], cont
         ack(text=blocks.HELP_TEXT)
     elif verb == "oncall":
         ack(text=_oncall_answer(runtime, " ".join(words[1:])))
-    elif verb in ("lead", "update", "escalate"):
+    elif verb == "timeline":
+        _timeline_answer(runtime, ack, command.get("channel_id") or "")
+    elif verb in ("lead", "update", "escalate", "role"):
         _channel_command(runtime, ack, command, context, verb, words[1:])
+    elif verb == "followup":
+        _followup_command(runtime, ack, command, context, text[len(words[0]):])
     else:
         ack()
         # Routing and building the form happen after the answer: under load, acks must not queue behind them.
@@ -233,13 +237,8 @@ def _channel_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], cont
         ack(text="Run `/incident escalate` in an incident's channel, or use the Escalate button on its summary." if verb == "escalate"
             else f"Run `/incident {verb}` in an incident's channel.")
         return
-    if verb == "lead":
-        named = _MENTION.match(args[0]) if args else None
-        lead = named.group(2) if named and named.group(1) == "@" else command["user_id"]
-        outcome = nudges.assign_lead(runtime.store, incident["id"], lead, command["user_id"], runtime.clock())
-        ack(text=outcome.message)
-        if outcome.changed:
-            runtime.worker.wake()
+    if verb in ("lead", "role"):
+        _role_command(runtime, ack, command, incident, ["lead", *args] if verb == "lead" else args)
         return
     form = blocks.update_modal(incident) if verb == "update" else _escalate_form(runtime, incident)
     if isinstance(form, str):
@@ -247,6 +246,85 @@ def _channel_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], cont
         return
     ack()
     later(runtime, context, command, kind="open", trigger_id=command.get("trigger_id"), view=form)
+
+
+_FOLLOWUP_OWNER = re.compile(r"\s*<@([A-Z0-9]{1,30})(?:\|[^>]*)?>")
+_FOLLOWUP_DATE = re.compile(r"\s*([0-9]{4}-[0-9]{1,2}-[0-9]{1,2})(?=\s|$)")
+
+
+def followup_args(rest: str) -> tuple[str | None, str | None, str]:
+    """`@owner 2026-12-01 what to do` as Slack sends it (mentions escaped): owner, due date, text; each may be missing."""
+    owner = due = None
+    if match := _FOLLOWUP_OWNER.match(rest):
+        owner, rest = match.group(1), rest[match.end():]
+    if match := _FOLLOWUP_DATE.match(rest):
+        due, rest = match.group(1), rest[match.end():]
+    return owner, due, plain_from_command_text(rest)
+
+
+def _followup_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], context: BoltContext, rest: str) -> None:
+    """`/incident followup @owner 2026-12-01 text` in an incident channel: recorded at once when all three are there and
+    valid; otherwise the form opens, pre-filled with what was given."""
+    incident = incidents.in_channel(runtime.store, command.get("channel_id") or "")
+    if incident is None:
+        ack(text="Run `/incident followup @owner 2026-12-01 what to do` in an incident's channel, "
+                 "or click *Add follow-up* on its summary.")
+        return
+    owner, due, text = followup_args(rest)
+    if owner and due and text:
+        request = followups.FollowupRequest(incident["id"], owner, due, text, command["user_id"])
+        try:
+            outcome = followups.add(runtime.store, runtime.catalog, request, runtime.clock())
+        except incidents.InvalidInput:
+            pass  # the form says what to fix, next to the field
+        else:
+            ack(text=outcome.message)
+            if outcome.changed:
+                runtime.worker.wake()
+            return
+    ack()
+    valid_due = due if followups.parse_due(due) else None  # Slack refuses a form whose initial date is not one
+    later(runtime, context, command, kind="open", trigger_id=command.get("trigger_id"),
+          view=blocks.followup_modal(incident, owner, valid_due, text))
+
+
+def _timeline_answer(runtime: "Runtime", ack: Ack, channel_id: str) -> None:
+    """`/incident timeline`, typed in an incident's channel: its whole timeline, to whoever asked only (ephemeral)."""
+    found = incidents.timeline_in_channel(runtime.store, channel_id)
+    if found is None:
+        ack(text=timeline_view.OUTSIDE_AN_INCIDENT, response_type="ephemeral")
+        return
+    message = timeline_view.timeline_message(*found)
+    ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+
+
+def _mentioned_user(text: str) -> str | None:
+    """The user the `<@U123|name>` or `<@U123>` mention `text` starts with (Slack escapes mentions in command text), else None."""
+    named = _MENTION.match(text)
+    return named.group(2) if named and named.group(1) == "@" and named.group(2) else None
+
+
+def _role_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], incident: dict[str, Any], args: list[str]) -> None:
+    """`/incident role <role> @someone` (and `/incident lead [@someone]`, the lead's short form); `/incident role` lists them."""
+    if not args:
+        ack(text=roles.holders(runtime.store, runtime.catalog, incident))
+        return
+    role_id = args[0].lower()
+    if role_id not in runtime.catalog.roles:
+        ack(text=roles.unknown_role(plain_from_command_text(args[0]), runtime.catalog.roles))
+        return
+    if len(args) < 2:
+        user = command["user_id"] if role_id == "lead" else None  # `/incident lead` alone: the typist takes the lead
+    else:
+        user = _mentioned_user(" ".join(args[1:]))  # a display name after the "|" may hold spaces
+    if user is None:
+        typed = f" (“{escape_mrkdwn(truncate(plain_from_command_text(' '.join(args[1:])), 60))}” is not a mention)" if len(args) > 1 else ""
+        ack(text=f"Name the person with an @-mention{typed}: `/incident role {role_id} @someone`.")
+        return
+    outcome = roles.assign_role(runtime.store, runtime.catalog, incident["id"], role_id, user, command["user_id"], runtime.clock())
+    ack(text=outcome.message)
+    if outcome.changed:
+        runtime.worker.wake()
 
 
 def _oncall_answer(runtime: "Runtime", team_text: str) -> str:
@@ -366,14 +444,16 @@ UseCase = Callable[["Runtime", Click], incidents.Outcome]
 
 # What each button does: (how to read the click, the use case, whether to always answer the clicker).
 BUTTONS: dict[Any, tuple[Callable[[dict[str, Any], dict[str, Any]], Click | None], UseCase, bool]] = {
-    blocks.ACK: (_incident_click, lambda rt, c: incidents.acknowledge(rt.store, c.incident_id, c.user_id, rt.clock()), False),
+    blocks.ACK: (_incident_click, lambda rt, c: incidents.acknowledge(rt.store, c.incident_id, c.user_id, rt.clock(), rt.catalog), False),
     blocks.SEVERITY: (_severity_click, lambda rt, c: incidents.change_severity(
         rt.store, rt.catalog, c.incident_id, c.detail[0], c.user_id, rt.clock()), False),
     blocks.STILL_ON_IT: (_incident_click, lambda rt, c: incidents.still_on_it(rt.store, c.incident_id, c.user_id, rt.clock()), True),
     blocks.MITIGATE: (_incident_click, lambda rt, c: incidents.mitigate(rt.store, c.incident_id, c.user_id, rt.clock()), False),
-    blocks.TAKE_LEAD: (_incident_click, lambda rt, c: nudges.assign_lead(rt.store, c.incident_id, c.user_id, c.user_id, rt.clock()), False),
+    blocks.TAKE_LEAD: (_incident_click, lambda rt, c: roles.assign_role(
+        rt.store, rt.catalog, c.incident_id, "lead", c.user_id, c.user_id, rt.clock()), False),
     re.compile(f"^{blocks.NUDGE_SNOOZE}_(15|60)$"): (_rule_click, lambda rt, c: nudges.snooze(
         rt.store, c.incident_id, c.detail[0], c.detail[1], c.user_id, rt.clock()), True),
+    blocks.FOLLOWUP_DONE: (_incident_click, lambda rt, c: followups.done(rt.store, c.incident_id, c.user_id, rt.clock()), True),  # the value is the follow-up's id
     blocks.NUDGE_DISMISS: (_rule_click, lambda rt, c: nudges.dismiss(rt.store, c.incident_id, c.detail[0], c.user_id, rt.clock()), True),
     blocks.NUDGE_ESCALATE: (_rule_click, lambda rt, c: nudges.escalate_now(
         rt.store, rt.catalog, c.incident_id, c.detail[0], c.user_id, rt.clock()), True),
@@ -426,6 +506,7 @@ def _update_form(runtime: "Runtime", incident: dict[str, Any]) -> dict[str, Any]
 
 FORMS: dict[str, Callable[["Runtime", dict[str, Any]], dict[str, Any] | str]] = {
     blocks.RESOLVE: _resolve_form, blocks.ESCALATE: _escalate_form, blocks.POST_UPDATE: _update_form,
+    blocks.ADD_FOLLOWUP: lambda _runtime, incident: blocks.followup_modal(incident),  # open or resolved alike
 }
 
 
@@ -523,6 +604,59 @@ def update_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: d
         ack(response_action="errors", errors={"update": f"{outcome.message} Nothing was posted."})
 
 
+def followup_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    """The follow-up form: inline errors on the owner, due or text field; recorded and closed otherwise."""
+    form = Form.of(body, view)
+    if form.incident_id is None:
+        ack(response_action="update", view=blocks.message_modal("No follow-up added", FORM_WITHOUT_INCIDENT))
+        return
+    due = _text(_dig(form.values, "due", "value", "selected_date"))
+    request = followups.FollowupRequest(form.incident_id, form.user("owner"), due, form.text("text"), form.user_id)
+    try:
+        outcome = followups.add(runtime.store, runtime.catalog, request, runtime.clock())
+    except incidents.InvalidInput as invalid:
+        ack(response_action="errors", errors=invalid.errors)
+        return
+    _close_or_say(runtime, ack, outcome, "No follow-up added")
+
+
+def role_picked(runtime: "Runtime", ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> None:
+    """The summary's "Assign a role…" menu ("<incident>:<role>"): open the small form that asks who takes it."""
+    ack()
+    incident_id, _, role_id = (_text(_dig(action, "selected_option", "value")) or "").partition(":")
+    number = _incident_id(incident_id)
+    incident = incidents.find(runtime.store, number) if number is not None else None
+    if incident is None:
+        later(runtime, context, body, kind="reply", text=UNKNOWN_INCIDENT)
+    elif incident["status"] == "resolved":
+        later(runtime, context, body, kind="reply", text=f"{incident_ref(incident['number'])} is resolved; its roles stay as they were.")
+    elif role_id not in runtime.catalog.roles:
+        later(runtime, context, body, kind="reply", text=roles.unknown_role(role_id, runtime.catalog.roles))
+    else:
+        later(runtime, context, body, kind="open", trigger_id=_text(body.get("trigger_id")),
+              view=blocks.role_modal(incident, runtime.catalog, role_id))
+
+
+def role_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    """The role form: inline errors on the role or the person; otherwise the role is given and the form closes."""
+    form = Form.of(body, view)
+    if form.incident_id is None:
+        ack(response_action="update", view=blocks.message_modal("No role given", FORM_WITHOUT_INCIDENT))
+        return
+    role_id, person = form.choice("role"), form.user("person")
+    errors = {}
+    if role_id not in runtime.catalog.roles:
+        errors["role"] = "Pick a role." if not role_id else roles.unknown_role(role_id, runtime.catalog.roles)
+    if not person:
+        errors["person"] = "Pick the person who takes the role."
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    assert role_id is not None and person is not None
+    _close_or_say(runtime, ack, roles.assign_role(runtime.store, runtime.catalog, form.incident_id, role_id, person, form.user_id,
+                                                  runtime.clock()), "No role given")
+
+
 def human_message(runtime: "Runtime", event: dict[str, Any]) -> None:
     """Any human message in an incident channel is an update, for "no update for" rules."""
     user, channel = _text(event.get("user")), _text(event.get("channel"))
@@ -555,6 +689,8 @@ def clicked(runtime: "Runtime", ack: Ack, body: dict[str, Any], action: dict[str
     """Every button and menu Ladder shows: one that opens a form, or one that runs a use case."""
     if action["action_id"] in FORMS:
         form_button_clicked(runtime, ack, body, action, context)
+    elif action["action_id"] == blocks.ROLE_PICK:
+        role_picked(runtime, ack, body, action, context)
     else:
         button_clicked(runtime, ack, body, action, context)
 
@@ -570,6 +706,7 @@ def submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: dict[str
 
 SUBMISSIONS: dict[str, Callable[["Runtime", Ack, dict[str, Any], dict[str, Any]], None]] = {
     blocks.RESOLVE_VIEW: resolve_submitted, blocks.ESCALATE_VIEW: escalate_submitted, blocks.UPDATE_VIEW: update_submitted,
+    blocks.FOLLOWUP_VIEW: followup_submitted, blocks.ROLE_VIEW: role_submitted,
 }
 
 
@@ -589,7 +726,7 @@ def register(bolt: App, runtime: "Runtime") -> None:
     runtime.catalog_watcher.prepare_with(prepare)
     bolt.options(blocks.SERVICE_ACTION)(_bound(service_options, runtime))
     bolt.event("message")(_bound(human_message, runtime))
-    bolt.action(_one_of([*BUTTONS, *FORMS]))(_bound(clicked, runtime))
+    bolt.action(_one_of([*BUTTONS, *FORMS, blocks.ROLE_PICK]))(_bound(clicked, runtime))
     bolt.command("/incident")(_bound(incident_command, runtime))
     bolt.view(_one_of([blocks.DECLARE_VIEW, *SUBMISSIONS]))(_bound(submitted, runtime))
     bolt.error(on_error)

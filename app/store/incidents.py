@@ -35,6 +35,24 @@ class IncidentReads:
     def timeline(self, incident_id: int) -> list[Row]:
         return [dict(r) for r in self.conn.execute("SELECT * FROM timeline WHERE incident_id = ? ORDER BY id", (incident_id,))]
 
+    def incident_record(self, number: int) -> dict[str, Any] | None:
+        """INC-`number` and all that was recorded about it (tracks, pages, timeline, roles, follow-ups), for its review.
+
+        Read in one snapshot (a savepoint is a read transaction outside a write, and nests inside one), so a page
+        sent or a follow-up added meanwhile is in every part or in none.
+        """
+        store: Any = self  # the other reads are mixed into the same Store / Tx
+        self.conn.execute("SAVEPOINT record")
+        try:
+            incident = self.incident_by_number(number)
+            if incident is None:
+                return None
+            incident_id = incident["id"]
+            return {"incident": incident, "tracks": store.tracks(incident_id), "pages": store.pages(incident_id),
+                    "timeline": self.timeline(incident_id), "roles": store.roles(incident_id), "followups": store.followups(incident_id)}
+        finally:
+            self.conn.execute("RELEASE record")
+
 
 class IncidentWrites(IncidentReads):
     def insert_incident(self, now: datetime, **columns: Any) -> Row:

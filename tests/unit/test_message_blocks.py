@@ -9,6 +9,7 @@ must give the same blocks, or both refuse.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -36,18 +37,29 @@ users = st.sampled_from(["U0ALICE01", "U0BOB0001", "W0ENTERPRISE"])
 moments = st.none() | st.integers(0, 10**7).map(lambda s: (START + timedelta(seconds=s)).isoformat())
 
 
-def _catalog(severities: list[tuple[str, str]]) -> Any:
+def _catalog(severities: list[tuple[str, str]], roles: list[tuple[str, str]] = [],  # noqa: B006 - never mutated
+             runbooks: list[tuple[str, str]] = []) -> Any:  # noqa: B006
     lines = ["severities:"] + [f"  - {{id: {sid}, label: {label!r}}}" for sid, label in severities]
-    lines += ["teams:", "  core: {name: Core, escalation_policy: core}", "services:", "  - {id: api, name: API, owner: core}",
+    links = ", ".join(f"{{title: {json.dumps(title)}, url: {json.dumps(url)}}}" for title, url in runbooks)
+    lines += ["teams:", "  core: {name: Core, escalation_policy: core}", "services:",
+              f"  - {{id: api, name: API, owner: core, runbooks: [{links}]}}",
               "policies:", "  core:", "    levels:", "      - {targets: [{user: a@example.com}], escalate_after: 5m}"]
+    lines += ["roles:"] + [f"  - {{id: {rid}, name: {json.dumps(name)}, description: {json.dumps(name)}}}" for rid, name in roles] if roles else []
     return parse_catalog("\n".join(lines) + "\n", "severities.yaml")
 
 
 # Severity ids around the 150 characters Slack allows an option's value (the incident id and a colon come before them);
 # labels up to the catalog's own limit of 75.
 severity_ids = st.integers(0, 160).map(lambda n: "sev" + "x" * n)
-catalogs = st.lists(st.tuples(severity_ids, st.integers(1, 75).map(lambda n: "SEV " + "1" * (n - 4) if n > 4 else "SEV1")),
-                    min_size=1, max_size=4, unique_by=lambda s: s[0]).map(_catalog)
+# Roles (the lead overridden or not) and runbooks whose names, titles and URLs carry what mrkdwn must not read as markup.
+hostile = st.text(alphabet="ab *_|<>&!@", min_size=1, max_size=75).filter(str.strip)
+roles = st.lists(st.tuples(st.sampled_from(["lead", "scribe", "comms", "r" * 63]), hostile), max_size=4, unique_by=lambda r: r[0])
+runbooks = st.lists(st.tuples(hostile, st.sampled_from(["https://wiki.example.com/run?a=1&b=2", "http://x.example/" + "p" * 480,
+                                                         "https://w.example/%7C%3C!channel%3E"])), max_size=10)
+catalogs = st.builds(_catalog, st.lists(st.tuples(severity_ids, st.integers(1, 75).map(lambda n: "SEV " + "1" * (n - 4) if n > 4 else "SEV1")),
+                                        min_size=1, max_size=4, unique_by=lambda s: s[0]), roles, runbooks)
+role_rows = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["lead", "scribe", "comms", "gone"]), "user_id": users}),
+                     max_size=4, unique_by=lambda r: r["role"])
 
 
 @st.composite
@@ -61,7 +73,7 @@ def incidents(draw: Callable[..., Any]) -> dict[str, Any]:
         "acknowledged_by": draw(users) if acknowledged else None, "acknowledged_at": draw(moments) if acknowledged else None,
         "lead": draw(st.none() | users), "description": draw(st.just("") | texts), "resolution_note": draw(st.just("") | texts),
         "resolved_by": draw(users) if status == "resolved" else None, "resolved_at": draw(moments) if status == "resolved" else None,
-        "channel_id": draw(st.none() | st.just("C0INCIDENT")),
+        "channel_id": draw(st.none() | st.just("C0INCIDENT")), "service_id": draw(st.sampled_from(["api", "gone"])),
         "mitigated_by": draw(users) if status == "mitigated" or (status == "resolved" and draw(st.booleans())) else None,
         "mitigated_at": draw(moments),
     }
@@ -87,6 +99,14 @@ def pages(draw: Callable[..., Any]) -> dict[str, Any]:
             "via": draw(st.text(max_size=80)), "notify_only": draw(st.booleans())}
 
 
+@st.composite
+def followup_rows(draw: Callable[..., Any]) -> dict[str, Any]:
+    done = draw(st.booleans())
+    return {"owner": draw(users), "due_on": draw(st.sampled_from(["2026-03-28", "2026-03-29", "2026-03-30"])),
+            "text": draw(st.text(max_size=300) | st.text(min_size=250, max_size=300, alphabet="ab&<>")),
+            "done_at": draw(moments.filter(bool)) if done else None, "done_by": draw(users) if done else None}
+
+
 REFUSED: dict[str, int] = {}  # per builder, how many examples both refused: a limit path the tests did reach
 
 
@@ -103,10 +123,12 @@ def _same(build: Callable[[Any], Any], *args: Any) -> None:
 
 
 @settings(max_examples=80, deadline=None)
-@given(incident=incidents(), catalog=catalogs, views=st.lists(track_views(), max_size=3), page_rows=st.lists(pages(), max_size=4))
+@given(incident=incidents(), catalog=catalogs, views=st.lists(track_views(), max_size=3), page_rows=st.lists(pages(), max_size=4),
+       followups=st.lists(followup_rows(), max_size=40), today=st.sampled_from(["", "2026-03-29"]), held=role_rows)
 def test_the_summary_is_the_one_slack_sdk_builds(incident: dict[str, Any], catalog: Any, views: list[TrackView],
-                                                 page_rows: list[dict[str, Any]]) -> None:
-    _same(blocks.summary_blocks, incident, catalog, views, page_rows)
+                                                 page_rows: list[dict[str, Any]], followups: list[dict[str, Any]], today: str,
+                                                 held: list[dict[str, Any]]) -> None:
+    _same(blocks.summary_blocks, incident, catalog, views, page_rows, followups, today, held)
 
 
 @pytest.mark.parametrize("incident_id", [1, 10**12])
