@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 TEXT_MAX = 300
 REMIND_AT = time(9, 0)  # local time in the owning team's zone
+DUE_WITHIN_DAYS = 5 * 365  # a follow-up due further out is a typo (9999-12-31 would overflow the reminder dates)
 DONE_ACTION = "followup_done"  # the Done button on the owner's DMs (app.slack.blocks.FOLLOWUP_DONE)
 NOT_FOUND = "That follow-up does not exist (any more)."
 RETRY_AFTER_FAILURE = timedelta(hours=1)
@@ -103,6 +104,8 @@ def validate(request: FollowupRequest, zone: ZoneInfo, now: datetime) -> date:
         errors["due"] = "Give the due date as YYYY-MM-DD, e.g. 2026-12-01."
     elif due < today:
         errors["due"] = f"That date is in the past; pick today ({today.isoformat()}) or later."
+    elif due > today + timedelta(days=DUE_WITHIN_DAYS):
+        errors["due"] = f"Pick a date within {DUE_WITHIN_DAYS // 365} years ({(today + timedelta(days=DUE_WITHIN_DAYS)).isoformat()} at the latest)."
     text = request.text.strip()
     if not text:
         errors["text"] = "Say what should be done, e.g. “Add an alert on payout queue depth”."

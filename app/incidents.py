@@ -337,16 +337,20 @@ def _switch_policy_if_stricter(tx: Tx, catalog: Catalog, incident: Row, label: s
         state, events = escalation.start(snapshot, now, catalog.schedules)
         tracks.commit(tx, incident["id"], track, tracks.decide(track, snapshot, state, events, None, f"raised to {label}"), now)
         return f" The ladder switched to the *{policy_id}* policy and pages its level 1 now."
+    if incident["status"] == "mitigated":  # a mitigated incident's ladder never pages again
+        return f" Its policy for new pages is now *{policy_id}*; the ladder stays stopped while {incident_ref(incident['number'])} is mitigated."
     return f" The ladder switched to the *{policy_id}* policy (it applies if the ladder re-arms)."
 
 
-def mitigate(store: Store, incident_id: int, user_id: str, now: datetime) -> Outcome:
+def mitigate(store: Store, incident_id: int, user_id: str, now: datetime, catalog: Catalog | None = None) -> Outcome:
     """Containment: the impact is stopped, the cause may not be. Between acknowledged and resolved on the incident clock.
 
     Mitigating an incident nobody acknowledged acknowledges it too (whoever stopped the bleeding owns it), and either
     way the main ladder stops for good: no more pages and no ack-timeout re-arm. Escalations someone asked for on
-    other tracks keep going until their own people answer.
+    other tracks keep going until their own people answer. As with an acknowledgement, a policy with `lead_on_ack`
+    makes whoever acknowledged this way the lead.
     """
+    from app import roles  # roles builds on this module's shared steps, so it is imported where it is used
     with store.transaction() as tx:
         incident, refusal = open_incident(tx, incident_id)
         if incident is None:
@@ -370,12 +374,15 @@ def mitigate(store: Store, incident_id: int, user_id: str, now: datetime) -> Out
         if main is not None and main["state"] not in ("stopped", "exhausted"):
             tx.save_track(main, state="stopped")
         tx.touch_rule_timers(incident_id, now)
+        leads = (incident["status"] == "triggered" and main is not None and Snapshot.from_json(main["snapshot"]).lead_on_ack
+                 and roles.lead_on_acknowledgement(tx, catalog, incident, user_id, now))
         incident = tx.bump_incident(incident_id, now, **changes)
         tx.add_timeline(incident_id, now, "mitigated", f"Mitigated by {user_id} after {format_duration(seconds)}.",
                         actor=user_id, data={"seconds_to_mitigate": seconds})
+        lead = f" <@{user_id}> leads it (this policy makes the first acknowledger the lead)." if leads else ""
         say_and_refresh(tx, incident, now, f"mitigated:{incident['version']}",
                         f":large_yellow_circle: <@{user_id}> marked {ref} *mitigated*: the impact is contained. "
-                        "Resolve it once the cause is fixed.")
+                        f"Resolve it once the cause is fixed.{lead}")
     return Outcome(incident, True, f"{ref} is mitigated.")
 
 

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from app.catalog import Catalog, ScopedRule, format_duration
 from app.store import parse_iso
+from app.tracks import OWNED
 
 WORKING_HOURS_RECHECK = 60  # minute granularity: a rule waiting on (or outside) working hours looks again a minute later
 
@@ -128,7 +129,7 @@ def occurrence(scoped: ScopedRule, facts: Facts, catalog: Catalog) -> tuple[str,
     if kind == "open_for":
         return "open", facts.declared_at
     if kind == "acknowledged_for":
-        if facts.status != "acknowledged" or facts.acknowledged_at is None:
+        if facts.status not in OWNED or facts.acknowledged_at is None:  # acknowledged, or mitigated: not resolved yet
             return None
         return f"acked:{facts.acknowledged_at.isoformat()}", facts.acknowledged_at
     if kind == "no_update_for":

@@ -124,6 +124,7 @@ def test_the_add_followup_button_on_a_resolved_summary_opens_the_form_and_submit
     ("<@{ivan}|ivan> 2026-12-01", True, "2026-12-01", None),
     ("<@{ivan}|ivan> 2026-13-45 write the runbook", True, None, "write the runbook"),  # not a date: not offered to Slack as one
     ("<@{ivan}|ivan> 2026-11-01 write the runbook", True, "2026-11-01", "write the runbook"),  # in the past: the form says so
+    ("<@{ivan}|ivan> 9999-12-31 write the runbook", True, "9999-12-31", "write the runbook"),  # too far: the form says so
     ("", False, None, None),
 ])
 def test_a_command_missing_a_part_or_failing_a_check_opens_the_form_prefilled(engine: Engine, typed: str, owner: bool,
@@ -152,6 +153,8 @@ def test_outside_an_incident_channel_the_command_says_where_to_type_it(engine: E
     ({"due": "2026-11-22"}, "due", "in the past"),  # yesterday in London
     ({"due": "01/12/2026"}, "due", "YYYY-MM-DD"),
     ({"due": "2026-02-30"}, "due", "YYYY-MM-DD"),
+    ({"due": "9999-12-31"}, "due", "within 5 years"),  # its reminder dates would overflow
+    ({"due": "2031-11-23"}, "due", "within 5 years"),
     ({"text": ""}, "text", "Say what should be done"),
     ({"text": "   "}, "text", "Say what should be done"),
     ({"text": "\u200b\u202e"}, "text", "invisible"),

@@ -180,6 +180,17 @@ def test_a_policy_with_lead_on_ack_makes_the_first_acknowledger_the_lead(engine:
     assert any("*Incident lead*" in m["text"] for m in engine.dms("alice")[1:])  # the role's DM, after the page
 
 
+def test_mitigating_before_anyone_acknowledged_also_makes_the_mitigator_lead_under_lead_on_ack(engine: Engine) -> None:
+    incident = started(engine, severity="sev2")  # the payments policy, lead_on_ack: true
+    bob = engine.user("bob")
+    engine.driver.click(summary_of(engine), "incident_mitigate", bob)
+    engine.slack.wait_for(lambda: engine.runtime.store.incident(incident["id"])["status"] == "mitigated")
+    engine.at(seconds=1)
+    assert engine.runtime.store.incident(incident["id"])["lead"] == bob
+    assert [(r["role"], r["user_id"]) for r in engine.runtime.store.roles(incident["id"])] == [("lead", bob)]
+    assert any(f"<@{bob}> leads it" in t for t in engine.channel_texts())
+
+
 def test_a_policy_without_lead_on_ack_leaves_the_lead_to_people(engine: Engine) -> None:
     incident = started(engine, text="login broken", severity="sev2")  # Login: the identity policy, no lead_on_ack
     _ack_first_page(engine, "frank")

@@ -448,7 +448,7 @@ BUTTONS: dict[Any, tuple[Callable[[dict[str, Any], dict[str, Any]], Click | None
     blocks.SEVERITY: (_severity_click, lambda rt, c: incidents.change_severity(
         rt.store, rt.catalog, c.incident_id, c.detail[0], c.user_id, rt.clock()), False),
     blocks.STILL_ON_IT: (_incident_click, lambda rt, c: incidents.still_on_it(rt.store, c.incident_id, c.user_id, rt.clock()), True),
-    blocks.MITIGATE: (_incident_click, lambda rt, c: incidents.mitigate(rt.store, c.incident_id, c.user_id, rt.clock()), False),
+    blocks.MITIGATE: (_incident_click, lambda rt, c: incidents.mitigate(rt.store, c.incident_id, c.user_id, rt.clock(), rt.catalog), False),
     blocks.TAKE_LEAD: (_incident_click, lambda rt, c: roles.assign_role(
         rt.store, rt.catalog, c.incident_id, "lead", c.user_id, c.user_id, rt.clock()), False),
     re.compile(f"^{blocks.NUDGE_SNOOZE}_(15|60)$"): (_rule_click, lambda rt, c: nudges.snooze(

@@ -100,6 +100,9 @@ def test_occurrence_of_unacknowledged_and_acknowledged() -> None:
     assert occurrence("acked-1h", status="acknowledged", acknowledged_at=at(3)) == (f"acked:{at(3).isoformat()}", at(3))
     assert occurrence("acked-1h") is None
     assert occurrence("acked-1h", status="acknowledged", acknowledged_at=None) is None
+    # Mitigated is still "acknowledged and not resolved": the same occurrence goes on (no new one, no end).
+    assert occurrence("acked-1h", status="mitigated", acknowledged_at=at(3)) == (f"acked:{at(3).isoformat()}", at(3))
+    assert occurrence("sev1-unacked", status="mitigated", acknowledged_at=at(3)) is None
 
 
 def test_occurrence_of_silence_counts_from_the_last_update() -> None:
