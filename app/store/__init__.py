@@ -3,7 +3,8 @@
 - `db`: the Store (connections, transactions, migrations) and `Tx`, one open write transaction
 - `schema`: the tables, as numbered migrations
 - `opening`: why a database file could not be opened (DatabaseUnusable), in words a person can act on
-- `incidents`, `tracks`, `rule_timers`, `outbox`, `leases`, `roles`, `followups`: the statements of each concern
+- `incidents`, `tracks`, `rule_timers`, `outbox`, `leases`, `roles`, `followups`, `reports`, `digests`,
+  `app_home`: the statements of each concern
 - `times`: the one text form of an instant
 """
 

@@ -16,11 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
+from app.store.app_home import HomeReads, HomeWrites
+from app.store.digests import DigestReads, DigestWrites
 from app.store.followups import FollowupReads, FollowupWrites
 from app.store.incidents import IncidentReads, IncidentWrites
 from app.store.leases import LeaseWrites
 from app.store.opening import DatabaseUnusable, describe
 from app.store.outbox import OutboxReads, OutboxRow, OutboxWrites
+from app.store.reports import ReportReads, ReportWrites
 from app.store.roles import RoleReads, RoleWrites
 from app.store.rule_timers import RuleTimerReads, RuleTimerWrites
 from app.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -46,7 +49,8 @@ def storage_problem(error: Exception) -> str:
     return "the database could not be written"
 
 
-class Tx(IncidentWrites, TrackWrites, RuleTimerWrites, OutboxWrites, LeaseWrites, RoleWrites, FollowupWrites):
+class Tx(IncidentWrites, TrackWrites, RuleTimerWrites, OutboxWrites, LeaseWrites, RoleWrites, FollowupWrites, ReportWrites,
+         DigestWrites, HomeWrites):
     """One open write transaction: reads see its own writes; it commits when the `with` block ends."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -66,7 +70,7 @@ class Tx(IncidentWrites, TrackWrites, RuleTimerWrites, OutboxWrites, LeaseWrites
             self.conn.execute("RELEASE item")
 
 
-class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads, RoleReads, FollowupReads):
+class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads, RoleReads, FollowupReads, ReportReads, DigestReads, HomeReads):
     """Thread-safe access to the Ladder database file."""
 
     def __init__(self, path: Path | str, busy_timeout: float = 30.0, *, background_checkpoints: bool = False) -> None:

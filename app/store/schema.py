@@ -6,7 +6,7 @@ migration; one written by a newer Ladder is refused rather than misread.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -248,5 +248,21 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX followups_incident ON followups(incident_id)",
         "CREATE INDEX followups_remind ON followups(remind_at) WHERE remind_at IS NOT NULL",
         "CREATE INDEX followups_owner ON followups(owner, done_at)",
+    ],
+    # 8: looking back: incidents by when they were declared (reports over a period), each team's weekly digest (when
+    # the next is due, and the last period posted), and who has opened Ladder's App Home (to refresh it for them).
+    8: [
+        "CREATE INDEX IF NOT EXISTS incidents_declared ON incidents(declared_at)",
+        """CREATE TABLE digests (
+            team_id TEXT PRIMARY KEY,
+            due_at TEXT,
+            last_period TEXT,
+            version INTEGER NOT NULL DEFAULT 1
+        )""",
+        "CREATE INDEX digests_due ON digests(due_at) WHERE due_at IS NOT NULL",
+        """CREATE TABLE app_home (
+            user_id TEXT PRIMARY KEY,
+            opened_at TEXT NOT NULL
+        )""",
     ],
 }
