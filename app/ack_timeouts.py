@@ -71,6 +71,7 @@ def _announce(tx: Tx, incident: Row, track: Row, now: datetime) -> None:
 
 def _rearm(tx: Tx, catalog: Catalog, incident: Row, track: Row, now: datetime, late: float) -> None:
     """Back to triggered, and the ladder starts again from level 1."""
+    due = parse_iso(track["due_at"])
     track = tx.restart_track(track["id"])
     owner = incident["acknowledged_by"]
     incident = tx.bump_incident(incident["id"], now, status="triggered", acknowledged_by=None, acknowledged_at=None,
@@ -78,10 +79,14 @@ def _rearm(tx: Tx, catalog: Catalog, incident: Row, track: Row, now: datetime, l
     tx.touch_rule_timers(incident["id"], now)
     tx.add_timeline(incident["id"], now, "rearmed",
                     f"Ack timeout: {owner} acknowledged but the incident is still open, so the ladder re-armed"
-                    f"{tracks.late_note(parse_iso(track['due_at']), late)}.", data={"previous_owner": owner})
+                    f"{tracks.late_note(due, late)}.", data={"previous_owner": owner})
     snapshot = Snapshot.from_json(track["snapshot"])
     state, events = escalation.start(snapshot, now, catalog.schedules)
     tracks.commit(tx, incident["id"], track, tracks.decide(track, snapshot, state, events, None, "ack timeout"), now)
+    if late >= tracks.LATE_NOTE_SECONDS and due is not None:
+        # As a late escalation does (tracks._advance): the review and `/incident timeline` count lateness by this entry.
+        tx.add_timeline(incident["id"], now, "late", f"This re-arm fired {format_duration(int(late))} late (due {due:%H:%M:%S} UTC).",
+                        data={"late_by_s": round(late, 3), "track": tracks.MAIN})
     tx.enqueue(outbox.channel_message(incident["id"], f"rearmed:{track['id']}:{track['round']}",
                                       f":rotating_light: {incident_ref(incident['number'])} is still open after its ack timeout: "
                                       "the ladder re-armed and pages level 1 again."), now)

@@ -9,7 +9,17 @@ and returns a `Review`. `markdown` renders it as a document a team edits into it
 
 Everything here is worked out from what the timeline recorded (`kind` and `data`), never from its
 words. Everything a person typed (a title, an update, a follow-up) is data: Markdown-escaped, and
-`<`, `>`, `&` made inert, so the file pings nobody and renders no link someone slipped in.
+`<`, `>`, `&` made inert, so the file pings nobody and renders no link someone slipped in. The
+Markdown ends with every timeline entry (its words, escaped the same way), and the JSON has them as
+`timeline`: the review is where a timeline too long for `/incident timeline` is read whole.
+
+In the JSON, every instant is UTC as `YYYY-MM-DDTHH:MM:SSZ`; only a clock step's `local` is the same
+instant in the team's zone, with its offset (`2026-11-23T11:00:00+01:00`). A level's
+`acknowledged_by` and `ack_after_s` say who acknowledged one of its pages and how long after it was
+paged, whatever its `outcome`: on a `timed_out` (or `superseded`) level that acknowledgement came
+after the ladder had already moved on, and the Markdown says "acknowledged later". A level still
+paging when someone acknowledged elsewhere on its ladder ends `stopped`, with `stopped_by` saying
+whose acknowledgement it was and on which rung (`level` None: they were not paged on this ladder).
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ _ENDS_RUNG = _RUNG_KINDS + ("exhausted", "repeat", "handoff")
 _NOT_TIMEOUTS = ("policy_switched", "rearmed", "escalated")  # a ladder moved by these at that instant did not time out
 # What Markdown (CommonMark, and Slack's own preview) reads as markup in running text.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~])")  # inline markup; typed text never starts a line here (see md_text)
+_SLACK_USER_GROUP = re.compile(r"S[A-Z0-9]{2,}")  # as the catalog accepts one; a user is a U/W ID or an e-mail
 
 
 # -- what the store holds --------------------------------------------------------------------------------
@@ -54,6 +65,7 @@ class Material:
     followups: list[Row]
     zone: str = "UTC"  # the owning team's time zone (UTC when the team is gone from the catalog)
     update_cadence_s: int | None = None  # the shortest `no_update_for` rule that applies; None: no such rule
+    page_kinds: dict[int, str] = field(default_factory=dict)  # page id -> "person" | "user_group", as its outbox row asked
 
 
 class NotReviewable(Exception):
@@ -82,7 +94,22 @@ def load(store: "Store", catalog: "Catalog | None", number: int) -> Material:
     team = catalog.teams.get(incident["team_id"]) if catalog is not None else None
     cadence = update_cadence(catalog, incident) if catalog is not None else None
     return Material(incident, record["tracks"], record["pages"], record["timeline"], record["roles"], record["followups"],
-                    team.timezone if team is not None else "UTC", cadence)
+                    team.timezone if team is not None else "UTC", cadence, _page_kinds(store.outbox_rows(incident["id"])))
+
+
+def _page_kinds(rows: list[Row]) -> dict[int, str]:
+    """What each page was meant to reach (a person or a user group to expand), as its outbox row says (pages do not)."""
+    kinds: dict[int, str] = {}
+    for row in rows:
+        if row["kind"] != "page":
+            continue
+        try:
+            payload = json.loads(row["payload"] or "{}")
+        except json.JSONDecodeError:
+            continue
+        if isinstance(payload, dict) and isinstance(payload.get("page_id"), int) and isinstance(payload.get("kind"), str):
+            kinds[payload["page_id"]] = payload["kind"]
+    return kinds
 
 
 # -- the review ---------------------------------------------------------------------------------------------
@@ -129,6 +156,7 @@ class Level:
     late_s: float | None = None  # how late the escalation that reached this rung fired (None: on time)
     escalate_after_s: int | None = None
     why: str = ""  # for a skipped or waiting level: why nobody was reachable
+    stopped_by: dict[str, Any] | None = None  # a `stopped` level: whose acknowledgement stopped it, and on which rung
     acknowledged_at: datetime | None = field(default=None, repr=False)  # working value; `as_json` leaves it out
 
 
@@ -173,10 +201,20 @@ class Review:
     followups: list[dict[str, Any]]
     generated_at: str | None = None
     people: dict[str, str] = field(default_factory=dict)  # Slack user ID -> the reference the catalog pages them by
+    timeline: list[dict[str, Any]] = field(default_factory=list)  # every entry: at, kind, actor, text
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
+    """An instant as the review's one form, `2026-11-23T10:00:00Z` (the store keeps microseconds; a review needs none)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def _stamp(text: Any) -> str | None:
+    """A recorded instant (the store's text) in the review's form; None for nothing, or for what is not an instant."""
+    try:
+        return _iso(parse_iso(text)) if isinstance(text, str) else None
+    except ValueError:
+        return None
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> int | None:
@@ -212,8 +250,8 @@ def build(material: Material, now: datetime | None = None) -> Review:
     people = {p["user_id"]: p["target"] for p in pages if p["user_id"] and p["target"] != p["user_id"]}
 
     declared = parse_iso(incident["declared_at"])
-    sent = [parse_iso(p["sent_at"]) for p in pages if p["sent_at"] and p["level"] >= 0 and not p["notify_only"] and p["status"] == "sent"]
-    first_page = min(sent, default=None)
+    first_page = min((parse_iso(p["sent_at"]) for p in pages if _reached_someone(p) and p["level"] >= 0 and not p["notify_only"]),
+                     default=None)
     acks = [(at, entry) for entry, _, at in timeline if entry["kind"] == "acknowledged"]
     first_ack, first_ack_by = (acks[0][0], acks[0][1]["actor"]) if acks else (None, None)
     mitigated, resolved = parse_iso(incident.get("mitigated_at")), parse_iso(incident["resolved_at"])
@@ -222,21 +260,21 @@ def build(material: Material, now: datetime | None = None) -> Review:
     previous = None
     for name, at in (("declared", declared), ("first page", first_page), ("first acknowledgement", first_ack),
                      ("mitigated", mitigated), ("resolved", resolved)):
-        local = at.astimezone(zone).isoformat() if at else None
+        local = at.astimezone(zone).isoformat(timespec="seconds") if at else None
         clock.append(Moment(name, _iso(at), local, _seconds(declared, at), _seconds(previous, at) if at else None))
         previous = at or previous
 
-    levels = _levels(timeline, tracks, pages)
+    levels = _levels(timeline, tracks, pages, material.page_kinds)
     findings = _findings(material, timeline, levels, tracks, people, first_ack_by, resolved)
     severity_changes = [{"at": _iso(at), "from": d.get("from"), "to": d.get("to"), "by": e["actor"]}
                         for e, d, at in timeline if e["kind"] == "severity_changed"]
     policy_switches = [{"at": _iso(at), "policy": d.get("policy"), "text": e["text"]}
                        for e, d, at in timeline if e["kind"] == "policy_switched"]
     updates = [{"at": _iso(at), "by": e["actor"], "text": d.get("text", "")} for e, d, at in timeline if e["kind"] == "status_update"]
-    roles = [{"role": r["role"], "user_id": r["user_id"], "assigned_by": r["assigned_by"], "assigned_at": r["assigned_at"]}
-             for r in material.roles]
+    roles = _roles(material, timeline)
     followups = [{"id": f["id"], "owner": f["owner"], "due_on": f["due_on"], "text": f["text"], "created_by": f["created_by"],
-                  "created_at": f["created_at"], "done_at": f["done_at"], "done_by": f["done_by"]} for f in material.followups]
+                  "created_at": _stamp(f["created_at"]), "done_at": _stamp(f["done_at"]), "done_by": f["done_by"]} for f in material.followups]
+    entries = [{"at": _stamp(e["at"]), "kind": e["kind"], "actor": e["actor"], "text": e["text"] or ""} for e, _, _ in timeline]
     return Review(
         ref=incident_ref(incident["number"]), title=incident["title"], service=incident["service_name"], team=incident["team_name"],
         severity=incident["severity"], status=incident["status"], zone=material.zone, declared_by=incident["declared_by"],
@@ -247,11 +285,34 @@ def build(material: Material, now: datetime | None = None) -> Review:
         time_to_mitigate_s=_seconds(declared, mitigated), time_to_resolve_s=_seconds(declared, resolved),
         clock=clock, levels=levels, severity_changes=severity_changes, policy_switches=policy_switches,
         nudges=_nudges(timeline), findings=findings, roles=roles, updates=updates, followups=followups,
-        generated_at=_iso(now), people=people)
+        generated_at=_iso(now), people=people, timeline=entries)
 
 
-def _levels(timeline: list[tuple[Row, dict[str, Any], datetime | None]], tracks: dict[str, Row], pages: list[Row]) -> list[Level]:
+def _reached_someone(page: Row) -> bool:
+    """A page that reached a person: delivered to (or merged into a page already sent to) a known Slack user.
+
+    A user group's own row is marked sent once it is expanded, even into no members or members whose DMs all
+    failed; it reached nobody by itself (its members' pages are rows of their own).
+    """
+    return bool(page["user_id"]) and bool(page["sent_at"]) and page["status"] in ("sent", "merged")
+
+
+def _roles(material: Material, timeline: list[tuple[Row, dict[str, Any], datetime | None]]) -> list[dict[str, Any]]:
+    """Who held each role; a lead set before roles were rows (schema 7) is only the incident's `lead`, as `roles._holder` reads it."""
+    roles = [{"role": r["role"], "user_id": r["user_id"], "assigned_by": r["assigned_by"], "assigned_at": _stamp(r["assigned_at"])}
+             for r in material.roles]
+    lead = material.incident.get("lead")
+    if lead and not any(r["role"] == "lead" for r in roles):
+        given = [(e, at) for e, d, at in timeline if e["kind"] == "lead" and d.get("lead") == lead]  # how the lead was set then
+        entry, at = given[-1] if given else (None, None)
+        roles.insert(0, {"role": "lead", "user_id": lead, "assigned_by": entry["actor"] if entry else None, "assigned_at": _iso(at)})
+    return roles
+
+
+def _levels(timeline: list[tuple[Row, dict[str, Any], datetime | None]], tracks: dict[str, Row], pages: list[Row],
+            kinds: dict[int, str] | None = None) -> list[Level]:
     """Every rung each ladder reached, in order, with its people and how it ended."""
+    kinds = kinds or {}
     levels: list[Level] = []
     rung_of: dict[str, int] = {}  # track -> index in `levels` of the rung it is on
     moved_at: dict[tuple[str, str], set[str]] = {}  # (track, at) -> the kinds of entry that moved it then
@@ -302,24 +363,41 @@ def _levels(timeline: list[tuple[Row, dict[str, Any], datetime | None]], tracks:
             rung_pages = [p for p in pages if p["track"] == track and p["policy"] == policy and p["level"] == number
                           and p["loop"] == loop and p["round"] == round_]
             notify_only = bool(rung_pages) and all(p["notify_only"] for p in rung_pages)
-            level = Level(track, label, policy, number + 1, loop, entry["at"], "notified" if notify_only else "open",
-                          [_target(p) for p in rung_pages if not _is_group_member(p, rung_pages)],
+            level = Level(track, label, policy, number + 1, loop, _stamp(entry["at"]) or "", "notified" if notify_only else "open",
+                          [_target(p, kinds) for p in rung_pages if not _is_group_member(p, rung_pages)],
                           escalate_after_s=_escalate_after(tracks, track, policy, number))
             _acknowledged(level, rung_pages, when)
         else:
             gaps = [e["text"] for e, d, _ in timeline if e["kind"] == "gap" and e["at"] == entry["at"] and d.get("track", "main") == track
                     and d.get("level") == number and d.get("policy") == policy]
-            level = Level(track, label, policy, number + 1, loop, entry["at"], "skipped" if kind == "level_skipped" else "waiting", [],
+            level = Level(track, label, policy, number + 1, loop, _stamp(entry["at"]) or "",
+                          "skipped" if kind == "level_skipped" else "waiting", [],
                           why=" ".join(_gap_reason(g) for g in gaps) or "it resolved to nobody.")
         late = lateness.get((track, entry["at"]))
         level.late_s = late if late else None
         levels.append(level)
         if level.outcome == "open":
             rung_of[track] = len(levels) - 1
+    acks = [(at, entry["actor"]) for entry, _, at in timeline if entry["kind"] == "acknowledged" and at is not None]
     for level in levels:
         if level.outcome == "open":
             level.outcome = "acknowledged" if level.acknowledged_by else "stopped"  # still current when someone owned or resolved it
+        if level.outcome == "stopped" and level.track == "main":
+            level.stopped_by = _stopped_by(level, acks, levels)
     return levels
+
+
+def _stopped_by(level: Level, acks: list[tuple[datetime, str | None]], levels: list[Level]) -> dict[str, Any] | None:
+    """The incident's acknowledgement that stopped the main ladder while `level` was its rung, and on which rung it was given."""
+    paged = parse_iso(level.paged_at)
+    at, user_id = next(((at, who) for at, who in acks if paged is None or at >= paged), (None, None))
+    if at is None or not user_id:
+        return None
+    acked = [lvl for lvl in levels if lvl.track == level.track and lvl.acknowledged_by == user_id and lvl.acknowledged_at is not None
+             and lvl.acknowledged_at <= at]
+    rung = next((lvl for lvl in acked if lvl.acknowledged_at == at), acked[-1] if acked else None)
+    return {"user_id": user_id, "at": _iso(at), "level": rung.level if rung else None, "policy": rung.policy if rung else None,
+            "loop": rung.loop if rung else None}
 
 
 def _gap_reason(text: str) -> str:
@@ -335,16 +413,19 @@ def _is_group_member(page: Row, rung: list[Row]) -> bool:
     return page["via"].startswith("member of ") and any(p["target"] == page["via"][len("member of "):] for p in rung)
 
 
-def _target(page: Row) -> Target:
+def _target(page: Row, kinds: dict[int, str]) -> Target:
+    kind = kinds.get(page["id"])  # what its outbox row asked for; a page with no row (merged, or purged) goes by its reference
+    group = kind == "user_group" if kind else bool(_SLACK_USER_GROUP.fullmatch(page["target"])) and not page["user_id"]
     if page["status"] == "merged":
         how = "merged"
     elif page["notify_only"]:
         how = "notify_only"
-    elif page["target"].startswith("S") and not page["user_id"] and page["status"] != "failed":
+    elif group:
         how = "user_group"
     else:
         how = "dm"
-    return Target(page["target"], page["user_id"], how, page["via"], page["status"], page["sent_at"], page["acknowledged_at"], page["error"])
+    return Target(page["target"], page["user_id"], how, page["via"], page["status"], _stamp(page["sent_at"]), _stamp(page["acknowledged_at"]),
+                  page["error"])
 
 
 def _acknowledged(level: Level, rung: list[Row], paged: datetime | None) -> None:
@@ -368,7 +449,7 @@ def _nudges(timeline: list[tuple[Row, dict[str, Any], datetime | None]]) -> list
         elif entry["kind"] in answers and rule in current:
             answer = {"answer": answers[entry["kind"]], "by": entry["actor"], "at": _iso(at)}
             if data.get("until"):
-                answer["until"] = data["until"]
+                answer["until"] = _stamp(data["until"])
             current[rule]["answers"].append(answer)
         elif entry["kind"] == "escalated" and entry["actor"] and isinstance(data.get("reason"), str):
             for rule_id, nudge in current.items():
@@ -386,25 +467,32 @@ def _findings(material: Material, timeline: list[tuple[Row, dict[str, Any], date
         if level.outcome == "timed_out":
             waited = f" within {format_duration(level.escalate_after_s)}" if level.escalate_after_s else ""
             who = ", ".join(t.target for t in level.targets) or "nobody"
-            found.append(Finding("level_timed_out", level.paged_at, f"{where} ({who}) timed out: nobody acknowledged{waited}."))
+            later = f" ({_who(level.acknowledged_by, people)} {_later(level)})" if level.acknowledged_by else ""
+            found.append(Finding("level_timed_out", level.paged_at, f"{where} ({who}) timed out: nobody acknowledged{waited}{later}."))
         if level.outcome in ("skipped", "waiting"):
             found.append(Finding("schedule_gap", level.paged_at, f"{where} {'was skipped' if level.outcome == 'skipped' else 'waited'}: "
                                                                  f"{level.why}"))
     for entry, data, _ in timeline:
-        if entry["kind"] == "gap" and not any(l.paged_at == entry["at"] and l.outcome in ("skipped", "waiting") for l in levels):
-            found.append(Finding("schedule_gap", entry["at"], entry["text"]))
+        if entry["kind"] == "gap" and not any(
+                l.paged_at == _stamp(entry["at"]) and l.outcome in ("skipped", "waiting") and l.track == data.get("track", "main")
+                and l.policy == data.get("policy") and data.get("level") == l.level - 1 for l in levels):
+            found.append(Finding("schedule_gap", _stamp(entry["at"]) or "", entry["text"]))
+    failed_at = {d["page_id"]: at for e, d, at in timeline if e["kind"] == "delivery_failed" and isinstance(d.get("page_id"), int)}
     for page in material.pages:
         if page["status"] == "failed":
-            found.append(Finding("page_failed", page["created_at"],
+            # When it failed: its delivery_failed entry (which names the page since schema 7); older ones, when it was queued.
+            found.append(Finding("page_failed", _iso(failed_at.get(page["id"])) or _stamp(page["created_at"]) or "",
                                  f"The page to {page['target']} (level {page['level'] + 1}) was not delivered: {page['error'] or 'failed'}."))
     paged_users = {p["user_id"] for p in material.pages if p["user_id"] and p["status"] in ("sent", "merged")}
     for entry, data, _ in timeline:
         if entry["kind"] == "acknowledged" and entry["actor"] and entry["actor"] not in paged_users:
-            found.append(Finding("ack_by_unpaged", entry["at"], f"{_who(entry['actor'], people)} acknowledged without having been paged."))
+            found.append(Finding("ack_by_unpaged", _stamp(entry["at"]) or "",
+                                 f"{_who(entry['actor'], people)} acknowledged without having been paged."))
     for track in material.tracks:
         if track["track"].startswith("team:"):
             why = f": {track['reason']}" if track["reason"] else ""
-            found.append(Finding("other_team", track["created_at"], f"Escalated to another team, {track['label']} (a change of scope){why}."))
+            found.append(Finding("other_team", _stamp(track["created_at"]) or "",
+                                 f"Escalated to another team, {track['label']} (a change of scope){why}."))
     cadence = material.update_cadence_s
     declared = parse_iso(material.incident["declared_at"])
     if cadence and declared and resolved:
@@ -416,6 +504,11 @@ def _findings(material: Material, timeline: list[tuple[Row, dict[str, Any], date
                 found.append(Finding("update_gap", _iso(stop) or "", f"No status update for {format_duration(silence)} after {since} "
                                                                      f"(the cadence is {format_duration(cadence)})."))
     return sorted(found, key=lambda f: f.at)
+
+
+def _later(level: Level) -> str:
+    """A timed-out (or superseded) level's page acknowledged after the ladder moved on."""
+    return "acknowledged later" + (f", {format_duration(level.ack_after_s)} after being paged" if level.ack_after_s is not None else "")
 
 
 def _rung_name(level: Level) -> str:
@@ -477,6 +570,25 @@ _OUTCOME = {"acknowledged": "acknowledged", "timed_out": "timed out unanswered",
             "notified": "notified (no acknowledgement asked)", "superseded": "superseded", "stopped": "stopped (handled elsewhere)"}
 
 
+def _ending(level: Level, people: dict[str, str]) -> str:
+    """How a rung ended, in the words the JSON's `outcome`, `acknowledged_by` and `stopped_by` hold."""
+    if level.outcome == "acknowledged" and level.acknowledged_by:
+        return f"acknowledged by {_person(level.acknowledged_by, people)} after {_dur(level.ack_after_s)}."
+    if level.outcome == "stopped" and level.stopped_by:
+        stop = level.stopped_by
+        where = ""
+        if stop.get("level") is not None:
+            where = f" at level {stop['level']}" + (f" of {_code(stop['policy'])}" if stop.get("policy") != level.policy else "") + (
+                f", loop {stop['loop'] + 1}" if stop.get("loop") != level.loop and stop.get("loop") is not None else "")
+        return f"stopped: acknowledged{where} by {_person(stop['user_id'], people)}."
+    said = _OUTCOME.get(level.outcome, level.outcome)
+    if level.outcome == "timed_out" and level.escalate_after_s:
+        said += f" (after {_dur(level.escalate_after_s)})"
+    if level.acknowledged_by:  # acknowledged, but only once the ladder had moved on
+        said += f"; {_person(level.acknowledged_by, people)} {_later(level)}"
+    return said + (f": {md_text(level.why)}" if level.why else ".")
+
+
 def markdown(review: Review) -> str:
     """The review as a Markdown document to edit into the postmortem."""
     zone = ZoneInfo(review.zone)
@@ -502,9 +614,7 @@ def markdown(review: Review) -> str:
         out.append("No level paged anyone.")
     for level in review.levels:
         late = f", fired {_dur(level.late_s)} late" if level.late_s else ""
-        out.append(f"- **{md_text(_rung_name(level))}**, {_time(level.paged_at, zone)}{late}: {_OUTCOME.get(level.outcome, level.outcome)}"
-                   + (f" by {_person(level.acknowledged_by, people)} after {_dur(level.ack_after_s)}" if level.acknowledged_by else "")
-                   + (f": {md_text(level.why)}" if level.why else "."))
+        out.append(f"- **{md_text(_rung_name(level))}**, {_time(level.paged_at, zone)}{late}: {_ending(level, people)}")
         for target in level.targets:
             status = "failed: " + md_text(target.error) if target.status == "failed" else target.status
             out.append(f"  - {_code(target.target)} by {_HOW[target.how]} ({md_text(target.via)}): {status}")
@@ -528,6 +638,9 @@ def markdown(review: Review) -> str:
     out += [f"- [{'x' if f['done_at'] else ' '}] {md_text(f['text'])} (owner {_person(f['owner'], people)}, due {md_text(f['due_on'])})"
             for f in review.followups] or ["None yet: add them with `/incident followup @owner YYYY-MM-DD what`."]
     out += ["", "## What happened, in our words", "", "_Write here: impact, cause, what helped, what did not._", ""]
+    out += ["## Timeline", "", "Every entry Ladder recorded, oldest first.", ""]
+    out += [f"- {_time(e['at'], zone)} · {_code(e['kind'])}: {md_text(e['text'])}" for e in review.timeline] or ["Nothing was recorded."]
+    out.append("")
     return "\n".join(out)
 
 

@@ -152,7 +152,43 @@ def test_outside_an_incident_channel_it_says_where_to_type_it(ladder) -> None:
         body = ephemeral(ladder.driver.slash("timeline", ladder.user("sam"), channel_id=channel))
         assert body["text"] == OUTSIDE_AN_INCIDENT
         assert "in an incident's channel" in body["text"] and "blocks" not in body
+        # `python -m app review` refuses an open incident: it is named as where a resolved one's whole story is.
+        assert "Once an incident is resolved, the review Ladder posts in its channel (and `python -m app review INC-<n>`)" in body["text"]
     assert ladder.slack.calls_to("views.open") == []  # not taken for a declaration of an incident called "timeline"
+
+
+@pytest.mark.parametrize("status, whole", [
+    ("triggered", "every entry will be in the review Ladder posts here when it is resolved."),
+    ("mitigated", "every entry will be in the review Ladder posts here when it is resolved."),
+    ("resolved", "the review posted in this channel (and `python -m app review INC-12`) has every entry."),
+])
+def test_a_long_timeline_points_to_the_review_that_has_every_entry(status: str, whole: str) -> None:
+    incident = {"number": 12, "title": "t", "status": status, "declared_at": iso(START), "declared_by": "U0KNOWN1"}
+    entries = [{"kind": "rule_fired", "at": iso(START + timedelta(minutes=n)), "actor": None, "text": "x" * 300, "data": "{}"}
+               for n in range(400)]
+    note = [b["elements"][0]["text"] for b in timeline_message(incident, entries, []).blocks if b["type"] == "context"][1]
+    assert note.startswith(":scissors: The ") and note.endswith(f"are not shown here; {whole}")
+
+
+def test_a_rearm_that_fired_late_counts_in_the_story(slack, tmp_path, clock: Clock) -> None:
+    engine, close = start_engine(slack, tmp_path, clock)  # tests/engine_catalog.yaml: payments re-arms 30m after an acknowledgement
+    try:
+        incident, _, _ = declare(engine, severity="sev2")
+        engine.deliver()
+        engine.at(minutes=1)
+        engine.driver.click(engine.dms("alice")[0], "incident_ack", engine.user("alice"))
+        engine.slack.wait_for(lambda: engine.runtime.store.incident(incident["id"])["status"] == "acknowledged")
+        engine.at(minutes=30)  # 10:31: announced; the re-arm is due at 10:36
+    finally:
+        close()  # down until 10:51
+    clock.advance(minutes=20)
+    engine, close = start_engine(slack, tmp_path, clock)
+    try:
+        engine.deliver()  # re-armed 15 minutes late
+        body = ephemeral(engine.driver.slash("timeline", engine.user("alice"), channel_id=engine.slack.incident_channels()[0]["id"]))
+        assert body["blocks"][2]["elements"][0]["text"] == ":pager: 2 levels paged · :snail: *1 escalation fired late* (up to 15m)"
+    finally:
+        close()
 
 
 def test_help_lists_the_command(ladder) -> None:
@@ -233,7 +269,11 @@ def check_fits_and_pings_nobody(incident, entries, pages) -> None:
     assert "<" not in leftover and ">" not in leftover, leftover[:300]
     if message.left_out:
         assert f"The {message.left_out} earliest" in said or "The 1 earliest entry" in said
-        assert f"python -m app review INC-{incident['number']}" in said
+        if incident.get("status") == "resolved":  # the review has every entry (its Timeline appendix); it exists once resolved
+            assert (f"the review posted in this channel (and `python -m app review INC-{incident['number']}`) has every entry."
+                    in said)
+        else:
+            assert "every entry will be in the review Ladder posts here when it is resolved." in said and "python -m app" not in said
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

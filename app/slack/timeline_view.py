@@ -13,8 +13,9 @@ people, the incident's owners) become mentions, so a note saying `<!channel>` pi
 
 Slack takes 50 blocks a message and 3,000 characters a section: lines are packed several to a
 section, and past `LINES_CHARS_MAX` the oldest entries are left out, saying how many and where the
-whole timeline is. Kinds this module does not know (newer code, other helpers' features) get a
-neutral line with their text, so a new kind never breaks the command.
+whole timeline is: the review (app/review.py), posted in the channel when the incident is resolved.
+Kinds this module does not know (newer code, other helpers' features) get a neutral line with their
+text, so a new kind never breaks the command.
 """
 
 from __future__ import annotations
@@ -247,8 +248,13 @@ def _first(entries: list[Row], kind: str) -> Row | None:
 
 
 def _first_page_at(pages: list[Row]) -> str | None:
-    """When the first page that asked someone to act (not a notice) reached them."""
+    """When the first page that asked someone to act (not a notice) reached a person.
+
+    Only a page with the Slack user it reached counts: a user group's own row is marked sent once it is
+    expanded, even into no members, or into members whose DMs all failed (see `review._reached_someone`).
+    """
     sent = [p["sent_at"] for p in pages if isinstance(p.get("sent_at"), str) and _moment(p["sent_at"]) is not None
+            and p.get("user_id") and p.get("status") in ("sent", "merged")
             and not p.get("notify_only") and isinstance(p.get("level"), int) and p["level"] >= 0]
     return min(sent) if sent else None
 
@@ -365,9 +371,11 @@ def timeline_message(incident: Row, entries: list[Row], pages: list[Row], *, bud
         kit.context(truncate(story(entries, pages, people), kit.SECTION_TEXT_MAX)),
     ]
     if left_out:
+        whole = (f"the review posted in this channel (and `python -m app review {ref}`) has every entry."
+                 if incident.get("status") == "resolved" else "every entry will be in the review Ladder posts here when it is resolved.")
         built.append(kit.context(
             f":scissors: The {_count(left_out, 'earliest entry', 'earliest entries')} of {len(entries)} "
-            f"{'is' if left_out == 1 else 'are'} not shown here. The whole timeline: `python -m app review {ref}`."))
+            f"{'is' if left_out == 1 else 'are'} not shown here; {whole}"))
     if not entries:
         built.append(kit.section("Nothing on the timeline yet."))
     built += [kit.section(text) for text in sections]
@@ -376,4 +384,5 @@ def timeline_message(incident: Row, entries: list[Row], pages: list[Row], *, bud
 
 
 OUTSIDE_AN_INCIDENT = ("Run `/incident timeline` in an incident's channel: it shows that incident's timeline, only to you. "
-                       "For any incident, `python -m app review INC-<n>` prints its whole story.")
+                       "Once an incident is resolved, the review Ladder posts in its channel (and `python -m app review INC-<n>`) "
+                       "has every entry.")
