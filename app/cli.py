@@ -1,4 +1,4 @@
-"""`python -m app [run|check|oncall|simulate]`: the bot and its tools.
+"""`python -m app [run|check|oncall|simulate|review|followups|report]`: the bot and its tools.
 
 Exit codes: 0 fine; 1 the catalog is invalid; 2 a setting or a command-line value is wrong, or
 what a setting names cannot be used (the port is taken, the database file is not one, Slack
@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from app.cli_args import Parser, attach_dash_values, duration, incident_number, instant, refuse, shown
+from app.cli_args import Parser, attach_dash_values, duration, incident_number, instant, refuse, report_day, shown
 from app.config import DEFAULT_CATALOG_PATH, SECRET_NAMES, SettingsError, catalog_path_setting, load_settings
 
 if TYPE_CHECKING:
@@ -184,6 +184,83 @@ def cmd_followups(args: argparse.Namespace) -> int:
     return 0
 
 
+def _writable_out(args: argparse.Namespace) -> Path | None:
+    """--out: a file that can be written (refused at once, before the report's work, if it cannot)."""
+    if args.out is None:
+        return None
+    out = Path(args.out)
+    if out.is_dir():
+        refuse(args, "--out", f"{out.absolute()} is a directory; name a file to write")
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        refuse(args, "--out", f"there is no directory {parent}")
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        refuse(args, "--out", f"{out.absolute()} cannot be written")
+    return out
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """MTTA/MTTR, the ladder's levels, on-call load and weekly trends over a period: text, JSON or an HTML file."""
+    from datetime import datetime, timezone
+
+    from app.config import database_path_setting
+    from app.report import figures
+    from app.store import DatabaseUnusable, Store
+
+    until = args.until if args.until is not None else datetime.now(timezone.utc)
+    if until <= args.since:
+        refuse(args, "--until", f"{until:%Y-%m-%d %H:%M} UTC is not after --since {args.since:%Y-%m-%d %H:%M} UTC")
+    out = _writable_out(args)
+    catalog = _catalog(args)
+    if catalog is None:
+        return 1
+    if args.team is not None and args.team not in catalog.teams:
+        refuse(args, "--team", f"unknown team {shown(args.team)}; {_known('teams', catalog.teams)}")
+    if args.service is not None and args.service not in catalog.services:
+        refuse(args, "--service", f"unknown service {shown(args.service)}; {_known('services', catalog.services)}")
+    path = Path(args.db if args.db is not None else database_path_setting())
+    if not path.is_file():
+        where = "--db" if args.db is not None else "DATABASE_PATH"
+        return _fail(f"there is no database at {path.absolute()} ({where}); name the bot's database with --db", 2)
+    try:
+        store = Store(path)
+    except DatabaseUnusable as exc:
+        return _fail(str(exc), 2)
+    try:
+        report = figures.compute(store.report_material(args.since, until, args.team, args.service), catalog, args.since, until,
+                                 args.team, args.service)
+    finally:
+        store.close()
+    empty = f"no incidents between {args.since:%Y-%m-%d %H:%M} and {until:%Y-%m-%d %H:%M} UTC" + "".join(
+        f" for {flag} {value}" for flag, value in (("team", args.team), ("service", args.service)) if value)
+    if report.incidents == 0 and args.format == "text":
+        print(empty)
+        return 0
+    if report.incidents == 0:
+        print(empty, file=sys.stderr)  # the JSON or HTML still says so, as a report of nothing, for tools that expect one
+    if args.format == "json":
+        from app.report import as_json
+        rendered = as_json.render(report)
+    elif args.format == "html":
+        try:
+            from app.report import html
+        except ImportError as exc:
+            return _fail(f"the HTML report is not available in this Ladder ({exc}); use --format text or json", 1)
+        rendered = html.render(report, catalog)
+    else:
+        from app.report import text
+        rendered = text.render(report)
+    if out is None:
+        print(rendered, end="")
+        return 0
+    try:
+        out.write_text(rendered, encoding="utf-8")
+    except OSError as exc:
+        return _fail(f"argument --out: could not write {out.absolute()}: {exc.strerror or exc}", 2)
+    print(f"wrote {out} ({report.incidents} incidents)", file=sys.stderr)
+    return 0
+
+
 def _keep_secrets_out_of_the_environment() -> None:
     """From here on the secrets live in `Settings` alone.
 
@@ -289,7 +366,7 @@ def _serve_socket_mode(runtime: "Runtime") -> int:
 def _serve_http(runtime: "Runtime") -> int:
     """Bind the port first, then start the worker: a port in use or a bad HOST stops Ladder before any work begins."""
     from app import startup
-    from app.slack.server import http_server, stop_http_server
+    from app.slack.server import http_server, run_http_server, stop_http_server
 
     settings = runtime.settings
     try:
@@ -301,7 +378,7 @@ def _serve_http(runtime: "Runtime") -> int:
     log.info("Ladder is listening on http://%s:%s/slack/events (database %s)",
              settings.host, server.effective_port, settings.database_path)
     try:
-        server.run()
+        run_http_server(server)
     except KeyboardInterrupt:
         pass
     return 0
@@ -351,6 +428,17 @@ def build_parser() -> argparse.ArgumentParser:
     fol.add_argument("--db", help="the bot's database file (default: DATABASE_PATH or ladder.db)")
     fol.add_argument("--catalog", help="catalog file, for the teams and their time zones (default: CATALOG_PATH or manifests/catalog.yaml)")
     fol.set_defaults(func=cmd_followups, parser=fol)
+    rep = sub.add_parser("report", help="MTTA/MTTR, the ladder's levels, on-call load and weekly trends over a period")
+    rep.add_argument("--since", type=report_day, required=True, help="start of the period: a date (midnight UTC) or an ISO time")
+    rep.add_argument("--until", type=report_day, help="end of the period, excluded (default now)")
+    rep.add_argument("--team", help="a team id: only the incidents of its services")
+    rep.add_argument("--service", help="a service id: only its incidents")
+    rep.add_argument("--format", choices=("text", "json", "html"), default="text",
+                     help="text for a terminal (default), JSON with stable keys, or one self-contained HTML file with charts")
+    rep.add_argument("--out", help="write the report to this file instead of the standard output")
+    rep.add_argument("--db", help="the bot's database file (default: DATABASE_PATH or ladder.db)")
+    rep.add_argument("--catalog", help="catalog file, for the teams' zones, working hours and schedules (default: CATALOG_PATH or manifests/catalog.yaml)")
+    rep.set_defaults(func=cmd_report, parser=rep, json=False)
     return parser
 
 

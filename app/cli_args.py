@@ -64,6 +64,27 @@ def duration(raw: str) -> timedelta:
     return timedelta(seconds=min(total, int(_LONGEST.total_seconds())))
 
 
+REPORT_YEARS = (2000, 2200)
+
+
+def report_day(raw: str) -> datetime:
+    """--since/--until of a report: a date (2026-10-01, midnight UTC) or an ISO time as --at takes it, in 2000-2200."""
+    text = raw.strip()
+    try:
+        moment = datetime.fromisoformat(text) if text else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise argparse.ArgumentTypeError(f"{shown(raw)} is not a date; write it like 2026-10-01 (midnight UTC) or {TIME_EXAMPLE}")
+    try:
+        moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    except OverflowError:
+        moment = datetime.min.replace(tzinfo=timezone.utc)
+    if not REPORT_YEARS[0] <= moment.year <= REPORT_YEARS[1]:
+        raise argparse.ArgumentTypeError(f"{shown(raw)} is out of range; give a date between {REPORT_YEARS[0]}-01-01 and {REPORT_YEARS[1]}-12-31")
+    return moment
+
+
 def incident_number(raw: str) -> int:
     """An incident as people name it: INC-12 or 12."""
     match = re.fullmatch(r"(?:INC-)?([1-9][0-9]{0,8})", raw.strip(), re.IGNORECASE)
@@ -74,7 +95,8 @@ def incident_number(raw: str) -> int:
 
 # The options that take a value. A value that starts with '-' ("--for -5m") is read by argparse as another option,
 # and it answers "expected one argument", which hides what is wrong with the value itself.
-VALUE_FLAGS = frozenset({"--at", "--for", "--service", "--severity", "--team", "--schedule", "--catalog", "--env-file", "--db", "--format"})
+VALUE_FLAGS = frozenset({"--at", "--for", "--service", "--severity", "--team", "--schedule", "--catalog", "--env-file", "--db", "--format",
+                         "--since", "--until", "--out"})
 _DASH_VALUE = re.compile(r"^-(?!-)")
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app import outbox
+from app import home, outbox
 from app.catalog import Catalog
 from app.outbox import Kind, Priority
 from app.store import OutboxRow, Store, iso
@@ -64,6 +64,19 @@ def page_to_send(store: Store, row: OutboxRow, now: datetime) -> PageJob | None:
 def sent(store: Store, row: OutboxRow, now: datetime) -> None:
     """A row whose outcome needs no record beyond being sent (a topic, a pin, an invite, a message)."""
     with store.transaction() as tx:
+        tx.mark_sent(row.id, now)
+
+
+def refreshed(store: Store, catalog: Catalog, row: OutboxRow, now: datetime) -> None:
+    """An incident's summary and DMs show its change: so will the App Homes of the people it concerns.
+
+    Every change of an incident queues one refresh (keyed by its version), so this is the one place that sees them
+    all; the Homes are queued here, with the refresh marked sent, and coalesce per person (`home.queue_publish`).
+    """
+    with store.transaction() as tx:
+        incident = tx.incident(row.incident_id) if row.incident_id else None
+        if incident is not None:
+            home.refresh_for_incident(tx, catalog, incident, now)
         tx.mark_sent(row.id, now)
 
 
@@ -180,4 +193,5 @@ def describe(row: Row) -> str:
         Kind.CHANNEL_MESSAGE: f"post to {payload.get('channel', 'a channel')}",
         Kind.DIRECT_MESSAGE: f"send a direct message to {payload.get('user', 'someone')}",
         Kind.UPLOAD_REVIEW: "upload the review draft",
+        Kind.PUBLISH_HOME: f"publish the App Home of {payload.get('user', 'someone')}",
     }.get(row["kind"], row["kind"])

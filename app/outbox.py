@@ -28,6 +28,7 @@ class Kind(StrEnum):
     CHANNEL_MESSAGE = "channel_message"  # a message to a named channel (admin, team)
     DIRECT_MESSAGE = "direct_message"  # a DM that is not a page: a role's instructions, a follow-up and its reminders
     UPLOAD_REVIEW = "upload_review"  # the review draft of a resolved incident, as a Markdown file in its channel
+    PUBLISH_HOME = "publish_home"  # a person's App Home, rendered from the store when sent (views.publish)
 
 
 class Priority(IntEnum):
@@ -37,6 +38,7 @@ class Priority(IntEnum):
     CHANNEL = 1  # creating the channel, inviting, the summary; and warnings about pages
     MESSAGE = 3
     REFRESH = 4
+    HOME = 5  # an App Home is a view of what the rows before it change
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,16 @@ def direct_message(key: str, user_id: str, text: str, incident_id: int | None = 
 def dm_key(*parts: object) -> str:
     """`dm_key("role", incident_id, role, user_id)`, `dm_key("followup", followup_id, "reminder", n)`."""
     return ":".join(["dm", *(str(p) for p in parts)])
+
+
+def home_key(user_id: str, number: int) -> str:
+    """The `number`th publication of this person's App Home: zero-padded, so the newest key sorts last."""
+    return f"{Kind.PUBLISH_HOME.value}:{user_id}:{number:010d}"
+
+
+def publish_home(user_id: str, number: int) -> Message:
+    """Publish this person's App Home (built when sent, so one row covers every change made before it goes out)."""
+    return Message(Kind.PUBLISH_HOME, home_key(user_id, number), Priority.HOME, None, {"user": user_id})
 
 
 def channel_setup(incident_id: int, name: str, private: bool, declared_by: str) -> list[Message]:

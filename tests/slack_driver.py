@@ -166,6 +166,34 @@ class SlackDriver:
                 "authorizations": [{"team_id": TEAM_ID, "user_id": "UBOT00001", "is_bot": True, "is_enterprise_install": False}]}
         return self.post(json.dumps(body), "application/json")
 
+    def app_home_opened(self, user_id: str, tab: str = "home") -> Reply:
+        """`app_home_opened` as the Events API delivers it: `view` only once a Home has been published for the user."""
+        event: dict[str, Any] = {"type": "app_home_opened", "user": user_id, "channel": "D0LADDERDM", "tab": tab,
+                                 "event_ts": f"{time.time():.6f}"}
+        published = self.standin.home_of(user_id)
+        if tab == "home" and published is not None:
+            event["view"] = published
+        body = {"token": "deprecated-verification-token", "team_id": TEAM_ID, "api_app_id": "A0LADDER1", "event": event,
+                "type": "event_callback", "event_id": f"Ev{int(time.time() * 1e6)}", "event_time": int(time.time()),
+                "authorizations": [{"team_id": TEAM_ID, "user_id": "UBOT00001", "is_bot": True, "is_enterprise_install": False}]}
+        return self.post(json.dumps(body), "application/json")
+
+    def click_home(self, user_id: str, action_id: str, value: str, **kwargs: Any) -> Reply:
+        """A button on the user's Home tab: the container is the view, and there is no channel, message or response_url."""
+        home = self.standin.home_of(user_id)
+        assert home is not None, "no Home published for this user"
+        block, element = next((b, e) for b in home["blocks"] if b.get("type") == "actions" for e in b.get("elements", [])
+                              if e.get("action_id") == action_id and e.get("value") == value)
+        payload = {
+            "type": "block_actions", "team": {"id": TEAM_ID, "domain": "ladder-test"},
+            "user": {"id": user_id, "username": "someone", "name": "someone", "team_id": TEAM_ID},
+            "api_app_id": "A0LADDER1", "token": "deprecated-verification-token",
+            "container": {"type": "view", "view_id": home["id"]}, "trigger_id": self.standin.issue_trigger(),
+            "view": home, "actions": [{"action_id": action_id, "block_id": block.get("block_id", "b"), "type": "button",
+                                       "text": element["text"], "value": value, "action_ts": f"{time.time():.6f}"}],
+        }
+        return self.post_payload(payload, **kwargs)
+
     # -- buttons --------------------------------------------------------------------------------------
     @staticmethod
     def find_element(message: dict[str, Any], action_id: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -61,6 +61,7 @@ class SlackStandIn:
         self.usergroups: dict[str, list[str]] = {}
         self.files: dict[str, dict[str, Any]] = {}  # external uploads: declared length, the bytes received, completed or not
         self.views: dict[str, dict[str, Any]] = {}
+        self.homes: dict[str, dict[str, Any]] = {}  # user ID -> the Home tab published for them (views.publish)
         self.triggers: dict[str, dict[str, Any]] = {}
         self.responses: list[dict[str, Any]] = []
         self.faults: dict[str, list[Fault]] = {}
@@ -562,6 +563,34 @@ class SlackStandIn:
             raise SlackError("not_found")
         return {"view": self._store_view(view_id, view, self.views[view_id]["root_view_id"])}
 
+    def _m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A user's Home tab: `user_id` required, a view of type home (100 blocks at most), and a `hash`, when given,
+        must be the one of the view it replaces (`hash_conflict` otherwise: someone published meanwhile)."""
+        user_id = args.get("user_id")
+        if not user_id:
+            raise SlackError("invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: user_id"]})
+        if user_id not in self.users:
+            raise SlackError("user_not_found")
+        view = self._check_view(args.get("view"))
+        if view.get("type") != "home":
+            raise SlackError("invalid_arguments", response_metadata={
+                "messages": ["[ERROR] must be 'home' [json-pointer:/view/type]"]})
+        current = self.homes.get(user_id)
+        if args.get("hash") and (current is None or current["hash"] != args["hash"]):
+            raise SlackError("hash_conflict")
+        problems = [f"[ERROR] {what} [json-pointer:/view/blocks/{i}]" for i, block in enumerate(view.get("blocks") or [])
+                    for what in _block_problems(block)]
+        if problems:
+            raise SlackError("invalid_arguments", response_metadata={"messages": problems})
+        view_id = current["id"] if current else self._new_id("V")
+        self.homes[user_id] = self._store_view(view_id, view)
+        return {"view": self.homes[user_id]}
+
+    def home_of(self, user_id: str) -> dict[str, Any] | None:
+        """The Home tab last published for this user (None: never)."""
+        with self.lock:
+            return self.homes.get(user_id)
+
     def _m_users_lookupByEmail(self, args: dict[str, Any]) -> dict[str, Any]:
         email = (args.get("email") or "").lower()
         user = next((u for u in self.users.values() if u["profile"]["email"].lower() == email), None)
@@ -651,3 +680,17 @@ class SlackError(Exception):
         self.code = code
         self.extra = extra
         super().__init__(code)
+
+
+def _block_problems(block: dict[str, Any]) -> list[str]:
+    """What Slack refuses in one block of a Home tab: text past its limit, too many fields or buttons."""
+    problems = []
+    text = (block.get("text") or {}).get("text", "") if isinstance(block.get("text"), dict) else ""
+    limit = {"section": 3000, "header": 150}.get(block.get("type", ""))
+    if limit is not None and len(text) > limit:
+        problems.append(f"must be less than {limit + 1} characters")
+    if len(block.get("fields") or []) > 10:
+        problems.append("no more than 10 items allowed")
+    if len(block.get("elements") or []) > (25 if block.get("type") == "actions" else 10):
+        problems.append("too many elements")
+    return problems

@@ -27,7 +27,7 @@ from freezegun import freeze_time
 
 from app.config import load_settings
 from app.runtime import Runtime
-from app.slack.server import http_server, stop_http_server
+from app.slack.server import http_server, run_http_server, stop_http_server
 from app.worker import utcnow
 from tests.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
@@ -103,7 +103,7 @@ def ladder_settings(standin: SlackStandIn, db: Path, catalog: Path = TEST_CATALO
 
 def serve(runtime: Runtime) -> tuple[str, Callable[[], None]]:
     server = http_server(runtime, host="127.0.0.1", port=0, asyncore_loop_timeout=0.05)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=run_http_server, args=(server,), daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.effective_port}/slack/events"
 

@@ -93,12 +93,12 @@ def test_the_http_server_stops_even_when_its_wake_up_pipe_is_gone(slack, tmp_pat
     import threading
 
     from app.runtime import Runtime
-    from app.slack.server import http_server, stop_http_server
+    from app.slack.server import http_server, run_http_server, stop_http_server
     from tests.support import ladder_settings
 
     runtime = Runtime(ladder_settings(slack, tmp_path / "ladder.db"))
     server = http_server(runtime, host="127.0.0.1", port=0, asyncore_loop_timeout=0.05)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=run_http_server, args=(server,), daemon=True)
     thread.start()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=5)

@@ -32,6 +32,8 @@ SCOPES_FOR_METHOD = {
     "auth_test": set(),
     "views_open": set(),
     "views_update": set(),
+    "views_publish": set(),  # the App Home
+    "users_info": {"users:read"},  # who opened the App Home, by e-mail (the catalog names people by e-mail)
 }
 
 
@@ -56,7 +58,7 @@ def methods_called_by_the_app() -> set[str]:
     return set(re.findall(r"client\.([a-z]+_[A-Za-z_0-9]+)\(", source))
 
 
-SCOPES_FOR_EVENT = {"message.channels": {"channels:history"}, "message.groups": {"groups:history"}}
+SCOPES_FOR_EVENT = {"message.channels": {"channels:history"}, "message.groups": {"groups:history"}, "app_home_opened": set()}
 
 
 def test_bot_scopes_are_exactly_what_the_code_calls_for() -> None:

@@ -190,6 +190,11 @@ def scenario(ladder: Engine) -> None:
     driver.submit(form, user("sam"), {"severity": "sev2"})
     ladder.deliver()
     a = 1
+    # The App Home: alice (Payments, paged for A) and quinn (in no team: looked up with users.info) open theirs; from
+    # here on every refresh of an incident asks who of those it concerns has a Home to refresh.
+    for who in ("alice", "quinn"):
+        assert driver.app_home_opened(user(who)).status == 200
+    ladder.deliver()
     # B: SEV1 (mallory; leadership told, a lead asked for, the stakeholder told); C: SEV3 on the office's intranet.
     # Slack refuses one topic for a while (retried later) and one pin for good (failed, and said so).
     slack.fail("conversations.setTopic", status=503)
@@ -268,6 +273,10 @@ def scenario(ladder: Engine) -> None:
     driver.click([m for m in ladder.dms("oscar") if "follow-up" in m["text"]][-1], "followup_done", oscar)
     ladder.slack.wait_for(lambda: len([r for r in ladder.slack.responses if "Marked done" in r["body"].get("text", "")]) == 2)
     ladder.deliver()
+    for who in ("alice", "ivan"):  # Homes with this week's pages and follow-ups in them
+        assert driver.app_home_opened(user(who)).status == 200
+    ladder.deliver()
+    assert len(slack.ok_calls_to("views.publish")) >= 4
 
 
 def run_scenario(directory: Path, catalog: Path) -> list[Run]:

@@ -51,8 +51,8 @@ class LevelFigures:
 class PersonLoad:
     """One person's share of the pages and of the on-call time."""
 
-    person: str  # the Slack user ID, or the catalog reference (an e-mail) when no ID is known
-    team: str  # the team whose zone and working hours apply (the team of the schedule they were paged through, or the owning team)
+    person: str  # the catalog reference the pages were addressed to (pages.target, lowercased: an e-mail, or a Slack ID)
+    team: str  # whose zone and working hours apply: the team whose ladder paged them (X for a team:X track, else the owning team)
     pages: int
     outside_working_hours: int
     at_night: int  # 22:00-07:00 in the team's zone

@@ -26,11 +26,12 @@ from typing import Any, Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from app import delivered, followups, tracks
+from app import delivered, followups, home, tracks
 from app.catalog import Catalog
 from app.incidents import channel_name_for
 from app.outbox import Kind
 from app.slack import blocks
+from app.slack.home_view import home_view
 from app.slack.rate_gates import RateGates
 from app.store import OutboxRow, Store, iso, parse_iso
 from app.text import incident_ref
@@ -56,7 +57,8 @@ class RetryLater(Exception):
 # Kinds whose Slack method has a per-method (workspace-wide) rate tier: sent one at a time, and one 429
 # holds back the whole kind. Messages are limited per channel, so a 429 holds back that channel only
 # (a person's DM, an incident channel): never pages to others, and never a storm of 429s on one channel.
-GATED_KINDS = {Kind.CREATE_CHANNEL, Kind.INVITE, Kind.SET_TOPIC, Kind.PIN_SUMMARY, Kind.REFRESH}  # refresh: chat.update, Tier 3
+GATED_KINDS = {Kind.CREATE_CHANNEL, Kind.INVITE, Kind.SET_TOPIC, Kind.PIN_SUMMARY, Kind.REFRESH,  # refresh: chat.update, Tier 3
+               Kind.PUBLISH_HOME}  # views.publish, Tier 4
 
 
 class PermanentFailure(Exception):
@@ -149,6 +151,7 @@ class SlackDelivery:
             Kind.CHANNEL_MESSAGE: self._channel_message,
             Kind.DIRECT_MESSAGE: self._direct_message,
             Kind.UPLOAD_REVIEW: self._upload_review,
+            Kind.PUBLISH_HOME: self._publish_home,
         }
 
     def deliver(self, row: OutboxRow, now: datetime) -> DeliveryResult:
@@ -482,4 +485,23 @@ class SlackDelivery:
             if done != already:
                 self.store.update_payload(row.id, {**row.payload, "updated": sorted(done)})
             raise
+        delivered.refreshed(self.store, self.catalog(), row, now)
+
+    def _publish_home(self, row: OutboxRow, now: datetime) -> None:
+        """A person's App Home, built now from the store (so it shows every change made before this row was sent).
+
+        Someone the cache cannot name in the catalog is looked up once (users.info gives their e-mail, kept in the
+        cache): the catalog names people by e-mail, Slack's event by ID.
+        """
+        user_id = row.payload["user"]
+        if not self.store.refs_of_user(user_id):
+            try:
+                email = ((self.client.users_info(user=user_id).get("user") or {}).get("profile") or {}).get("email")
+            except SlackApiError as exc:
+                if _error_code(exc) in ("user_not_found", "users_not_found"):
+                    raise PermanentFailure(f"Slack knows no user {user_id} (user_not_found)") from None
+                raise
+            if email:
+                self.store.cache_user(email, user_id, now)
+        self.client.views_publish(user_id=user_id, view=home_view(home.load(self.store, self.catalog(), user_id, now)))
         delivered.sent(self.store, row, now)

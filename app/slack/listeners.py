@@ -29,7 +29,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from app import additive, followups, incidents, nudges, oncall_report, roles, routing
+from app import additive, followups, home, incidents, nudges, oncall_report, roles, routing
 from app.catalog import Catalog
 from app.slack import blocks, timeline_view
 from app.store import database_busy, storage_problem
@@ -144,7 +144,7 @@ FORM_WITHOUT_INCIDENT = ("This form does not say which incident it is for (it ma
                          "Nothing changed: open it again from the incident's summary.")
 
 
-def _say_ephemeral(respond: Respond | None, text: str) -> None:
+def _say_ephemeral(respond: Callable[..., Any] | None, text: str) -> None:
     if respond is None:
         log.info("no response_url to answer with: %s", text)
         return
@@ -162,6 +162,8 @@ def later(runtime: "Runtime", context: BoltContext, body: dict[str, Any], **spec
     would lose a slash command whose text says "payload", slack-platform.md §2).
     """
     spec.setdefault("response_url", _text(body.get("response_url")))
+    if not spec["response_url"] and _dig(body, "container", "type") == "view" and _dig(body, "view", "type") == "home":
+        spec["home_user"] = _text(_dig(body, "user", "id"))  # a click on the App Home: no response_url to answer on
     runtime.bolt.listener_runner.listener_executor.submit(_follow_up_logged, runtime, spec, context.client)
 
 
@@ -183,8 +185,20 @@ def _follow_up_logged(runtime: "Runtime", spec: dict[str, Any], client: WebClien
         log.exception("follow-up %s failed", spec.get("kind"))
 
 
+def _dm_reply(client: WebClient, user_id: str) -> Callable[..., Any]:
+    """The answer to a click on the App Home, which has no response_url (and no channel for an ephemeral message):
+    a DM from Ladder, in its Messages tab. Only clicks that changed nothing or need explaining are answered."""
+    def send(text: str, **_ephemeral: Any) -> None:
+        client.chat_postMessage(channel=user_id, text=text)
+    return send
+
+
 def follow_up(runtime: "Runtime", spec: dict[str, Any], client: WebClient) -> None:
-    reply = Respond(response_url=spec["response_url"]) if spec.get("response_url") else None
+    reply: Callable[..., Any] | None = None
+    if spec.get("response_url"):
+        reply = Respond(response_url=spec["response_url"])
+    elif spec.get("home_user"):
+        reply = _dm_reply(client, spec["home_user"])
     kind = spec["kind"]
     if kind == "declare":
         _finish_declare(runtime, client, spec)
@@ -665,6 +679,21 @@ def human_message(runtime: "Runtime", event: dict[str, Any]) -> None:
     nudges.record_human_message(runtime.store, channel, user, runtime.clock())
 
 
+def home_opened(runtime: "Runtime", event: dict[str, Any]) -> None:
+    """`app_home_opened` on the Home tab (Bolt acks events itself): remember who looked, queue their Home, wake the
+    worker, which builds and publishes it. The Messages tab sends the same event with `tab: messages`: nothing to do."""
+    user = _text(event.get("user"))
+    if event.get("tab") != "home" or not user:
+        return
+    try:
+        queued = home.opened(runtime.store, user, runtime.clock())
+    except sqlite3.Error as error:  # the Home stays as it was; the next open tries again
+        log.error("could not record an App Home opening: %s", error)
+        return
+    if queued:
+        runtime.worker.wake()
+
+
 def on_error(error: Exception, body: dict[str, Any]) -> None:
     kind = body.get("type") or body.get("command") or "request"
     log.error("listener for %s failed: %s: %s", kind, type(error).__name__, error)
@@ -726,6 +755,7 @@ def register(bolt: App, runtime: "Runtime") -> None:
     runtime.catalog_watcher.prepare_with(prepare)
     bolt.options(blocks.SERVICE_ACTION)(_bound(service_options, runtime))
     bolt.event("message")(_bound(human_message, runtime))
+    bolt.event("app_home_opened")(_bound(home_opened, runtime))
     bolt.action(_one_of([*BUTTONS, *FORMS, blocks.ROLE_PICK]))(_bound(clicked, runtime))
     bolt.command("/incident")(_bound(incident_command, runtime))
     bolt.view(_one_of([blocks.DECLARE_VIEW, *SUBMISSIONS]))(_bound(submitted, runtime))

@@ -6,6 +6,7 @@ waitress answers many requests at once, which matters during an alert storm.
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,16 @@ def http_server(runtime: "Runtime", host: str | None = None, port: int | None = 
     )
 
 
+def run_http_server(server: "BaseWSGIServer") -> None:
+    """`server.run()` until `stop_http_server`: a select() that finds its sockets closed under it once stopping
+    (the fallback below) ends the loop quietly instead of as a traceback; any other OSError still raises."""
+    try:
+        server.run()
+    except OSError as exc:
+        if not getattr(server, "ladder_stopping", False) or exc.errno != errno.EBADF:
+            raise
+
+
 def stop_http_server(server: "BaseWSGIServer") -> None:
     """Stop `server.run()` from any thread: the sockets are closed by the loop's own thread.
 
@@ -49,6 +60,7 @@ def stop_http_server(server: "BaseWSGIServer") -> None:
     close inside the loop, which then finds nothing left to serve and returns. The request threads
     stop first, so none is still writing to a channel while the loop closes it.
     """
+    server.ladder_stopping = True  # type: ignore[attr-defined]
     server.task_dispatcher.shutdown()
     try:
         server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))

@@ -6,7 +6,7 @@ migration; one written by a newer Ladder is refused rather than misread.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -264,5 +264,9 @@ MIGRATIONS: dict[int, list[str]] = {
             user_id TEXT PRIMARY KEY,
             opened_at TEXT NOT NULL
         )""",
+    ],
+    # 9: a person's own pages, newest first (the App Home's "my pages of the last 7 days"), without going through incidents.
+    9: [
+        "CREATE INDEX IF NOT EXISTS pages_user ON pages(user_id, created_at)",
     ],
 }
