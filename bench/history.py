@@ -46,8 +46,9 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl
 
 from slack_sdk import WebClient
+from slack_sdk.web.file_upload_v2_result import FileUploadV2Result
 
-from app import additive, incidents, nudges
+from app import additive, incidents, nudges, roles
 from app.catalog import Catalog, load_catalog
 from app.slack.delivery import SlackDelivery
 from app.delivered import fail_orphans
@@ -101,9 +102,23 @@ class InProcessSlack(WebClient):
         body = {"ok": True, **self._answer(method, params, serial)}
         return {"status": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(body)}
 
+    def _upload_file(self, *, url: str, data: bytes, **_: Any) -> FileUploadV2Result:
+        """Step two of a file upload (the bytes, to the URL step one gave): accepted, as Slack's file server would."""
+        with self._lock:
+            self.calls["upload"] = self.calls.get("upload", 0) + 1
+        return FileUploadV2Result(status=200, body="OK")
+
     @staticmethod
-    def _answer(method: str, params: dict[str, Any], serial: int) -> dict[str, Any]:
+    def _answer(method: str, params: dict[str, Any], serial: int, base: str = "http://in-process.invalid") -> dict[str, Any]:
+        """Slack's answer to `method`; `base` is where step two of a file upload is sent (the answering server)."""
         ts = f"{1_700_000_000 + serial}.{serial % 1_000_000:06d}"
+        if method == "files.getUploadURLExternal":
+            return {"upload_url": f"{base}/upload/F{serial:09d}", "file_id": f"F{serial:09d}"}
+        if method == "files.completeUploadExternal":
+            return {"files": [{"id": f["id"], "title": f.get("title", "")} for f in json.loads(params.get("files") or "[]")]
+                    if isinstance(params.get("files"), str) else params.get("files") or []}
+        if method == "views.publish":
+            return {"view": {"id": f"V{serial:09d}", "hash": f"1.{serial}", "type": "home"}}
         if method == "users.lookupByEmail":
             return {"user": {"id": user_id_for(str(params.get("email", ""))), "profile": {"email": params.get("email")}}}
         if method == "conversations.create":
@@ -253,7 +268,7 @@ def run_step(ladder: Ladder, life: Life, step: str, now: datetime) -> None:
         incidents.acknowledge(store, incident_id, user, now)
     elif step == "lead":
         user = incident["acknowledged_by"] or "U0ALICE01"
-        nudges.assign_lead(store, incident_id, user, user, now)
+        roles.assign_role(store, ladder.catalog, incident_id, roles.LEAD, user, user, now)
     elif step == "message":
         if incident["channel_id"]:
             nudges.record_human_message(store, incident["channel_id"], rng.choice(["U0ALICE01", "U0BOB0001", "U0DANA001"]), now)

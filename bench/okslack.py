@@ -34,12 +34,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8", "replace")
-        method = self.path.split("?")[0].rsplit("/", 1)[-1] if self.path.startswith("/api/") else "response_url"
+        method = (self.path.split("?")[0].rsplit("/", 1)[-1] if self.path.startswith("/api/")
+                  else "upload" if self.path.startswith("/upload/") else "response_url")
         with _lock:
             COUNTS[method] = COUNTS.get(method, 0) + 1
             serial = next(_serial)
-        if method == "response_url":
-            self._send(b"ok", "text/plain")
+        if method in ("response_url", "upload"):  # a response_url post, or step two of a file upload
+            self._send(b"ok" if method == "response_url" else b"OK", "text/plain")
             return
         params: dict[str, Any] = {}
         if "json" in (self.headers.get("Content-Type") or ""):
@@ -49,7 +50,7 @@ class Handler(BaseHTTPRequestHandler):
         if method in ("views.open", "views.update", "views.push"):
             answer: dict[str, Any] = {"view": {"id": f"V{serial:09d}", "hash": f"1.{serial}"}}
         else:
-            answer = InProcessSlack._answer(method, params, serial)  # noqa: SLF001
+            answer = InProcessSlack._answer(method, params, serial, f"http://{self.headers.get('Host')}")  # noqa: SLF001
         self._send(json.dumps({"ok": True, **answer}).encode(), "application/json")
 
     def _send(self, data: bytes, content_type: str) -> None:

@@ -123,3 +123,12 @@ def message_event(channel: str, user: str, text: str) -> Request:
             "event_id": f"Ev{next(_serial):012d}", "event_time": int(time.time()),
             "authorizations": [{"team_id": TEAM_ID, "user_id": "UBOT00001", "is_bot": True, "is_enterprise_install": False}]}
     return json.dumps(body).encode(), JSON
+
+
+def app_home_opened(user: str) -> Request:
+    """Someone opens Ladder's Home tab (an Events API event, like a message)."""
+    event = {"type": "app_home_opened", "user": user, "channel": "D0HOME0001", "tab": "home", "event_ts": f"{time.time():.6f}"}
+    body = {"token": "x", "team_id": TEAM_ID, "api_app_id": "A0LADDER1", "event": event, "type": "event_callback",
+            "event_id": f"Ev{next(_serial):012d}", "event_time": int(time.time()),
+            "authorizations": [{"team_id": TEAM_ID, "user_id": "UBOT00001", "is_bot": True, "is_enterprise_install": False}]}
+    return json.dumps(body).encode(), JSON

@@ -9,12 +9,14 @@ then, in this process:
     it (Acknowledge, escalate, resolve, declare submit) or cycling over the pool otherwise; timed to
     Slack's answer and, separately, until the work Bolt runs after the answer (opening a form, the
     ephemeral reply) is done. Every listener: /incident (declare form), /incident oncall,
-    /incident update and lead (typed in an incident channel), each summary button (Acknowledge,
-    Still on it, Take the lead, Escalate, Resolve, Post an update, the severity menu), each modal
-    submit (declare, status update, escalate, resolve), the service type-ahead, and a human message
-    in an incident channel.
+    /incident update, lead, timeline, role and followup (typed in an incident channel), each summary
+    button (Acknowledge, Still on it, Take the lead, Escalate, Mitigated, Resolve, Post an update,
+    Add follow-up, the severity menu), each modal submit (declare, status update, escalate,
+    resolve), the service type-ahead, a human message in an incident channel, and the App Home
+    being opened.
   - use cases, called directly with an explicit `now`: declare, acknowledge, still_on_it,
-    change_severity, assign_lead, post_update, record_human_message, additive.escalate, resolve, the
+    change_severity, mitigate, assign_role, post_update, record_human_message, additive.escalate,
+    resolve, followups.add and done, the review of a resolved incident, the App Home's data, the
     reads listeners make (find, in_channel, escalate_choices) and a worker tick with nothing due.
 Every size is set up first and stays open; each listener and use case is then measured in five
 rounds, the sizes taking turns within each round (in a rotating order), so that a busy spell on a
@@ -43,7 +45,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
-from app import additive, incidents, nudges
+from app import additive, followups, home, incidents, nudges, review, roles
 from app.catalog import load_catalog
 from app.runtime import Runtime
 from app.slack.app import EVENTS_PATH, LadderRequestHandler
@@ -113,6 +115,8 @@ def ms(seconds: list[float]) -> float:
     return round(statistics.median(seconds) * 1000, 3)
 
 
+# People of the history (their pages, their on-call) who open the App Home: the IDs the history builder gave them.
+PEOPLE_IDS = [history.user_id_for(f"{name}@example.com") for name in ("alice", "bob", "carol", "dana")]
 ROUNDS = 5  # each listener and use case is measured in this many rounds, the sizes taking turns within each
 
 
@@ -141,6 +145,7 @@ class Subject:
         self.app = InProcessApp(self.runtime)
         self.channels = {i: self.store.incident(i)["channel_id"] for i in self.clicks + self.spare}
         self.declared: list[int] = []
+        self.followups: list[int] = []
         self.db = db
 
     def trigger(self) -> str:
@@ -228,7 +233,18 @@ def measure(subjects: list[Subject], repeat: int) -> dict[int, dict[str, Any]]:
     listener("submit: escalate to a team", lambda s, n, i: payloads.escalate_submission(i, OTHER_TEAMS[n % 3], CLICKER, s.trigger()), True)
     listener("submit: declare", lambda s, n, i: payloads.declare_submission(f"Benchmark incident {n}", PAYMENTS_SERVICES[n % 4], "sev3",
                                                                             CLICKER, s.trigger()), True)
+    listener("button: Mitigated", button("incident_mitigate"), True)
     listener("submit: resolve", lambda s, n, i: payloads.resolve_submission(i, CLICKER, s.trigger()), True)
+    listener("/incident timeline (in channel)", lambda s, n, i: payloads.command("timeline", CLICKER, s.trigger(), s.slack.response_url(),
+                                                                                 channel=s.channels[i]), False)
+    # `role lead`: the bench catalog names no other role (and its digest keys the cached histories).
+    listener("/incident role (in channel)", lambda s, n, i: payloads.command(f"role lead <@U0ROLE{n:04d}>", CLICKER, s.trigger(),
+                                                                             s.slack.response_url(), channel=s.channels[i]), False)
+    listener("/incident followup (in channel)", lambda s, n, i: payloads.command(
+        f"followup <@U0FOLLOW{n % 7}> 2031-01-15 Add an alert on queue depth", CLICKER, s.trigger(), s.slack.response_url(),
+        channel=s.channels[i]), False)
+    listener("button: Add follow-up (opens form)", button("incident_add_followup"), False)
+    listener("App Home opened", lambda s, n, i: payloads.app_home_opened(PEOPLE_IDS[n % len(PEOPLE_IDS)]), False)
 
     # -- use cases, directly -------------------------------------------------------------------------------
     def declare(s: Subject, n: int, _: int) -> None:
@@ -242,14 +258,26 @@ def measure(subjects: list[Subject], repeat: int) -> dict[int, dict[str, Any]]:
     use_case("additive.escalate_choices", lambda s, n, i: additive.escalate_choices(s.store, s.catalog, s.store.incident(i), s.clock()), False)
     use_case("nudges.record_human_message", lambda s, n, i: nudges.record_human_message(s.store, s.channels[i], "U0BOB0001", s.clock()), False)
     use_case("nudges.post_update", lambda s, n, i: nudges.post_update(s.store, i, CLICKER, "Still mitigating.", s.clock()), False)
-    use_case("nudges.assign_lead", lambda s, n, i: nudges.assign_lead(s.store, i, f"U0UC{n:05d}", CLICKER, s.clock()), False)
+    use_case("roles.assign_role (lead)", lambda s, n, i: roles.assign_role(s.store, s.catalog, i, "lead", f"U0UC{n:05d}", CLICKER,
+                                                                         s.clock()), False)
     use_case("incidents.change_severity", lambda s, n, i: incidents.change_severity(
         s.store, s.catalog, i, "sev2" if (n // len(s.spare)) % 2 == 0 else "sev3", CLICKER, s.clock()), False)
     use_case("incidents.acknowledge", lambda s, n, i: incidents.acknowledge(s.store, i, CLICKER, s.clock()), True)
     use_case("incidents.still_on_it", lambda s, n, i: incidents.still_on_it(s.store, i, CLICKER, s.clock()), False)
     use_case("additive.escalate", lambda s, n, i: additive.escalate(
         s.store, s.catalog, i, additive.EscalateRequest(f"team:{OTHER_TEAMS[n % 3]}", CLICKER, "more hands"), s.clock()), True)
+    use_case("incidents.mitigate", lambda s, n, i: incidents.mitigate(s.store, i, CLICKER, s.clock(), s.catalog), True)
     use_case("incidents.resolve", lambda s, n, i: incidents.resolve(s.store, i, CLICKER, "done", s.clock()), True)
+
+    def add_followup(s: Subject, n: int, i: int) -> None:
+        s.followups.append(followups.add(s.store, s.catalog, followups.FollowupRequest(
+            i, f"U0FU{n % 7:05d}", (s.clock() + timedelta(days=30)).date().isoformat(), "Add an alert", CLICKER), s.clock()).data["followup_id"])
+
+    use_case("followups.add", add_followup, False)
+    use_case("followups.done", lambda s, n, i: followups.done(s.store, s.followups[n], CLICKER, s.clock()), False)
+    use_case("review.load + build (resolved above)", lambda s, n, i: review.build(review.load(
+        s.store, s.catalog, s.store.incident(i)["number"]), s.clock()), False)
+    use_case("home.load", lambda s, n, i: home.load(s.store, s.catalog, PEOPLE_IDS[n % len(PEOPLE_IDS)], s.clock()), False)
 
     def acknowledge_declared(s: Subject, n: int, _: int) -> None:
         incidents.acknowledge(s.store, s.declared[n], CLICKER, s.clock())
