@@ -6,7 +6,7 @@ migration; one written by a newer Ladder is refused rather than misread.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -268,5 +268,12 @@ MIGRATIONS: dict[int, list[str]] = {
     # 9: a person's own pages, newest first (the App Home's "my pages of the last 7 days"), without going through incidents.
     9: [
         "CREATE INDEX IF NOT EXISTS pages_user ON pages(user_id, created_at)",
+    ],
+    # 10: drills. A drill is an incident that runs the real ladder, marked as one everywhere; it never counts in reports
+    # of real incidents. `drill_pace`: every level's timeout replaced by this many seconds (NULL: the policy's own).
+    10: [
+        "ALTER TABLE incidents ADD COLUMN drill INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE incidents ADD COLUMN drill_pace INTEGER",
+        "CREATE INDEX IF NOT EXISTS incidents_drills ON incidents(declared_at) WHERE drill = 1",
     ],
 }
