@@ -1,6 +1,6 @@
-"""`python -m app [run|check|oncall|simulate|review|followups|report]`: the bot and its tools.
+"""`python -m app [run|check|oncall|simulate|review|followups|report|drill]`: the bot and its tools.
 
-Exit codes: 0 fine; 1 the catalog is invalid; 2 a setting or a command-line value is wrong, or
+Exit codes: 0 fine; 1 the catalog is invalid (or, for `drill --preflight`, a page would be stopped); 2 a setting or a command-line value is wrong, or
 what a setting names cannot be used (the port is taken, the database file is not one, Slack
 refused a token or is unavailable). Each is one readable paragraph, a bad flag one line naming
 it, never a traceback. The engine is imported only by the command that needs it, so that a bad
@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from app.cli_args import Parser, attach_dash_values, duration, incident_number, instant, refuse, report_day, shown
+from app.cli_args import Parser, attach_dash_values, days, duration, incident_number, instant, refuse, report_day, shown
 from app.config import DEFAULT_CATALOG_PATH, SECRET_NAMES, SettingsError, catalog_path_setting, load_settings
 
 if TYPE_CHECKING:
@@ -155,6 +155,46 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def drill_live(args: argparse.Namespace) -> int:
+    """`drill --service S` (start a live drill; the running bot's worker sends its pages) and `drill --list`."""
+    import json
+    from datetime import datetime, timezone
+
+    from app import drills
+    from app.config import database_path_setting
+    from app.store import DatabaseUnusable, Store
+
+    for flag, value in (("--severity", args.severity), ("--pace", args.pace), ("--as", args.as_user), ("--team", args.team)):
+        if value is not None and (args.service is None or flag == "--team"):
+            refuse(args, flag, "goes with --service (a live drill)" if flag != "--team" else "goes with --preflight")
+    catalog = _catalog(args) if args.service is not None else None
+    if args.service is not None and catalog is None:
+        return 1
+    path = Path(args.db if args.db is not None else database_path_setting())
+    if not path.is_file():
+        where = "--db" if args.db is not None else "DATABASE_PATH"
+        return _fail(f"there is no database at {path.absolute()} ({where}); name the bot's database with --db", 2)
+    try:
+        store = Store(path)
+    except DatabaseUnusable as exc:
+        return _fail(str(exc), 2)
+    try:
+        if args.list:
+            rows = drills.recent(store)
+            print(json.dumps(drills.listing(rows), indent=2) if args.json else drills.listing_text(rows))
+            return 0
+        assert catalog is not None
+        pace = int(args.pace.total_seconds()) if args.pace is not None else None
+        request = drills.DrillRequest(args.service, args.severity, args.as_user or drills.CLI_USER, pace=pace, operator=True)
+        outcome = drills.start(store, catalog, request, datetime.now(timezone.utc))
+    finally:
+        store.close()
+    if not outcome.changed:
+        return _fail(outcome.message, 1)
+    print(outcome.message.replace("*", ""))
+    return 0
+
+
 def cmd_followups(args: argparse.Namespace) -> int:
     """Every follow-up (of one team's incidents, or only the overdue ones), by due date: one line each, or JSON."""
     from datetime import datetime, timezone
@@ -261,6 +301,47 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_drill(args: argparse.Namespace) -> int:
+    """`drill` does one thing a run, named by its mode flag; with none it says which there are (exit 2)."""
+    if args.days is not None and not args.preflight:
+        refuse(args, "--days", "goes with --preflight (the days of schedules it checks)")
+    if args.preflight:
+        return cmd_preflight(args)
+    if args.service is not None or args.list:
+        return drill_live(args)
+    args.parser.error("say what to do: --preflight (check every rung against Slack, paging nobody), --service S (a live drill) "
+                      "or --list (the latest drills)")
+
+
+def cmd_preflight(args: argparse.Namespace) -> int:
+    """Every rung of every ladder (or one team's) checked against the live workspace; exit 1 if a page would be stopped."""
+    from datetime import datetime, timezone
+
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from app import preflight, startup
+
+    catalog = _catalog(args)
+    if catalog is None:
+        return 1
+    if args.team is not None and args.team not in catalog.teams:
+        refuse(args, "--team", f"unknown team {shown(args.team)}; {_known('teams', catalog.teams)}")
+    try:
+        settings = _settings(args, serving=False)
+    except SettingsError as exc:
+        return _fail(str(exc), 2)
+    client = WebClient(token=settings.bot_token.get(), base_url=settings.slack_api_url, timeout=settings.slack_timeout)
+    try:
+        client.auth_test()
+        result = preflight.run(catalog, preflight.Workspace(client), datetime.now(timezone.utc), days=args.days or preflight.DEFAULT_DAYS,
+                               team=args.team, admin_channel=settings.admin_channel)
+    except (SlackApiError, OSError, preflight.Unreachable) as exc:  # auth.test refused, or Slack unreachable
+        return _fail(startup.slack(settings, "SLACK_BOT_TOKEN", "auth.test", exc), 2)
+    print(json.dumps(result.as_dict(), indent=2) if args.json else preflight.render_text(result, catalog))
+    return 1 if result.blocking else 0
+
+
 def _keep_secrets_out_of_the_environment() -> None:
     """From here on the secrets live in `Settings` alone.
 
@@ -272,8 +353,10 @@ def _keep_secrets_out_of_the_environment() -> None:
         os.environ.pop(name, None)
 
 
-def _settings(args: argparse.Namespace) -> "Settings":
-    """Settings from --env-file (or an optional .env) and the environment; a file named on purpose must exist."""
+def _settings(args: argparse.Namespace, *, serving: bool = True) -> "Settings":
+    """Settings from --env-file (or an optional .env) and the environment; a file named on purpose must exist.
+
+    `serving=False`: for a command that only calls the Web API (no signing secret needed)."""
     if args.env_file is not None:
         env_file = Path(args.env_file)
         if not env_file.is_file():
@@ -281,7 +364,7 @@ def _settings(args: argparse.Namespace) -> "Settings":
             refuse(args, "--env-file", f"{what}; name a settings file written like .env.example")
     else:
         env_file = Path(".env")
-    return load_settings(env_file=env_file)
+    return load_settings(env_file=env_file, serving=serving)
 
 
 def _held_back(settings: "Settings") -> "logs.HeldBack":
@@ -439,6 +522,26 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--db", help="the bot's database file (default: DATABASE_PATH or ladder.db)")
     rep.add_argument("--catalog", help="catalog file, for the teams' zones, working hours and schedules (default: CATALOG_PATH or manifests/catalog.yaml)")
     rep.set_defaults(func=cmd_report, parser=rep, json=False)
+    drill = sub.add_parser("drill", help="test the escalation ladders: --preflight checks every rung against Slack, paging nobody")
+    modes = drill.add_mutually_exclusive_group()  # one mode per run; each mode's own flags are refused with another
+    modes.add_argument("--preflight", action="store_true",
+                       help="check every rung of every ladder against the live workspace (people, DMs, user groups, channels, "
+                            "schedule gaps over --days) without sending anyone a message; exit 1 if anything would stop a page")
+    modes.add_argument("--service", help="start a live drill of this service (id or name): its real ladder, every message marked "
+                                         "DRILL; from the CLI, an operator's tool, the team's drills.allowed does not apply "
+                                         "(its drills.hours, drills.never and an open SEV1 still do)")
+    modes.add_argument("--list", action="store_true", help="the latest drills, newest first (never among the real incidents' figures)")
+    drill.add_argument("--severity", help="with --service, a severity id (default: the least severe)")
+    drill.add_argument("--pace", type=duration, help="with --service, every level's timeout, at least 1m, such as 2m "
+                                                     "(default: the team's drills.pace, else each level's own)")
+    drill.add_argument("--as", dest="as_user", help="with --service, the Slack user ID the drill is declared by (default USLACKBOT)")
+    drill.add_argument("--db", help="with --service or --list, the bot's database file (default: DATABASE_PATH or ladder.db)")
+    drill.add_argument("--team", help="a team id: only its ladders (and the teams its rules escalate to)")
+    drill.add_argument("--days", type=days, help="with --preflight, how many days of schedules to check, 1 to 31 (default 7)")
+    drill.add_argument("--catalog", help="catalog file (default: CATALOG_PATH or manifests/catalog.yaml)")
+    drill.add_argument("--env-file", help="settings file read before the environment (default .env, if there is one)")
+    drill.add_argument("--json", action="store_true", help="machine-readable output (stable keys)")
+    drill.set_defaults(func=cmd_drill, parser=drill)
     return parser
 
 

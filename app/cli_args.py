@@ -64,6 +64,19 @@ def duration(raw: str) -> timedelta:
     return timedelta(seconds=min(total, int(_LONGEST.total_seconds())))
 
 
+MAX_PREFLIGHT_DAYS = 31
+
+
+def days(raw: str) -> int:
+    """--days of a preflight: a whole number of days from 1 to 31 (each hour of them is checked)."""
+    text = raw.strip()
+    if not text.isdigit() or len(text) > 6:
+        raise argparse.ArgumentTypeError(f"{shown(raw)} is not a whole number of days; give 1 to {MAX_PREFLIGHT_DAYS}, such as 7")
+    if not 1 <= int(text) <= MAX_PREFLIGHT_DAYS:
+        raise argparse.ArgumentTypeError(f"{shown(raw)} is out of range; give 1 to {MAX_PREFLIGHT_DAYS} days")
+    return int(text)
+
+
 REPORT_YEARS = (2000, 2200)
 
 
@@ -96,7 +109,7 @@ def incident_number(raw: str) -> int:
 # The options that take a value. A value that starts with '-' ("--for -5m") is read by argparse as another option,
 # and it answers "expected one argument", which hides what is wrong with the value itself.
 VALUE_FLAGS = frozenset({"--at", "--for", "--service", "--severity", "--team", "--schedule", "--catalog", "--env-file", "--db", "--format",
-                         "--since", "--until", "--out"})
+                         "--since", "--until", "--out", "--days", "--pace", "--as"})
 _DASH_VALUE = re.compile(r"^-(?!-)")
 
 

@@ -217,8 +217,13 @@ def database_path_setting(environ: Mapping[str, str] | None = None, env_file: Pa
     return values.get("DATABASE_PATH", "").strip() or DEFAULT_DATABASE_PATH
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
-    """Read and validate every setting, or raise SettingsError naming the first bad one."""
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env"), *,
+                  serving: bool = True) -> Settings:
+    """Read and validate every setting, or raise SettingsError naming the first bad one.
+
+    `serving=False` is for a tool that only calls the Web API (`drill --preflight`): it receives no requests
+    from Slack, so it needs no SLACK_SIGNING_SECRET.
+    """
     values = _read_env(os.environ if environ is None else environ, env_file)
     bot_token = _require(
         values,
@@ -239,7 +244,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         "It is the Signing Secret on your Slack app's 'Basic Information' page; Ladder uses it "
         "to prove that requests really come from Slack."
     )
-    if app_token:
+    if app_token or not serving:
         signing_secret = Secret(_secret_text(values, "SLACK_SIGNING_SECRET"))
     else:
         signing_secret = _require(values, "SLACK_SIGNING_SECRET", "", signing_how + " It is required in HTTP mode (SLACK_APP_TOKEN unset).")

@@ -15,6 +15,7 @@ from typing import Any
 
 from app import home, outbox
 from app.catalog import Catalog
+from app.escalation import Snapshot
 from app.outbox import Kind, Priority
 from app.store import OutboxRow, Store, iso
 from app.text import escape_mrkdwn, incident_ref
@@ -98,6 +99,13 @@ def group_expanded(store: Store, row: OutboxRow, job: PageJob, members: list[str
         tx.set_page(page["id"], status="sent", sent_at=iso(now))
         if not members:
             tx.add_timeline(incident["id"], now, "gap", f"User group {page['target']} has no members; nobody paged from it.")
+        if incident["drill"] and job.track is not None:  # a drill's `drills.never` people, by ID or by an e-mail Ladder has resolved
+            excluded = Snapshot.from_json(job.track["snapshot"]).excluded
+            ids = {ref for ref in excluded if "@" not in ref} | {uid.lower() for uid in tx.user_ids_of_refs(excluded).values()}
+            for member in [m for m in members if m.lower() in ids]:
+                tx.add_timeline(incident["id"], now, "gap", f"{member}, a member of {page['target']}, is not drilled (drills.never).",
+                                data={"track": page["track"], "policy": page["policy"], "level": page["level"], "user_id": member})
+            members = [m for m in members if m.lower() not in ids]
         for member in members:
             record_page(tx, incident["id"], PageRequest(page["track"], page["round"], page["policy"], page["level"], page["loop"],
                                                         member, "person", f"member of {page['target']}", bool(page["notify_only"]),
@@ -173,7 +181,7 @@ def page_stuck(store: Store, catalog: Catalog, row: OutboxRow, reason: str, now:
             tx.add_timeline(incident["id"], now, "page_stuck", f"The page to {page['target']} is still failing: {reason}.",
                             data={"page_id": page["id"]})
         team = catalog.teams.get(incident["team_id"])
-        if team is not None and team.slack_channel and not incident["private"]:
+        if team is not None and team.slack_channel and not incident["private"] and not incident["drill"]:
             tx.enqueue(outbox.named_channel_message(outbox.notice_key(key, "team"), team.slack_channel, text, incident["id"], Priority.CHANNEL), now)
 
 
@@ -194,4 +202,5 @@ def describe(row: Row) -> str:
         Kind.DIRECT_MESSAGE: f"send a direct message to {payload.get('user', 'someone')}",
         Kind.UPLOAD_REVIEW: "upload the review draft",
         Kind.PUBLISH_HOME: f"publish the App Home of {payload.get('user', 'someone')}",
+        Kind.DIGEST: f"post the digest of team {payload.get('team', '?')} to {payload.get('channel', 'its channel')}",
     }.get(row["kind"], row["kind"])

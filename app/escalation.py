@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping
 
 from app.catalog import Catalog, Schedule
 from app.oncall import who_is_on_call
 
 Status = Literal["active", "waiting", "exhausted", "stopped"]
 PERSON_POLICY = "person"  # the one-level policy of a person paged by name
+MIN_DRILL_PACE = 60  # seconds: a drill's pace never times a level out sooner (app.catalog.schema.MIN_DRILL_PACE)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def _parse_snapshot(text: str) -> "Snapshot":
     data = json.loads(text)
     raw = data["policies"] if "policies" in data else {data["policy_id"]: data["policy"]}  # before hand-offs existed
     return Snapshot(data["policy_id"], MappingProxyType({pid: _policy_from(pid, spec) for pid, spec in raw.items()}),
-                    MappingProxyType(data.get("schedules") or {}))
+                    MappingProxyType(data.get("schedules") or {}), frozenset(data.get("excluded") or ()))
 
 
 def _policy_json(policy: PolicySpec) -> dict[str, Any]:
@@ -91,6 +92,7 @@ class Snapshot:
     root: str  # the policy the ladder starts on
     policies: Mapping[str, PolicySpec]  # the root and every policy it hands off to
     schedule_copies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # schedules as they were, by name
+    excluded: frozenset[str] = frozenset()  # a drill's people never to reach (the team's `drills.never`), lowercased
 
     @classmethod
     def from_catalog(cls, catalog: Catalog, policy_id: str) -> "Snapshot":
@@ -118,9 +120,22 @@ class Snapshot:
         """Parsed once per distinct text: the incidents of one policy and catalog version share their snapshot."""
         return _parse_snapshot(text)
 
+    def drilled(self, pace: int | None, never: Iterable[str]) -> "Snapshot":
+        """The same ladder for a drill: every level's timeout replaced by `pace` (never under a minute; None keeps the
+        policy's own), and the people in `never` left out wherever a level resolves to people."""
+        policies = self.policies
+        if pace is not None:
+            pace = max(pace, MIN_DRILL_PACE)
+            policies = MappingProxyType({pid: replace(p, levels=tuple(replace(level, escalate_after=pace) for level in p.levels))
+                                         for pid, p in self.policies.items()})
+        return Snapshot(self.root, policies, self.schedule_copies, frozenset(ref.lower() for ref in never))
+
     def to_json(self) -> str:
-        return json.dumps({"policy_id": self.root, "policies": {pid: _policy_json(p) for pid, p in self.policies.items()},
-                           "schedules": dict(self.schedule_copies)})
+        data: dict[str, Any] = {"policy_id": self.root, "policies": {pid: _policy_json(p) for pid, p in self.policies.items()},
+                                "schedules": dict(self.schedule_copies)}
+        if self.excluded:
+            data["excluded"] = sorted(self.excluded)
+        return json.dumps(data)
 
     def policy(self, policy_id: str | None = None) -> PolicySpec:
         return self.policies[policy_id or self.root]
@@ -250,6 +265,9 @@ def plan_level(snapshot: Snapshot, level: int, at: datetime, live_schedules: Map
                 targets.append(ResolvedTarget(on_call.person, "person", f"on call for {target.ref} ({on_call.reason})"))
     unique: dict[str, ResolvedTarget] = {}
     for resolved in targets:
+        if resolved.kind == "person" and resolved.ref.lower() in snapshot.excluded:
+            gaps.append(f"{resolved.ref} is not drilled (drills.never)")
+            continue
         unique.setdefault(resolved.ref.lower(), resolved)
     return LevelPlan(level, list(unique.values()), gaps, spec.notify_only, spec.escalate_after, spec.when_empty)
 

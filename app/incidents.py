@@ -49,6 +49,8 @@ class DeclareRequest:
     private: bool = False
     declared_in: str | None = None
     view_id: str | None = None
+    drill: bool = False  # a drill (app.drills): the real ladder, marked, telling nobody outside its channel
+    drill_pace: int | None = None  # a drill's every level times out after this many seconds (None: the policy's own)
 
 
 @dataclass
@@ -61,12 +63,12 @@ class Outcome:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def channel_name_for(number: int, title: str) -> str:
-    """Slack's rules: lowercase letters, digits, '-' and '_', at most 80 characters."""
+def channel_name_for(number: int, title: str, prefix: str = "inc") -> str:
+    """Slack's rules: lowercase letters, digits, '-' and '_', at most 80 characters (a drill's starts `drill-`)."""
     folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii").lower()
     slug = re.sub(r"[^a-z0-9_]+", "-", folded).strip("-_")
     slug = re.sub(r"-{2,}", "-", slug)
-    base = f"inc-{number}"
+    base = f"{prefix}-{number}"
     if slug:
         base = f"{base}-{slug}"
     return base[:CHANNEL_NAME_MAX].rstrip("-_")
@@ -178,6 +180,8 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
     team_id, team = catalog.team_for_service(service.id)
     policy_id, why = catalog.choose_policy(team_id, severity.id, now)
     snapshot = Snapshot.from_catalog(catalog, policy_id)
+    if request.drill:  # the same ladder, at the drill's pace, without the people never drilled
+        snapshot = snapshot.drilled(request.drill_pace, team.drills.never if team.drills else ())
     title = request.title.strip()
 
     with store.transaction() as tx:
@@ -188,20 +192,27 @@ def declare(store: Store, catalog: Catalog, request: DeclareRequest, now: dateti
         incident = tx.insert_incident(
             now, title=title, description=request.description.strip(), service_id=service.id, service_name=service.name,
             team_id=team_id, team_name=team.name, severity=severity.id, private=int(request.private), status="triggered",
-            declared_by=request.declared_by, declared_in=request.declared_in, declare_view_id=request.view_id)
+            declared_by=request.declared_by, declared_in=request.declared_in, declare_view_id=request.view_id,
+            drill=int(request.drill), drill_pace=request.drill_pace)
         incident_id = incident["id"]
+        drill = "Drill d" if request.drill else "D"
         tx.add_timeline(incident_id, now, "declared",
-                        f"Declared by {request.declared_by}: {severity.label}, service {service.name} (team {team.name}).",
-                        actor=request.declared_by, data={"severity": severity.id, "service": service.id, "policy": policy_id})
+                        f"{drill}eclared by {request.declared_by}: {severity.label}, service {service.name} (team {team.name}).",
+                        actor=request.declared_by, data={"severity": severity.id, "service": service.id, "policy": policy_id,
+                                                         **({"drill": True, "pace": request.drill_pace} if request.drill else {})})
         tx.add_timeline(incident_id, now, "policy", f"Escalation policy {policy_id}: {why}.", data={"policy": policy_id})
         events = tracks.start(tx, catalog, incident, MAIN, team.name, snapshot, now, None, "declared")
-        _notify_stakeholders(tx, catalog, incident, now)
+        if not request.drill:  # a drill tells nobody outside its own channel: no stakeholders, no team announcement
+            _notify_stakeholders(tx, catalog, incident, now)
         sync_rule_timers(tx, catalog, incident)
-        for message in outbox.channel_setup(incident_id, channel_name_for(incident["number"], title), bool(request.private),
-                                            request.declared_by):
+        name = channel_name_for(incident["number"], service.name, "drill") if request.drill else channel_name_for(incident["number"], title)
+        for message in outbox.channel_setup(incident_id, name, bool(request.private), request.declared_by):
             tx.enqueue(message, now)
-        if team.slack_channel and not request.private:
+        if team.slack_channel and not request.private and not request.drill:
             tx.enqueue(outbox.announce(incident_id, team.slack_channel), now)
+        if request.drill:
+            from app import drills  # drills build on this module
+            drills.finish_if_over(tx, incident_id, now)  # a ladder that reaches nobody at all ends the drill at once
         incident = tx.incident(incident_id)
         paged_refs = _paged_refs(tx, incident_id)
     paged = [e for e in events if e.kind == "paged"]
@@ -234,6 +245,9 @@ def acknowledge(store: Store, incident_id: int, user_id: str, now: datetime, cat
                 stopped.append(track)
         if stopped:
             tx.cancel_pending_pages(incident_id, f"acknowledged by {user_id}", sorted(my_tracks - {MAIN}))
+        if incident["drill"] and incident["status"] == "triggered":
+            from app import drills  # drills build on this module
+            return drills.acknowledged(tx, incident, user_id, my_tracks, stopped, now)  # a drill tests every rung: its ladder climbs on
 
         if incident["status"] in OWNED:
             if not my_tracks:
@@ -383,6 +397,9 @@ def mitigate(store: Store, incident_id: int, user_id: str, now: datetime, catalo
         say_and_refresh(tx, incident, now, f"mitigated:{incident['version']}",
                         f":large_yellow_circle: <@{user_id}> marked {ref} *mitigated*: the impact is contained. "
                         f"Resolve it once the cause is fixed.{lead}")
+        if incident["drill"]:
+            from app import drills  # drills build on this module
+            drills.finish_if_over(tx, incident_id, now)  # whoever marked it mitigated stopped the drill
     return Outcome(incident, True, f"{ref} is mitigated.")
 
 
@@ -394,15 +411,26 @@ def resolve(store: Store, incident_id: int, user_id: str, note: str, now: dateti
         ref = incident_ref(incident["number"])
         if incident["status"] == "resolved":
             return Outcome(incident, False, f"{ref} was already resolved by <@{incident['resolved_by']}>.")
-        note = note.strip()
-        for track in tx.tracks(incident_id):
-            tx.save_track(track, state="stopped")
-        tx.stop_rule_timers(incident_id)
-        tx.cancel_pending_pages(incident_id, f"resolved by {user_id}")
-        incident = tx.bump_incident(incident_id, now, status="resolved", resolved_by=user_id, resolved_at=iso(now), resolution_note=note)
-        tx.add_timeline(incident_id, now, "resolved", f"Resolved by {user_id}." + (f" Note: {note}" if note else ""),
-                        actor=user_id, data={"note": note})
+        incident = close(tx, incident, user_id, note.strip(), now, actor=user_id)
+    return Outcome(incident, True, f"{ref} is resolved.")
+
+
+def close(tx: Tx, incident: Row, user_id: str, note: str, now: datetime, actor: str | None = None) -> Row:
+    """Resolve inside the caller's transaction: every ladder and rule stops, nothing pending is sent. A real incident gets
+    its resolution post and review draft; a drill its drill report instead (rendered when sent, app.drills.report_text).
+    `actor` is who the timeline names (None: Ladder itself, ending a drill)."""
+    incident_id = incident["id"]
+    for track in tx.tracks(incident_id):
+        tx.save_track(track, state="stopped")
+    tx.stop_rule_timers(incident_id)
+    tx.cancel_pending_pages(incident_id, f"resolved by {user_id}")
+    incident = tx.bump_incident(incident_id, now, status="resolved", resolved_by=user_id, resolved_at=iso(now), resolution_note=note)
+    tx.add_timeline(incident_id, now, "resolved", f"Resolved by {actor or 'Ladder'}." + (f" Note: {note}" if note else ""),
+                    actor=actor, data={"note": note})
+    if incident["drill"]:
+        tx.enqueue(outbox.drill_report(incident_id), now)
+    else:
         tx.enqueue(outbox.resolution(incident_id), now)
         tx.enqueue(outbox.upload_review(incident_id), now)  # the review draft, rendered when sent (with what was added since)
-        tx.enqueue(outbox.refresh(incident_id, incident["version"]), now)
-    return Outcome(incident, True, f"{ref} is resolved.")
+    tx.enqueue(outbox.refresh(incident_id, incident["version"]), now)
+    return incident

@@ -15,6 +15,7 @@ from typing import Any
 from app import outbox, rules, tracks
 from app.catalog import Catalog, EscalateTo, ScopedRule, format_duration
 from app.additive import EscalateRequest, escalate_in
+from app.drills import drill_safe
 from app.incidents import NOT_FOUND, InvalidInput, Outcome
 from app.store import Store, Tx, iso, parse_iso
 from app.text import escape_mrkdwn, fill, incident_ref, truncate, typed_text_problem, visible_length
@@ -83,6 +84,11 @@ def advance_timer(tx: Tx, catalog: Catalog, timer_id: int, now: datetime) -> boo
         return False
     if not rules.holds_at(scoped, facts, catalog, now):  # e.g. waiting for working hours to start or end
         tx.set_rule_due(timer, now + timedelta(seconds=rules.WORKING_HOURS_RECHECK))
+        return False
+    if incident["drill"] and not drill_safe(scoped):  # a drill tells nobody outside its channel: the rule is off for it
+        tx.set_rule_due(timer, None)
+        tx.add_timeline(incident["id"], now, "rule_skipped", f"Rule `{scoped.rule.id}` ({rules.describe(scoped)}) does not act in a "
+                        "drill: it would reach people outside the drill's channel and ladder.", data={"rule": scoped.rule.id, "drill": True})
         return False
     fired = tx.record_rule_fired(timer, due[1], now)
     if fired is None:

@@ -29,6 +29,7 @@ class Kind(StrEnum):
     DIRECT_MESSAGE = "direct_message"  # a DM that is not a page: a role's instructions, a follow-up and its reminders
     UPLOAD_REVIEW = "upload_review"  # the review draft of a resolved incident, as a Markdown file in its channel
     PUBLISH_HOME = "publish_home"  # a person's App Home, rendered from the store when sent (views.publish)
+    DIGEST = "digest"  # a team's weekly digest: the period's figures and a chart, built from the store when sent
 
 
 class Priority(IntEnum):
@@ -39,6 +40,7 @@ class Priority(IntEnum):
     MESSAGE = 3
     REFRESH = 4
     HOME = 5  # an App Home is a view of what the rows before it change
+    DIGEST = 6  # a look back at last week waits behind everything about the incidents of now
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,12 @@ def channel_message(incident_id: int, tag: str, text: str, actions: list[str] | 
 
 def resolution(incident_id: int) -> Message:
     return Message(Kind.POST_MESSAGE, message_key(incident_id, "resolved"), Priority.MESSAGE, incident_id, {"resolution": True},
+                   channel_key(incident_id))
+
+
+def drill_report(incident_id: int) -> Message:
+    """A finished drill's report in its channel (instead of the review upload), rendered from the store when sent."""
+    return Message(Kind.POST_MESSAGE, message_key(incident_id, "drill_report"), Priority.MESSAGE, incident_id, {"drill_report": True},
                    channel_key(incident_id))
 
 
@@ -165,6 +173,17 @@ def home_key(user_id: str, number: int) -> str:
 def publish_home(user_id: str, number: int) -> Message:
     """Publish this person's App Home (built when sent, so one row covers every change made before it goes out)."""
     return Message(Kind.PUBLISH_HOME, home_key(user_id, number), Priority.HOME, None, {"user": user_id})
+
+
+def digest_key(team_id: str, period_start: str) -> str:
+    """One digest per team and period, named by the period's start (UTC ISO): never posted twice, across restarts."""
+    return f"{Kind.DIGEST.value}:{team_id}:{period_start}"
+
+
+def digest(team_id: str, channel: str, since: str, until: str, missed: int) -> Message:
+    """The digest of [since, until) (UTC ISO) for `channel`; `missed` earlier periods went unposted (Ladder was down)."""
+    return Message(Kind.DIGEST, digest_key(team_id, since), Priority.DIGEST, None,
+                   {"team": team_id, "channel": channel, "since": since, "until": until, "missed": missed})
 
 
 def channel_setup(incident_id: int, name: str, private: bool, declared_by: str) -> list[Message]:

@@ -282,6 +282,10 @@ def _advance(tx: Tx, catalog: Catalog, track_id: int, now: datetime) -> float | 
         tx.add_timeline(incident["id"], now, "late", f"This escalation fired {format_duration(int(late))} late (due {due:%H:%M:%S} UTC).",
                         data={"late_by_s": round(late, 3), "track": track["track"]})
     incident = tx.bump_incident(incident["id"], now)
+    if incident["drill"] and track["track"] == MAIN:
+        from app import drills  # drills build on the use cases, which build on this module
+        if drills.finish_if_over(tx, incident["id"], now):  # exhausted, or its last rung skipped: over, and reported
+            return late
     if any(e.kind == "exhausted" for e in events):
         who = "" if track["track"] == MAIN else f" ({track_label(track)})"
         tx.enqueue(outbox.channel_message(

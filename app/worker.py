@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from app import ack_timeouts, followups, nudges, tracks
+from app import ack_timeouts, digests, followups, nudges, tracks
 from app.catalog import Catalog
 from app.delivered import fail_orphans
 from app.slack.delivery import DeliveryResult, SlackDelivery
@@ -40,7 +40,7 @@ BATCH = 500  # due items advanced per write transaction: short write locks
 
 # In order: the ladders climb before the rules due at the same instant look at the incident.
 DUE_WORK: tuple[Callable[[Store, Catalog, datetime, int], Advanced], ...] = (
-    tracks.advance_due, ack_timeouts.advance_due, nudges.advance_due, followups.advance_due,
+    tracks.advance_due, ack_timeouts.advance_due, nudges.advance_due, followups.advance_due, digests.advance_due,
 )
 
 
@@ -54,6 +54,7 @@ class TickReport:
 def tick(store: Store, catalog: Catalog, now: datetime, limit: int = BATCH) -> TickReport:
     """Advance everything due at `now`, kind by kind, `limit` items per write transaction."""
     report = TickReport()
+    digests.keep_in_step(store, catalog, now)  # after a catalog edit or a start only; otherwise one dict lookup
     if not store.anything_due(now):  # the usual tick: one indexed look instead of one per kind of work
         return report
     for advance_due in DUE_WORK:

@@ -57,6 +57,10 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[Track
         HeaderBlock(text=PlainTextObject(text=truncate(f"{ref} · {incident['title']}", 150), emoji=False)),
         SectionBlock(fields=fields),
     ]
+    if incident.get("drill"):
+        built.insert(1, ContextBlock(elements=[MarkdownTextObject(text=(
+            ":test_tube: *DRILL*: nothing is broken. Ladder is testing this service's escalation ladder with real pages; "
+            "acknowledge as you would. It ends by itself and posts a drill report here."))]))
     if incident["description"]:
         built.append(SectionBlock(text=MarkdownTextObject(text=truncate(escape_mrkdwn(incident["description"]), 3000))))
     for line in (ui.roles_line(catalog, roles or []), ui.runbooks_line(catalog, incident)):
@@ -109,6 +113,7 @@ def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]
     else:
         why = f"You are paged: {escape_mrkdwn(page['via'])}, level {page['level'] + 1}."
     lines = [
+        *([":test_tube: *DRILL: nothing is broken; please acknowledge as you would.*"] if incident.get("drill") else []),
         f":rotating_light: *{ref} · {escape_mrkdwn(incident['title'])}*",
         f"{escape_mrkdwn(severity_label)} · {escape_mrkdwn(incident['service_name'])} · declared by <@{incident['declared_by']}>",
         f"{why} Channel: {channel}",

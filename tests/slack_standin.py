@@ -109,6 +109,23 @@ class SlackStandIn:
                                    "profile": {"email": email, "display_name": name, "real_name": name.title()}}
         return user_id
 
+    def deactivate(self, user_id: str) -> None:
+        """An admin deactivated the account: `deleted: true`; users.lookupByEmail no longer finds it (users_not_found),
+        users.info and users.list still show it, and conversations.open answers user_disabled."""
+        with self.lock:
+            self.users[user_id]["deleted"] = True
+
+    def archive(self, channel_id: str) -> None:
+        with self.lock:
+            self.channels[channel_id]["archived"] = True
+
+    def add_usergroup(self, members: list[str], *, group_id: str | None = None) -> str:
+        """A Slack user group (`S…`) with these member IDs (possibly none)."""
+        group_id = group_id or self._new_id("S")
+        with self.lock:
+            self.usergroups[group_id] = list(members)
+        return group_id
+
     def user_by_email(self, email: str) -> str:
         return next(u["id"] for u in self.users.values() if u["profile"]["email"].lower() == email.lower())
 
@@ -468,7 +485,18 @@ class SlackStandIn:
             raise SlackError("users_list_not_supplied" if not users else "not_implemented")  # Ladder opens one-to-one DMs only
         if users not in self.users:
             raise SlackError("user_not_found")
+        if self.users[users]["deleted"]:
+            raise SlackError("user_disabled")
+        if self.users[users]["is_bot"]:
+            raise SlackError("cannot_dm_bot")
         return {"channel": {"id": self._target_channel(users)["id"]}}
+
+    def _m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        """By ID only. A private channel the bot is not in is invisible to it: channel_not_found, as for one that never was."""
+        channel = self.channels.get(args.get("channel") or "")
+        if channel is None or channel["is_im"] or (channel["is_private"] and BOT_USER_ID not in channel["members"]):
+            raise SlackError("channel_not_found")
+        return {"channel": self._channel_json(channel)}
 
     def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel_or_fail(args.get("channel"))
@@ -593,10 +621,18 @@ class SlackStandIn:
 
     def _m_users_lookupByEmail(self, args: dict[str, Any]) -> dict[str, Any]:
         email = (args.get("email") or "").lower()
-        user = next((u for u in self.users.values() if u["profile"]["email"].lower() == email), None)
-        if user is None:
+        user = next((u for u in self.users.values() if u["profile"]["email"].lower() == email and not u["deleted"]), None)
+        if user is None:  # Slack's docs: "If the user has been deactivated, users_not_found will be returned"
             raise SlackError("users_not_found")
         return {"user": user}
+
+    def _m_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Every user, deactivated ones too (`deleted: true`), a page at a time (`cursor`, `limit` up to 1000)."""
+        everyone = list(self.users.values())
+        start = int(args.get("cursor") or 0)
+        limit = min(int(args.get("limit") or 100), 1000)
+        cursor = str(start + limit) if start + limit < len(everyone) else ""
+        return {"members": everyone[start:start + limit], "response_metadata": {"next_cursor": cursor}}
 
     def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(args.get("user") or "")

@@ -119,6 +119,16 @@ def test_service_without_owner() -> None:
     ("  pay:\n    name: Pay\n    working_hours: {days: [mon, funday], start: '09:00', end: '17:00'}\n    escalation_policy: core\n", "teams.pay.working_hours.days[1]"),
     ("  pay:\n    name: Pay\n    working_hours: {start: '9am', end: '17:00'}\n    escalation_policy: core\n", "'9am' is not a time of day"),
     ("  pay:\n    name: Pay\n    escalation_policy: {defualt: core}\n", "unknown field (allowed: default, by_severity, outside_working_hours)"),
+    ("  pay:\n    name: Pay\n    escalation_policy: core\n    drills: {pace: 30s}\n",
+     "org.yaml:12: teams.pay.drills.pace: '30s' is under a minute; a drill's pace is at least 1m"),
+    ("  pay:\n    name: Pay\n    escalation_policy: core\n    drills: {pace: soon}\n", "teams.pay.drills.pace: 'soon' is not a duration"),
+    ("  pay:\n    name: Pay\n    escalation_policy: core\n    drills: {never: [bob]}\n",
+     "org.yaml:12: teams.pay.drills.never: 'bob' is neither an e-mail address nor a Slack user ID"),
+    ("  pay:\n    name: Pay\n    escalation_policy: core\n    drills: {allowed: [a@example.com, '#ops']}\n",
+     "teams.pay.drills.allowed: '#ops' is neither an e-mail address nor a Slack user ID"),
+    ("  pay:\n    name: Pay\n    escalation_policy: core\n    drills:\n      hours: {days: [mon], start: '10:00', end: '10:00'}\n",
+     "org.yaml:13: teams.pay.drills.hours: start and end are the same time"),
+    ("  pay:\n    name: Pay\n    escalation_policy: core\n    drills: {alowed: []}\n", "teams.pay.drills.alowed"),
 ])
 def test_team_references_and_fields(teams: str, expected: str) -> None:
     assert any(expected in p for p in problems(catalog_text(teams=teams)))
@@ -219,6 +229,28 @@ def test_a_handoff_ladder_cannot_answer_is_refused_with_its_place(handoff: str, 
     line = text.splitlines().index(schedule.splitlines()[2]) + 1  # the rotation's own line
     found = problems(text)
     assert len(found) == 1 and found[0].startswith(f"org.yaml:{line}: schedules.extra.rotation.handoff: ") and words in found[0], found
+
+
+@pytest.mark.parametrize("digest, words", [
+    ('{cron: "0 9 * * MON", channel: "#pay"}', None),
+    ('{cron: "every monday", channel: "#pay"}', "digest.cron: 'every monday' is not a valid cron expression"),
+    ('{cron: "0 9 * * MON 0", channel: "#pay"}', "digest.cron: '0 9 * * MON 0' has 6 fields"),
+    ('{cron: "*/5 9 * * MON", channel: "#pay"}', "digest.cron: '*/5 9 * * MON' fires more than once an hour"),
+    ('{cron: "0 9 30 2 *", channel: "#pay"}', "digest.cron: '0 9 30 2 *' never fires"),
+    ('{channel: "#pay"}', "digest.cron: "),
+    ('{cron: "0 9 * * MON", channel: "Team Pay"}', "digest.channel: a channel name like #team-payments"),
+    ('{cron: "0 9 * * MON"}', "digest.channel: the digest has nowhere to go; give digest.channel"),
+    ('{cron: "0 9 * * MON", channel: "#pay", when: weekly}', "digest.when"),
+])
+def test_a_digest_that_could_not_post_is_refused_with_its_place(digest: str, words: str | None) -> None:
+    team = f"  pay:\n    name: Pay\n    escalation_policy: core\n    digest: {digest}\n"
+    text = catalog_text(teams=team)
+    if words is None:
+        assert parse_catalog(text, "org.yaml").teams["pay"].digest_channel == "#pay"
+        return
+    line = text.splitlines().index(team.splitlines()[3]) + 1
+    found = problems(text)
+    assert len(found) == 1 and found[0].startswith(f"org.yaml:{line}: teams.pay.") and words in found[0], found
 
 
 @pytest.mark.parametrize("say, words", [

@@ -34,6 +34,8 @@ SCOPES_FOR_METHOD = {
     "views_update": set(),
     "views_publish": set(),  # the App Home
     "users_info": {"users:read"},  # who opened the App Home, by e-mail (the catalog names people by e-mail)
+    "users_list": {"users:read"},  # the drill preflight: a deactivated account, which users.lookupByEmail does not find
+    "conversations_info": {"channels:read", "groups:read"},  # the drill preflight: a channel named by ID, archived or not
 }
 
 

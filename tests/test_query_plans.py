@@ -42,13 +42,15 @@ from app.store import Store
 from tests.slack_standin import SlackStandIn
 from tests.support import PEOPLE, RULES_CATALOG, Engine, declare, frozen_clock, start_engine, summary_of
 
-# Tables whose rows do not grow with history: one row per setting (meta) or per lease name (leases).
-SMALL_TABLES = {"meta", "leases"}
+# Tables whose rows do not grow with history: one row per setting (meta), per lease name (leases), per team (digests).
+SMALL_TABLES = {"meta", "leases", "digests"}
 # Partial indexes whose rows are live work only (a resolved incident's timers are cleared): scanning one is bounded.
 BOUNDED_INDEXES = {
     "tracks_due": "tracks with a timer (WHERE due_at IS NOT NULL)",
     "rule_timers_due": "rule timers with a timer (WHERE due_at IS NOT NULL)",
     "incidents_open": "incidents not resolved",
+    # Not live work, but only drills, and read newest first under a LIMIT (`drills`): the slope check below holds it to that.
+    "incidents_drills": "drills only (WHERE drill = 1), read in declared_at order with a LIMIT",
 }
 SMALL, LARGE = 1_000, 10_000  # incidents of history
 # At LARGE a statement may take at most SLOPE_ALLOWANCE x its VM steps at SMALL, + SLOPE_STEPS (one that visits
@@ -182,6 +184,7 @@ def scenario(ladder: Engine) -> None:
     opened = lambda: len(slack.ok_calls_to("views.open"))  # noqa: E731
 
     assert "On call now" in driver.slash("oncall", user("sam")).body
+    assert "Latest drills" in driver.slash("drill", user("sam")).body  # the drills, through their partial index
     # A: SEV2 on Bank transfers (alice, then dana; 30 min ack timeout), typing ahead in the form first.
     before = opened()
     driver.slash("bank transfers failing", user("sam"))
@@ -475,3 +478,31 @@ def test_no_statement_visits_more_rows_with_ten_times_the_history(runs: Runs) ->
     missing = set(runs.small) ^ set(runs.large)
     assert not problems, f"{len(problems)} statements cost more with more history:\n\n" + "\n\n".join(problems)
     assert len(missing) <= len(runs.large) // 10, f"the two runs diverged: {sorted(missing)}"
+
+
+def test_a_tick_finds_due_digests_by_their_index(tmp_path: Path) -> None:
+    """The digest's statements of a tick (the catalog's plan read once; then the due ones, queued) search, never scan."""
+    from datetime import datetime, timedelta, timezone
+
+    from app.catalog import load_catalog
+    from app.worker import tick
+    from tests.support import TESTS
+
+    catalog = load_catalog(TESTS / "digest_catalog.yaml")
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    with recording() as recorder:
+        store = Store(tmp_path / "ladder.db")
+        try:
+            tick(store, catalog, now)  # plans the digest
+            recorder.reset()
+            for moment in (now + timedelta(minutes=1), now + timedelta(weeks=1)):  # a quiet tick; the digest due
+                tick(store, catalog, moment)
+            runs = recorder.done()
+            assert store.conn.execute("SELECT count(*) FROM outbox WHERE kind = 'digest'").fetchone()[0] == 1
+            statements = {shape(r.sql): r.sql for r in runs if not NOT_QUERIES.match(r.sql) and "digests" in r.sql}
+            assert any("due_at <= ?" in s and "LIMIT" in s for s in statements), statements
+            for sql in statements.values():
+                steps = plan(store.conn, sql)
+                assert not [step for step in steps if step.startswith("SCAN") and step != "SCAN CONSTANT ROW"], (sql, steps)
+        finally:
+            store.close()

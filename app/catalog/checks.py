@@ -100,6 +100,9 @@ def _cross_references(sections: _Sections) -> list[tuple[tuple[Any, ...], str]]:
         for severity_id in choice.by_severity:
             if severity_id not in declared["severities"]:
                 problems.add(base + ("by_severity", severity_id), f"unknown severity {severity_id!r}; {_known('severities', declared['severities'])}")
+        if team.digest is not None and team.digest_channel is None:
+            problems.add(("teams", team_id, "digest", "channel"), "the digest has nowhere to go; give digest.channel "
+                         "(e.g. \"#team-payments\") or the team's slack_channel")
     for policy_id, policy in sections.policies.items():
         for level_index, level in enumerate(policy.levels):
             for target_index, target in enumerate(level.targets):

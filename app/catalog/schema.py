@@ -8,7 +8,7 @@ whole file has been read. The rule models are in rule_schema.
 from __future__ import annotations
 
 import re
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -108,6 +108,73 @@ class _Zoned(_Model):
         return ZoneInfo(self.timezone)
 
 
+class Digest(_Model):
+    """A team's weekly digest: when (a cron over wall time in the team's zone) and where (the team's channel unless named)."""
+
+    cron: str
+    channel: str | None = None
+
+    @field_validator("cron", mode="before")
+    @classmethod
+    def _cron(cls, value: Any) -> str:
+        # The hand-offs' rule (five fields, croniter's reading), plus what a post to a channel needs: one minute of the
+        # hour (no digest every minute), and a time that ever comes (not 30 February).
+        if not isinstance(value, str) or not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a valid cron expression (e.g. '0 9 * * MON' for Mondays 09:00)")
+        if len(value.split()) != 5 and not value.startswith("@"):
+            raise ValueError(f"{value!r} has {len(value.split())} fields; a digest's cron is five: minute hour day month "
+                             "weekday (e.g. '0 9 * * MON')")
+        from app.handoffs import cron
+
+        minutes = croniter(value).expanded[0]
+        if len(minutes) != 1 or minutes[0] == "*":
+            raise ValueError(f"{value!r} fires more than once an hour; give one minute (e.g. '0 9 * * MON')")
+        if cron(value).days_before(date(401, 1, 1)) == 0:
+            raise ValueError(f"{value!r} never fires (no such day); e.g. '0 9 * * MON' for Mondays 09:00")
+        return value
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        if value is not None and not _SLACK_CHANNEL.match(value):
+            raise ValueError("a channel name like #team-payments (lowercase) or a channel ID like C0123ABCD")
+        return value
+
+
+MIN_DRILL_PACE = 60  # seconds: a drill's faster pace never times a level out in under a minute
+MAX_DRILL_PEOPLE = 200
+
+
+class Drills(_Model):
+    """Who may start a drill of the team's services, when, who is never drilled, and the default pace.
+
+    A team without `drills:` (or a field left out): anyone may start one, at any time, at the policy's own pace,
+    and nobody is excluded. `allowed: []` means nobody in Slack (the CLI, an operator's tool, still can).
+    """
+
+    allowed: list[str] | None = Field(default=None, max_length=MAX_DRILL_PEOPLE)
+    hours: Window | None = None
+    never: list[str] = Field(default_factory=list, max_length=MAX_DRILL_PEOPLE)
+    pace: int | None = None
+
+    @field_validator("allowed", "never")
+    @classmethod
+    def _people(cls, value: list[str] | None) -> list[str] | None:
+        for person in value or []:
+            _person(person)
+        return value
+
+    @field_validator("pace", mode="before")
+    @classmethod
+    def _pace(cls, value: Any) -> int | None:
+        if value is None:
+            return None
+        seconds = parse_duration(value)
+        if seconds < MIN_DRILL_PACE:
+            raise ValueError(f"{value!r} is under a minute; a drill's pace is at least 1m (each level waits that long)")
+        return seconds
+
+
 class Team(_Zoned):
     name: str = Field(min_length=1)
     slack_channel: str | None = None
@@ -115,6 +182,13 @@ class Team(_Zoned):
     working_hours: Window | None = None
     escalation_policy: str | PolicyChoice
     rules: list["Rule"] = Field(default_factory=list)
+    digest: Digest | None = None
+    drills: Drills | None = None
+
+    @property
+    def digest_channel(self) -> str | None:
+        """Where the digest goes: its own channel, else the team's (None only in a catalog that failed its checks)."""
+        return (self.digest.channel or self.slack_channel) if self.digest is not None else None
 
     @field_validator("slack_channel")
     @classmethod

@@ -518,6 +518,8 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[Track
     if incident.get("lead"):
         fields.append(f"*Lead*\n<@{incident['lead']}>")
     built = [kit.header(truncate(f"{ref} · {incident['title']}", kit.HEADER_TEXT_MAX)), kit.fields_section(fields)]
+    if incident.get("drill"):
+        built.insert(1, kit.context(DRILL_SUMMARY))
     if incident["description"]:
         built.append(kit.section(truncate(escape_mrkdwn(incident["description"]), kit.SECTION_TEXT_MAX)))
     built += [kit.context(line) for line in (roles_line(catalog, roles or []), runbooks_line(catalog, incident)) if line]
@@ -551,7 +553,17 @@ def summary_blocks(incident: dict[str, Any], catalog: Catalog, views: list[Track
 
 
 def summary_text(incident: dict[str, Any]) -> str:
-    return f"{incident_ref(incident['number'])} · {escape_mrkdwn(incident['title'])} ({incident['status']})"
+    return drill_marked(incident, f"{incident_ref(incident['number'])} · {escape_mrkdwn(incident['title'])} ({incident['status']})")
+
+
+DRILL_PAGE = ":test_tube: *DRILL: nothing is broken; please acknowledge as you would.*"
+DRILL_SUMMARY = (":test_tube: *DRILL*: nothing is broken. Ladder is testing this service's escalation ladder with real pages; "
+                 "acknowledge as you would. It ends by itself and posts a drill report here.")
+
+
+def drill_marked(incident: dict[str, Any], text: str) -> str:
+    """A drill's messages say so first (notification text, channel posts); a real incident's are unchanged."""
+    return f":test_tube: DRILL · {text}" if incident.get("drill") else text
 
 
 def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any], awaits_own_acknowledgement: bool = False) -> list[dict[str, Any]]:
@@ -566,6 +578,7 @@ def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]
     else:
         why = f"You are paged: {escape_mrkdwn(page['via'])}, level {page['level'] + 1}."
     lines = [
+        *([DRILL_PAGE] if incident.get("drill") else []),
         f":rotating_light: *{ref} · {escape_mrkdwn(incident['title'])}*",
         f"{escape_mrkdwn(severity_label)} · {escape_mrkdwn(incident['service_name'])} · declared by <@{incident['declared_by']}>",
         f"{why} Channel: {channel}",
@@ -587,7 +600,7 @@ def page_blocks(incident: dict[str, Any], catalog: Catalog, page: dict[str, Any]
 
 
 def page_text(incident: dict[str, Any]) -> str:
-    return f"Paged: {incident_ref(incident['number'])} · {escape_mrkdwn(incident['title'])}"
+    return drill_marked(incident, f"Paged: {incident_ref(incident['number'])} · {escape_mrkdwn(incident['title'])}")
 
 
 def announcement_text(incident: dict[str, Any], catalog: Catalog) -> str:
@@ -657,6 +670,8 @@ HELP_TEXT = (
     "• `/incident update` — in an incident channel: post a status update.\n"
     "• `/incident timeline` — in an incident channel: its whole timeline (lateness, skipped levels, failed pages), only to you.\n"
     "• `/incident followup @owner 2026-12-01 what to do` — in an incident channel: add a follow-up (or open its form).\n"
+    "• `/incident drill <service> [severity]` — a live drill of a service's real ladder, marked DRILL; `/incident drill` lists them.\n"
+    "• `/incident drill check [team]` — check every rung (people, DMs, user groups, channels, schedule gaps) without paging anyone; only to you.\n"
     "• `/incident help` — this message.\n"
     "In an incident channel, the pinned summary has buttons to *Acknowledge*, *Escalate*, *Change severity* and *Resolve*."
 )

@@ -152,6 +152,7 @@ class SlackDelivery:
             Kind.DIRECT_MESSAGE: self._direct_message,
             Kind.UPLOAD_REVIEW: self._upload_review,
             Kind.PUBLISH_HOME: self._publish_home,
+            Kind.DIGEST: self._digest,
         }
 
     def deliver(self, row: OutboxRow, now: datetime) -> DeliveryResult:
@@ -175,7 +176,7 @@ class SlackDelivery:
         """What one of Slack's rate limits covers: a whole method (Tier 2/3), or one channel (chat.postMessage)."""
         if row.kind in GATED_KINDS:
             return row.kind
-        if row.kind in (Kind.ANNOUNCE, Kind.CHANNEL_MESSAGE):
+        if row.kind in (Kind.ANNOUNCE, Kind.CHANNEL_MESSAGE, Kind.DIGEST):
             return f"chat.postMessage:{row.payload.get('channel')}"
         if row.kind == Kind.DIRECT_MESSAGE:
             return f"chat.postMessage:{row.payload.get('user')}"
@@ -396,11 +397,15 @@ class SlackDelivery:
         incident = self._incident(row)
         if row.payload.get("resolution"):
             payload = {"text": f"{incident_ref(incident['number'])} resolved", "blocks": blocks.resolution_blocks(incident)}
+        elif row.payload.get("drill_report"):  # rendered now, from the store, like the review it stands in for
+            from app import drills
+
+            payload = {"text": drills.report_for(self.store, self.catalog(), incident["number"], now)}
         elif row.payload.get("actions"):
-            payload = {"text": row.payload["text"],
-                       "blocks": blocks.channel_message_blocks(incident, row.payload["text"], row.payload["actions"], row.payload.get("rule"))}
+            text = blocks.drill_marked(incident, row.payload["text"])
+            payload = {"text": text, "blocks": blocks.channel_message_blocks(incident, text, row.payload["actions"], row.payload.get("rule"))}
         else:
-            payload = {"text": row.payload["text"]}
+            payload = {"text": blocks.drill_marked(incident, row.payload["text"])}
         self._post(row, incident["channel_id"], **payload)
         delivered.sent(self.store, row, now)
 
@@ -435,15 +440,21 @@ class SlackDelivery:
             upload = review.for_upload(review.build(review.load(self.store, self.catalog(), incident["number"]), now))
         except review.NotReviewable as exc:
             raise PermanentFailure(str(exc)) from None
-        if row.in_doubt and self._file_already_shared(incident["channel_id"], upload.filename):
-            delivered.sent(self.store, row, now)
+        self._upload(row, incident["channel_id"], upload.filename, upload.title, upload.content, upload.comment)
+        delivered.sent(self.store, row, now)
+
+    def _upload(self, row: OutboxRow, channel_id: str, filename: str, title: str, content: str | bytes, comment: str) -> None:
+        """One file shared in one channel (by ID) with a comment, once: files_upload_v2, Slack's three-step external upload.
+
+        After an attempt cut short the channel's recent history is searched for the file first (by its name, from this
+        bot); a file uploaded but never completed is discarded by Slack, so starting over from step one is safe.
+        """
+        if row.in_doubt and self._file_already_shared(channel_id, filename):
             return
         try:
-            self.client.files_upload_v2(channel=incident["channel_id"], filename=upload.filename, title=upload.title,
-                                        content=upload.content, initial_comment=upload.comment)
+            self.client.files_upload_v2(channel=channel_id, filename=filename, title=title, content=content, initial_comment=comment)
         except SlackRequestError as exc:  # step two (the raw upload) answered something other than 200
             raise RetryLater(_backoff(row.attempts, MAX_BACKOFF_SECONDS), f"the file upload failed ({exc})") from None
-        delivered.sent(self.store, row, now)
 
     def _file_already_shared(self, channel: str, filename: str) -> bool:
         if self._bot_user_id is None:
@@ -451,7 +462,7 @@ class SlackDelivery:
         history = self.client.conversations_history(channel=channel, limit=LOOKBACK)
         for message in history.get("messages") or []:
             if any(f.get("name") == filename and f.get("user") == self._bot_user_id for f in message.get("files") or []):
-                log.info("the review %s had reached Slack before the interruption; not uploading it again", filename)
+                log.info("the file %s had reached Slack before the interruption; not uploading it again", filename)
                 return True
         return False
 
@@ -505,3 +516,38 @@ class SlackDelivery:
                 self.store.cache_user(email, user_id, now)
         self.client.views_publish(user_id=user_id, view=home_view(home.load(self.store, self.catalog(), user_id, now)))
         delivered.sent(self.store, row, now)
+
+    def _digest(self, row: OutboxRow, now: datetime) -> None:
+        """A team's digest, built now from the store: the summary with a chart (an upload), or alone on a quiet week.
+
+        The catalog names the channel; the upload's last step needs its ID (`_channel_id`). A channel the bot cannot
+        post to fails the row for good, saying so (the digest of the next period tries again).
+        """
+        from app import digests
+
+        post = digests.build(self.store, self.catalog(), row.payload)
+        channel = row.payload["channel"]
+        if post.chart is None:
+            self._post_to_named_channel(row, channel, post.text)
+        else:
+            channel_id = self._channel_id(channel)
+            try:
+                self._upload(row, channel_id, post.filename, post.title, post.chart, post.text)
+            except SlackApiError as exc:
+                code = _error_code(exc)
+                if code in ("channel_not_found", "not_in_channel", "is_archived"):
+                    raise PermanentFailure(f"{code} for {channel}; invite the Ladder bot there or fix the catalog") from None
+                raise
+        delivered.sent(self.store, row, now)
+
+    def _channel_id(self, channel: str) -> str:
+        """A channel named in the catalog (`#team-payments`, or an ID) -> its ID, for methods that take only IDs."""
+        if not channel.startswith("#"):
+            return channel
+        named = self._channels_named(channel[1:])  # archived ones are not listed, nor private ones without the bot
+        if not named:
+            raise PermanentFailure(f"channel_not_found for {channel} (no such channel, archived, or private without the "
+                                   "bot); invite the Ladder bot there or fix the catalog")
+        if named[0].get("is_member") is False:
+            raise PermanentFailure(f"not_in_channel for {channel}; invite the Ladder bot there or fix the catalog")
+        return str(named[0]["id"])

@@ -29,9 +29,9 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from app import additive, followups, home, incidents, nudges, oncall_report, roles, routing
+from app import additive, drills, followups, home, incidents, nudges, oncall_report, preflight, roles, routing
 from app.catalog import Catalog
-from app.slack import blocks, timeline_view
+from app.slack import blocks, preflight_view, timeline_view
 from app.store import database_busy, storage_problem
 from app.text import escape_mrkdwn, incident_ref, mention, truncate
 
@@ -206,6 +206,12 @@ def follow_up(runtime: "Runtime", spec: dict[str, Any], client: WebClient) -> No
     if kind == "reply":
         _say_ephemeral(reply, spec["text"])
         return
+    if kind == "drill":
+        _start_drill(runtime, client, spec, reply)
+        return
+    if kind == "drill_check":
+        _finish_drill_check(runtime, client, spec.get("team"), reply)
+        return
     view = spec.get("view")
     if not spec.get("trigger_id"):  # Slack always sends one; without it no form can open
         _say_ephemeral(reply, "Slack did not say where to open the form. Please try again.")
@@ -238,6 +244,8 @@ def incident_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], cont
         _channel_command(runtime, ack, command, context, verb, words[1:])
     elif verb == "followup":
         _followup_command(runtime, ack, command, context, text[len(words[0]):])
+    elif verb == "drill":
+        _drill_command(runtime, ack, command, context, words[1:])
     else:
         ack()
         # Routing and building the form happen after the answer: under load, acks must not queue behind them.
@@ -302,6 +310,80 @@ def _followup_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], con
           view=blocks.followup_modal(incident, owner, valid_due, text))
 
 
+DRILL_USAGE = ("`/incident drill <service> [severity]` starts a live drill: the service's real ladder pages real people, every "
+               "message marked DRILL, nobody told outside its channel. `/incident drill check [team]` checks every rung without paging.")
+
+
+def drill_args(runtime: "Runtime", args: list[str]) -> tuple[str, str | None]:
+    """`<service words> [severity]`: the last word is the severity when the catalog has one by that id."""
+    words = plain_from_command_text(" ".join(args)).split()
+    if len(words) > 1 and runtime.catalog.severity(words[-1].lower()) is not None:
+        return " ".join(words[:-1]), words[-1].lower()
+    return " ".join(words), None
+
+
+def _drill_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], context: BoltContext, args: list[str]) -> None:
+    """`/incident drill` alone: how, and the latest drills; `/incident drill <service> [severity]`: start one (after the ack)."""
+    if not args:
+        ack(text=f"{DRILL_USAGE}\n*Latest drills*\n{drills.listing_text(drills.recent(runtime.store, 10), mrkdwn=True)}",
+            response_type="ephemeral")
+        return
+    if args[0].lower() == "check":  # the preflight: `/incident drill check [team]`
+        _drill_check(runtime, ack, command, context, " ".join(args[1:]))
+        return
+    service, severity = drill_args(runtime, args)
+    ack(text=f":test_tube: Checking whether a drill of “{escape_mrkdwn(truncate(service, 80))}” may start…", response_type="ephemeral")
+    later(runtime, context, command, kind="drill", service=service, severity=severity, user_id=command.get("user_id") or "")
+
+
+def _drill_check(runtime: "Runtime", ack: Ack, command: dict[str, Any], context: BoltContext, team_text: str) -> None:
+    """`/incident drill check [team]`: the preflight, to whoever asked only; its many Web API calls come after the ack."""
+    team = None
+    if team_text:
+        team = _team_named(runtime.catalog, team_text)
+        if team is None:
+            ack(text=_unknown_team(runtime.catalog, team_text), response_type="ephemeral")
+            return
+    ack(text=preflight_view.CHECKING, response_type="ephemeral")
+    later(runtime, context, command, kind="drill_check", team=team)
+
+
+def _finish_drill_check(runtime: "Runtime", client: WebClient, team: str | None, reply: Callable[..., Any] | None) -> None:
+    """Ask Slack about every rung (reading only: nothing is posted to anyone), then answer on the response_url."""
+    catalog = runtime.catalog
+    try:
+        result = preflight.run(catalog, preflight.Workspace(client), runtime.clock(), team=team,
+                               admin_channel=runtime.settings.admin_channel)
+    except preflight.Unreachable as exc:
+        _say_ephemeral(reply, f"Ladder could not reach Slack's Web API to check the ladders ({escape_mrkdwn(str(exc))}). Try again in a moment.")
+        return
+    if reply is None:
+        log.info("no response_url to answer a drill check with: %s", preflight.summary(result))
+        return
+    for message in preflight_view.messages(result, catalog):
+        reply(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
+
+
+def _start_drill(runtime: "Runtime", client: WebClient, spec: dict[str, Any], reply: Callable[..., Any] | None) -> None:
+    """Who the starter is to the catalog (their e-mail, looked up once and cached), then the use case; the answer to them only."""
+    user_id = spec["user_id"]
+    refs = runtime.store.refs_of_user(user_id)
+    if not refs:
+        try:
+            email = ((client.users_info(user=user_id).get("user") or {}).get("profile") or {}).get("email")
+        except SlackApiError as exc:
+            log.warning("users.info failed for a drill's starter: %s", exc.response.get("error"))
+            email = None
+        if email:
+            runtime.store.cache_user(email, user_id, runtime.clock())
+            refs = [email]
+    request = drills.DrillRequest(spec["service"], spec["severity"], user_id, tuple(refs))
+    outcome = drills.start(runtime.store, runtime.catalog, request, runtime.clock())
+    _say_ephemeral(reply, outcome.message)
+    if outcome.changed:
+        runtime.worker.wake()
+
+
 def _timeline_answer(runtime: "Runtime", ack: Ack, channel_id: str) -> None:
     """`/incident timeline`, typed in an incident's channel: its whole timeline, to whoever asked only (ephemeral)."""
     found = incidents.timeline_in_channel(runtime.store, channel_id)
@@ -341,16 +423,25 @@ def _role_command(runtime: "Runtime", ack: Ack, command: dict[str, Any], inciden
         runtime.worker.wake()
 
 
+def _team_named(catalog: Catalog, team_text: str) -> str | None:
+    """The team a person typed, by id or name (`payments`, `#payments`, `Payments`), or None."""
+    wanted = plain_from_command_text(team_text).lstrip("#").lower()
+    return next((tid for tid, t in catalog.teams.items() if wanted in (tid.lower(), t.name.lower())), None)
+
+
+def _unknown_team(catalog: Catalog, team_text: str) -> str:
+    known = ", ".join(f"`{tid}`" for tid in sorted(catalog.teams))
+    return f"No team called “{escape_mrkdwn(team_text)}” in the catalog. Teams: {known}."
+
+
 def _oncall_answer(runtime: "Runtime", team_text: str) -> str:
     """`/incident oncall [team]`: the same report as `python -m app oncall`, as mrkdwn."""
     catalog = runtime.catalog
     team = None
     if team_text:
-        wanted = plain_from_command_text(team_text).lstrip("#").lower()
-        team = next((tid for tid, t in catalog.teams.items() if wanted in (tid.lower(), t.name.lower())), None)
+        team = _team_named(catalog, team_text)
         if team is None:
-            known = ", ".join(f"`{tid}`" for tid in sorted(catalog.teams))
-            return f"No team called “{escape_mrkdwn(team_text)}” in the catalog. Teams: {known}."
+            return _unknown_team(catalog, team_text)
     report = oncall_report.build(catalog, runtime.clock(), team=team)
     return f"*On call now*\n{oncall_report.render_mrkdwn(report, catalog)}"
 

@@ -183,7 +183,8 @@ class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads, RoleReads, F
         return bool(self.conn.execute(
             "SELECT EXISTS (SELECT 1 FROM tracks WHERE due_at IS NOT NULL AND due_at <= ?) "
             "OR EXISTS (SELECT 1 FROM rule_timers WHERE due_at IS NOT NULL AND due_at <= ?) "
-            "OR EXISTS (SELECT 1 FROM followups WHERE remind_at IS NOT NULL AND remind_at <= ?)", (stamp, stamp, stamp)).fetchone()[0])
+            "OR EXISTS (SELECT 1 FROM followups WHERE remind_at IS NOT NULL AND remind_at <= ?) "
+            "OR EXISTS (SELECT 1 FROM digests WHERE due_at IS NOT NULL AND due_at <= ?)", (stamp, stamp, stamp, stamp)).fetchone()[0])
 
     # -- one-shot writes: each its own short transaction --------------------------------------------
     def claim_due(self, now: datetime, holder: str, limit: int, claim_seconds: float = 120,

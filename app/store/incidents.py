@@ -32,6 +32,11 @@ class IncidentReads:
     def incident_by_channel(self, channel_id: str) -> Row | None:
         return _one(self.conn, "SELECT * FROM incidents WHERE channel_id = ?", (channel_id,))
 
+    def drills(self, limit: int) -> list[Row]:
+        """The latest drills, newest first (through the partial index `incidents_drills`, which holds only drills)."""
+        return [dict(r) for r in self.conn.execute(
+            "SELECT * FROM incidents WHERE drill = 1 ORDER BY declared_at DESC LIMIT ?", (limit,))]
+
     def timeline(self, incident_id: int) -> list[Row]:
         return [dict(r) for r in self.conn.execute("SELECT * FROM timeline WHERE incident_id = ? ORDER BY id", (incident_id,))]
 

@@ -24,7 +24,7 @@ Row = dict[str, Any]
 REPORT_TIMELINE_KINDS = ("level_paged", "level_skipped", "level_waiting", "repeat", "handoff", "exhausted",
                          "policy_switched", "rearmed", "acknowledged", "mitigated")
 _INCIDENT_COLUMNS = ("id, number, team_id, service_id, severity, status, declared_at, acknowledged_by, acknowledged_at, "
-                     "mitigated_at, resolved_at")
+                     "mitigated_at, resolved_at, drill")  # drill: `figures.counts` leaves drills out
 _PAGE_COLUMNS = ("incident_id, track, round, policy, level, loop, target, via, notify_only, user_id, status, created_at, sent_at, "
                  "acknowledged_at")
 

@@ -75,6 +75,7 @@ def incidents(draw: Callable[..., Any]) -> dict[str, Any]:
         "resolved_by": draw(users) if status == "resolved" else None, "resolved_at": draw(moments) if status == "resolved" else None,
         "channel_id": draw(st.none() | st.just("C0INCIDENT")), "service_id": draw(st.sampled_from(["api", "gone"])),
         "mitigated_by": draw(users) if status == "mitigated" or (status == "resolved" and draw(st.booleans())) else None,
+        "drill": draw(st.sampled_from([0, 1])),
         "mitigated_at": draw(moments),
     }
 
