@@ -14,10 +14,17 @@ How it stays once per period without costing the tick anything:
   (`build`, called by delivery), from the store, outside any transaction;
 - after downtime spanning several periods, only the latest is posted, and it says how many were missed;
 - a catalog edit (or a start) re-plans the rows once (`keep_in_step`, memoised per store by the catalog's content
-  digest): a new digest is scheduled, a removed one stops, a changed cron or zone is scheduled afresh from now. A
-  row keeps its `due_at` (even overdue, after downtime) only while it is where the current schedule would put it:
-  the next fire after the last period queued. The table has no column for the cron text, so this is how a start
-  tells an unchanged schedule from an edited one.
+  digest): a new digest is scheduled, a removed one stops, a changed cron or zone is scheduled afresh. Each row
+  stores what its `due_at` was planned from (`schedule`, "cron|zone"): while that is the catalog's, the row keeps
+  its `due_at`, even overdue after downtime (then it is posted late, and the periods that fell due after it are
+  counted as missed). A row from before that column existed keeps its `due_at` only while it is the next fire after
+  the last period queued;
+- no stretch of time is in two digests, and none falls between two: a period starts where the last one posted ended
+  (later only after downtime, at the latest fire before it, with the missed ones named). An edited schedule is
+  re-planned from the later of now and the end of the last period posted; when that first fire would close a
+  stub of a period (shorter than a day, or than the schedule's own period when it fires more often), it is merged
+  into the next one: moving Monday 09:00 to 10:00 at 09:30 posts nothing at 10:00, and next Monday's digest covers
+  the week and an hour since the last. After an edit the first period can be longer than usual, never shorter.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ FIRST_WINDOW = timedelta(days=8)  # a weekly cron fires within one window; rarer
 HORIZON = timedelta(days=9 * 366)  # the rarest valid cron (29 February on a given weekday...) fires within this
 RETRY_AFTER_FAILURE = timedelta(hours=1)
 RESYNC_AFTER_FAILURE = timedelta(minutes=1)
+STUB = timedelta(days=1)  # after an edit, a first period shorter than this (or than the schedule's own) is merged
 ALL = "*"  # the service and severity of the whole period as one group: the period's overall MTTA and MTTR
 
 
@@ -61,6 +69,11 @@ class Plan:
     cron: str
     zone: ZoneInfo
     channel: str
+
+    @property
+    def schedule(self) -> str:
+        """What a row's `due_at` is planned from, as stored: an edit of either changes it."""
+        return f"{self.cron}|{self.zone.key}"
 
 
 def plan_of(catalog: Catalog, team_id: str) -> Plan | None:
@@ -106,16 +119,38 @@ def planned_due(plan: Plan | None, row: dict[str, Any] | None, now: datetime) ->
     """When a team's next digest is due under the catalog in force (see the module docstring)."""
     if plan is None:
         return None
-    following = next_fire(plan, now)
     stored = parse_iso(row["due_at"]) if row else None
-    if stored is None:
-        return following
     end = period_end(row["last_period"]) if row else None
+    if stored is not None and row is not None:
+        schedule = row.get("schedule")
+        if schedule == plan.schedule:
+            return stored  # unchanged: kept, even overdue
+        if schedule is None and _still_a_fire(plan, stored, end, now):
+            return stored  # a row from before schema 11
+    return replanned(plan, end, now)
+
+
+def _still_a_fire(plan: Plan, stored: datetime, end: datetime | None, now: datetime) -> bool:
+    """A row that does not say what it was planned from is unchanged if it is where the schedule would put it."""
     if end is not None:
-        return stored if next_fire(plan, end) == stored else following
+        return next_fire(plan, end) == stored
     if stored > now:
-        return following  # nothing posted yet: the schedule's very next fire (the same as stored if unchanged)
-    return stored if next_fire(plan, stored - TINY) == stored else following  # overdue, first ever: keep if still a fire
+        return next_fire(plan, now) == stored
+    return next_fire(plan, stored - TINY) == stored
+
+
+def replanned(plan: Plan, end: datetime | None, now: datetime) -> datetime | None:
+    """The first fire after now and after the last period posted (`end`), a stub of a period merged into the next."""
+    if end is None or end <= now:
+        first = next_fire(plan, now)
+    else:
+        first = next_fire(plan, end)
+    if first is None or end is None:
+        return first
+    following = next_fire(plan, first)
+    if following is not None and first - end < min(STUB, following - first):
+        return following
+    return first
 
 
 # -- keeping the rows in step with the catalog ----------------------------------------------------------------
@@ -145,25 +180,27 @@ def sync(store: Store, catalog: Catalog, now: datetime) -> bool:
     rows = {row["team_id"]: row for row in store.digest_rows()}
     changes = []
     for team_id, row in rows.items():
-        due = planned_due(plan_of(catalog, team_id), row, now)
-        if due != parse_iso(row["due_at"]):
-            changes.append((row, due))
+        plan = plan_of(catalog, team_id)
+        due = planned_due(plan, row, now)
+        schedule = plan.schedule if plan is not None else None
+        if due != parse_iso(row["due_at"]) or schedule != row["schedule"]:
+            changes.append((row, due, schedule))
     new = []
     for team_id in catalog.teams:
         plan = plan_of(catalog, team_id)
         if plan is not None and team_id not in rows:
-            new.append((team_id, next_fire(plan, now)))
+            new.append((team_id, next_fire(plan, now), plan.schedule))
     if not changes and not new:
         return True
     complete = True
     with store.transaction() as tx:
-        for team_id, due in new:
-            complete &= tx.insert_digest(team_id, due)
-        for row, due in changes:
-            complete &= tx.schedule_digest(row, due)
-    for team_id, due in new:
+        for team_id, due, schedule in new:
+            complete &= tx.insert_digest(team_id, due, schedule)
+        for row, due, schedule in changes:
+            complete &= tx.schedule_digest(row, due, schedule)
+    for team_id, due, _ in new:
         log.info("digest of team %s scheduled: next at %s", team_id, iso(due) if due else "never")
-    for row, due in changes:
+    for row, due, _ in changes:
         log.info("digest of team %s re-planned: next at %s", row["team_id"], iso(due) if due else "none (no digest)")
     return complete
 
@@ -188,13 +225,20 @@ def _queue(tx: Tx, catalog: Catalog, team_id: str, now: datetime) -> None:
     plan = plan_of(catalog, team_id)
     latest = last_fire(plan, now) if plan is not None else None
     if plan is None or latest is None:
-        tx.schedule_digest(row, None)
+        tx.schedule_digest(row, None, None)
         return
-    start = last_fire(plan, latest - TINY) or latest - timedelta(days=7)
     due = parse_iso(row["due_at"])
     assert due is not None
-    missed = len(fires_between(plan, due - TINY, latest - TINY))  # fires in [due, latest): periods nobody posted
-    if not tx.record_digest(row, f"{iso(start)}/{iso(latest)}", next_fire(plan, latest)):
+    unposted = fires_between(plan, due - TINY, latest - TINY)  # fires in [due, latest): periods nobody posted
+    end = period_end(row["last_period"])
+    if unposted:
+        start = unposted[-1]  # downtime: the latest period only
+    elif end is not None and end < latest:
+        start = end  # from where the last one ended: after an edit, longer than usual, never overlapping it
+    else:
+        start = last_fire(plan, latest - TINY) or latest - timedelta(days=7)
+    missed = len(unposted)
+    if not tx.record_digest(row, f"{iso(start)}/{iso(latest)}", next_fire(plan, latest), plan.schedule):
         return
     tx.enqueue(outbox.digest(team_id, plan.channel, iso(start), iso(latest), missed), now)
 
@@ -203,7 +247,7 @@ def _park(tx: Tx, team_id: str, now: datetime) -> None:
     """A digest that raised is tried again later rather than every tick (logged by each_isolated)."""
     row = tx.digest_row(team_id)
     if row is not None:
-        tx.schedule_digest(row, now + RETRY_AFTER_FAILURE)
+        tx.schedule_digest(row, now + RETRY_AFTER_FAILURE, row["schedule"])
 
 
 # -- what is posted: built when the row is sent -----------------------------------------------------------------

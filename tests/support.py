@@ -183,8 +183,11 @@ def declare(ladder: Ladder, text: str = "bank transfers failing", user: str = "s
 
 
 def summary_of(ladder: Ladder, incident_number: int = 1) -> dict:
+    """The pinned summary in the n-th incident channel Slack got: the message with a header, not the first one (under
+    load a rule's nudge or a failure notice can be posted before the summary)."""
     channel = ladder.slack.incident_channels()[incident_number - 1]
-    return ladder.slack.messages_in(channel["id"])[0]
+    return next(m for m in ladder.slack.messages_in(channel["id"])
+                if any(b.get("type") == "header" for b in m.get("blocks") or []))
 
 
 def block_text(message: dict) -> str:

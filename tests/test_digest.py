@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app import digests, incidents
+from app.catalog import Catalog
+from app.store import Store
 from tests.support import TESTS, Clock, Engine, frozen_clock, start_engine
 
 CATALOG = TESTS / "digest_catalog.yaml"
@@ -276,3 +278,77 @@ def test_a_row_keeps_its_time_only_while_the_schedule_would_put_it_there() -> No
     assert digests.planned_due(plan, overdue, now) == at("2026-11-30T08:00")  # downtime: still due, posted late
     assert digests.planned_due(_plan("0 9 * * *"), posted, now) == at("2026-12-03T08:00")  # edited: from now
     assert digests.planned_due(None, posted, now) is None  # removed
+    # A row that says what it was planned from: kept while that is the catalog's, overdue or not; else re-planned.
+    daily = _plan("0 9 * * *")
+    moved = {**overdue, "due_at": "2026-11-24T08:00:00.000000Z", "schedule": "0 9 * * TUE|Europe/Berlin"}
+    assert digests.planned_due(_plan("0 9 * * TUE"), moved, now) == at("2026-11-24T08:00")  # unchanged: posted late
+    assert digests.planned_due(daily, moved, now) == at("2026-12-03T08:00")  # edited: the next fire after now
+    assert digests.planned_due(_plan("0 9 * * TUE"), {**moved, "schedule": "0 9 * * TUE|UTC"}, now) == at("2026-12-08T08:00")
+    just_posted = {**posted, "schedule": "0 9 * * MON|Europe/Berlin"}
+    assert digests.planned_due(daily, just_posted, at("2026-11-30T08:30")) == at("2026-12-01T08:00")  # a day: not a stub
+    assert digests.planned_due(_plan("0 10 * * MON"), just_posted, at("2026-11-30T08:30")) == at("2026-12-07T09:00")  # merged
+
+
+# -- a cron edit: no week twice, none dropped (the worker's tick on a store, no Slack) --------------------------
+
+def _catalog_with_cron(tmp_path: Path, cron: str) -> Catalog:
+    from app.catalog import load_catalog
+
+    path = tmp_path / f"catalog-{cron.replace(' ', '_').replace('*', 'x')}.yaml"
+    path.write_text(CATALOG.read_text().replace('digest: {cron: "0 9 * * MON"}', f'digest: {{cron: "{cron}"}}'))
+    return load_catalog(path)
+
+
+def _queued(store: Store) -> list[tuple[str, str, str, int]]:
+    rows = store.conn.execute("SELECT payload FROM outbox WHERE kind = 'digest' ORDER BY id").fetchall()
+    return [(p["since"], p["until"], p["channel"], p["missed"]) for p in (json.loads(r["payload"]) for r in rows)]
+
+
+def test_a_cron_moved_an_hour_after_posting_does_not_post_the_same_week_again(tmp_path: Path) -> None:
+    from app.worker import tick
+
+    mon9, mon10 = _catalog_with_cron(tmp_path, "0 9 * * MON"), _catalog_with_cron(tmp_path, "0 10 * * MON")
+    store = Store(tmp_path / "ladder.db")
+    try:
+        tick(store, mon9, at("2026-11-23T07:00"))
+        tick(store, mon9, at("2026-11-23T08:00"))  # Monday 09:00 in Berlin: the week to now, posted
+        tick(store, mon10, at("2026-11-23T08:30"))  # 09:30: the digest moves to Mondays 10:00
+        tick(store, mon10, at("2026-11-23T09:00"))  # 10:00: an hour since the last: merged into the next period
+        assert _queued(store) == [("2026-11-16T08:00:00.000000Z", "2026-11-23T08:00:00.000000Z", "#team-payments", 0)]
+        assert store.digest_row("payments")["due_at"] == "2026-11-30T09:00:00.000000Z"
+        tick(store, mon10, at("2026-11-30T09:00"))  # the next Monday 10:00: from where the last one ended
+        assert _queued(store)[1:] == [("2026-11-23T08:00:00.000000Z", "2026-11-30T09:00:00.000000Z", "#team-payments", 0)]
+    finally:
+        store.close()
+
+
+def test_a_cron_edit_then_downtime_posts_the_overdue_digest_late_and_counts_the_missed(tmp_path: Path) -> None:
+    from app.worker import tick
+
+    mon, tue = _catalog_with_cron(tmp_path, "0 9 * * MON"), _catalog_with_cron(tmp_path, "0 9 * * TUE")
+    path = tmp_path / "ladder.db"
+    store = Store(path)
+    tick(store, mon, at("2026-11-23T07:00"))
+    tick(store, mon, at("2026-11-23T08:00"))  # Monday 09:00 in Berlin: posted
+    tick(store, tue, at("2026-11-25T12:00"))  # Wednesday: moved to Tuesdays; due Tuesday 1 December
+    assert store.digest_row("payments")["due_at"] == "2026-12-01T08:00:00.000000Z"
+    store.close()
+    digests._synced.clear()  # down from Thursday to Wednesday 2 December: a start with the same catalog
+    store = Store(path)
+    try:
+        tick(store, tue, at("2026-12-02T12:00"))  # the unchanged schedule keeps the overdue row: posted late
+        assert _queued(store)[1:] == [("2026-11-23T08:00:00.000000Z", "2026-12-01T08:00:00.000000Z", "#team-payments", 0)]
+        assert store.digest_row("payments")["due_at"] == "2026-12-08T08:00:00.000000Z"
+    finally:
+        store.close()
+    # Down across two Tuesdays after an edit: the latest period is posted, and it says one was missed.
+    store = Store(tmp_path / "second.db")
+    try:
+        tick(store, mon, at("2026-11-23T07:00"))
+        tick(store, mon, at("2026-11-23T08:00"))
+        tick(store, tue, at("2026-11-25T12:00"))
+        digests._synced.clear()
+        tick(store, tue, at("2026-12-09T12:00"))
+        assert _queued(store)[1:] == [("2026-12-01T08:00:00.000000Z", "2026-12-08T08:00:00.000000Z", "#team-payments", 1)]
+    finally:
+        store.close()

@@ -6,7 +6,7 @@ migration; one written by a newer Ladder is refused rather than misread.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -275,5 +275,10 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE incidents ADD COLUMN drill INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE incidents ADD COLUMN drill_pace INTEGER",
         "CREATE INDEX IF NOT EXISTS incidents_drills ON incidents(declared_at) WHERE drill = 1",
+    ],
+    # 11: what a digest row was scheduled from ("cron|zone", NULL when no digest is scheduled or before 11), so a start
+    # or a catalog reload tells an unchanged schedule (keep an overdue due_at) from an edited one (re-plan).
+    11: [
+        "ALTER TABLE digests ADD COLUMN schedule TEXT",
     ],
 }
