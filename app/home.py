@@ -110,12 +110,13 @@ def refresh_for_incident(tx: Tx, catalog: Catalog, incident: Row, now: datetime)
 
 
 def involved(tx: Tx | Store, catalog: Catalog, incident: Row) -> set[str]:
-    """Slack IDs of those whose Home shows this incident: its team's people, whoever was paged, acted or owns a follow-up."""
+    """Slack IDs of those whose Home shows this incident: its team's people (unless it is private), whoever was paged,
+    acted or owns a follow-up."""
     people = {incident.get(column) for column in ("declared_by", "acknowledged_by", "mitigated_by", "resolved_by", "lead")}
     people.update(page["user_id"] for page in tx.pages(incident["id"]))
     people.update(f["owner"] for f in tx.followups(incident["id"]))
     team = catalog.teams.get(incident["team_id"])
-    if team is not None:
+    if team is not None and not incident["private"]:  # a private incident is not shown to its team (see `load`)
         refs = team_refs(catalog, incident["team_id"])
         people.update(ref for ref in refs if "@" not in ref)
         people.update(tx.user_ids_of_refs(ref for ref in refs if "@" in ref).values())
@@ -174,8 +175,10 @@ def load(store: Store, catalog: Catalog, user_id: str, now: datetime) -> HomeDat
                                   [_schedule_now(catalog.schedules[s], s, refs, ids, now) for s in team_schedules(catalog, team_id)]))
     paging_me = store.open_incidents_paging(user_id)
     people_columns = ("declared_by", "acknowledged_by", "mitigated_by", "lead")
+    # A private incident is hidden from its team (no announcement): it shows only to those it paged or who acted on it.
     concerning = [i for i in store.open_incidents()
-                  if i["team_id"] in my_teams or i["id"] in paging_me or user_id in (i.get(c) for c in people_columns)]
+                  if i["id"] in paging_me or user_id in (i.get(c) for c in people_columns)
+                  or (i["team_id"] in my_teams and not i["private"])]
     newest_first = sorted(concerning, key=lambda i: i["declared_at"], reverse=True)
     data.incidents = sorted(newest_first, key=lambda i: data.severity_ranks.get(i["severity"], len(data.severity_ranks) + 1))
     data.pages, data.pages_total = store.pages_to_user(user_id, now - PAGES_SINCE, PAGES_SHOWN)

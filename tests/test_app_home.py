@@ -154,6 +154,22 @@ def test_changes_refresh_the_homes_of_those_involved_once_per_burst(engine: Engi
     assert ":large_orange_circle: Acknowledged" in text_of(engine.slack.home_of(alice))
 
 
+def test_a_private_incident_shows_only_to_those_it_paged_or_who_acted_not_to_its_team(engine: Engine) -> None:
+    alice, bob, sam = engine.user("alice"), engine.user("bob"), engine.user("sam")
+    open_home(engine, "bob")  # bob: in Payments, not on call, not paged
+    bob_publishes = len([c for c in engine.slack.ok_calls_to("views.publish") if c.args["user_id"] == bob])
+    secret, _, _ = declare(engine, "", title="payroll data leaked", service="bank-transfers", severity="sev2", private=["private"])
+    engine.deliver()
+    assert engine.runtime.store.incident(secret["id"])["private"]
+    assert "payroll data leaked" in text_of(open_home(engine, "alice"))  # paged
+    assert "payroll data leaked" in text_of(open_home(engine, "sam"))  # declared
+    assert len([c for c in engine.slack.ok_calls_to("views.publish") if c.args["user_id"] == bob]) == bob_publishes
+    assert "payroll data leaked" not in text_of(open_home(engine, "bob"))
+    with engine.runtime.store.transaction() as tx:
+        people = home.involved(tx, engine.runtime.catalog, tx.incident(secret["id"]))
+    assert bob not in people and {alice, sam} <= people
+
+
 def test_a_home_stays_within_slacks_limits_with_300_open_incidents_and_500_pages(engine: Engine, clock: Clock) -> None:
     alice = engine.user("alice")
     engine.runtime.store.cache_user("alice@example.com", alice, clock())

@@ -92,6 +92,7 @@ def test_an_empty_range_says_so_and_exits_0(db: Path, capsys: pytest.CaptureFixt
     (["--since", "2026-10-05", "--service", "nope"], "--service"),
     (["--since", "2026-10-05", "--format", "pdf"], "--format"),
     (["--since", "-5"], "--since"),
+    (["--since", "2200-01-01"], "--since"),  # in the future, with no --until: --since is at fault, not the --until never given
 ])
 def test_bad_flags_name_the_flag_and_exit_2(db: Path, capsys: pytest.CaptureFixture[str], flags: list[str], named: str) -> None:
     code, out, err = run(capsys, "report", *flags, "--db", str(db), "--catalog", str(CATALOG))

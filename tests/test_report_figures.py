@@ -19,10 +19,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app import incidents
 from app.catalog import load_catalog
 from app.report import figures
 from app.report.model import Report
 from app.store import Store
+from bench.history import InProcessSlack, Ladder
 from tests import report_history as history
 from tests.report_history import CATALOG, SINCE, UNTIL, ZONE_OF, Scripted
 
@@ -331,3 +333,44 @@ def test_nights_interrupted_against_walking_minutes(zone_name: str, day: datetim
     pages = [start + timedelta(hours=12, minutes=m) for m in offsets]
     nights = {figures.night_of(p.astimezone(zone)) for p in pages} - {None}
     assert len(nights) == nights_by_walking(pages, zone, start, start + timedelta(days=4))
+
+
+# -- a level that pages a Slack user group -------------------------------------------------------------------
+
+GROUP_CATALOG = """
+severities:
+  - {id: sev3, label: "SEV3", rank: 3}
+teams:
+  payments: {name: Payments, timezone: Europe/London, escalation_policy: payments}
+services:
+  - {id: bank-transfers, name: Bank transfers, owner: payments}
+policies:
+  payments:
+    levels:
+      - {targets: [{user_group: S0GROUP01}], escalate_after: 5m}
+      - {targets: [{user: dana@example.com}], escalate_after: 5m}
+"""
+
+
+def test_a_user_groups_level_counts_its_members_acknowledgement_and_keys_them_by_e_mail(tmp_path) -> None:
+    class GroupSlack(InProcessSlack):
+        @staticmethod
+        def _answer(method, params, serial, base="http://in-process.invalid"):
+            if method == "usergroups.users.list":
+                return {"users": ["UALICE000", "UBOB00000"]}
+            return InProcessSlack._answer(method, params, serial, base)
+
+    (tmp_path / "catalog.yaml").write_text(GROUP_CATALOG)
+    catalog = load_catalog(tmp_path / "catalog.yaml")
+    ladder = Ladder(tmp_path / "ladder.db", catalog, client=GroupSlack())
+    start = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    ladder.store.cache_user("alice@example.com", "UALICE000", start)  # bob's e-mail is not known
+    declared = incidents.declare(ladder.store, catalog, incidents.DeclareRequest(
+        title="transfers failing", service_id="bank-transfers", severity_id="sev3", declared_by="USAM"), start)
+    ladder.drain(start + timedelta(seconds=2))  # delivery expands the group two seconds after the level was paged
+    ladder.drain(start + timedelta(seconds=3))
+    incidents.acknowledge(ladder.store, declared.incident["id"], "UALICE000", start + timedelta(minutes=1), catalog)
+    report = figures.compute(ladder.store.report_material(start - timedelta(days=1), start + timedelta(days=1)), catalog,
+                             start - timedelta(days=1), start + timedelta(days=1))
+    assert level_table(report)[("payments", 1)] == (1, 1, 0, 0)
+    assert {(p.person, p.pages) for p in report.people} == {("alice@example.com", 1), ("ubob00000", 1)}

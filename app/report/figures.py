@@ -23,7 +23,8 @@ counts and one duration per incident and measure. Every definition a number depe
   handing them the incident ("tell me, don't reassign"), so they are not paging load. Its time is when
   it was sent. People are keyed by the catalog reference the page was addressed to (`pages.target`:
   an e-mail, or a Slack ID where the catalog names one), lowercased, because schedules name people
-  by those references, not by Slack user ID.
+  by those references, not by Slack user ID. A user group's member is paged by Slack ID: they are keyed by the e-mail
+  Ladder knows for that ID (`slack_users`), unless the catalog names them by the Slack ID, else by the ID.
 - **A person's team** (whose zone and working hours apply, and whose pages they share) is the team
   whose ladder paged them: the owning team for the main ladder and a person escalated to by name,
   team X for a `team:X` track. A person paged for two teams appears once per team.
@@ -36,7 +37,8 @@ counts and one duration per incident and measure. Every definition a number depe
   (summed per schedule). Share of pages: the person's pages for the team over the team's pages.
 - **Levels** (per policy, 1-based): an arrival is a `level_paged`, `level_skipped` or `level_waiting`
   timeline entry. `reached` counts arrivals; `skipped` the skipped or waited-on ones; `acknowledged`
-  the paged arrivals where someone paged at that rung acknowledged before the ladder's next step;
+  the paged arrivals where someone paged at that rung (in that round: a user group's members too, whose pages are
+  written when the group is expanded) acknowledged before the ladder's next step;
   `timed_out` the paged arrivals (notify-only ones too) that the ladder left by itself: no
   acknowledgement, the next step came at least `escalate_after` later and nobody asked for it.
   `acknowledged_by_other_team` counts, at each rung of another team's track that acknowledged, the
@@ -208,6 +210,9 @@ class _Figures:
         self.team_pages: dict[str, int] = {}
         self.weeks: dict[date, _Week] = {}
         self.hours = [[0] * 24 for _ in range(7)]
+        self.named = {ref.lower() for schedule in catalog.schedules.values() for layer in schedule.layers for ref in layer.members}
+        self.named |= {o.user.lower() for schedule in catalog.schedules.values() for o in schedule.overrides}
+        self.named |= {t.user.lower() for policy in catalog.policies.values() for level in policy.levels for t in level.targets if t.user}
 
     def add(self, rows: "IncidentRows") -> None:
         incident = rows.incident
@@ -240,7 +245,7 @@ class _Figures:
         team_id = page_team(page, incident)
         team: Team | None = self.catalog.teams.get(team_id)
         local = at.astimezone(team.zone) if team is not None else at.astimezone(timezone.utc)
-        person = self.people.setdefault((page["target"].lower(), team_id), _Person())
+        person = self.people.setdefault((self._person(page), team_id), _Person())
         person.pages += 1
         if team is not None and team.working_hours is not None and not team.working_hours.contains(local):
             person.outside += 1
@@ -252,6 +257,14 @@ class _Figures:
         week.pages += 1
         utc = at.astimezone(timezone.utc)
         self.hours[utc.weekday()][utc.hour] += 1
+
+    def _person(self, page: Row) -> str:
+        """The catalog reference a page reached, lowercased: its target, or for a user group's member (paged by Slack ID)
+        the e-mail Ladder knows for them, unless the catalog names them by that Slack ID."""
+        target = page["target"].lower()
+        if page.get("email") and page["via"].startswith("member of ") and target not in self.named:
+            return page["email"].lower()
+        return target
 
     def _levels(self, rows: "IncidentRows", first_acknowledger: str | None) -> None:
         sequences: dict[str, list[Row]] = {}
@@ -272,8 +285,12 @@ class _Figures:
                     continue
                 after = entries[index + 1:]
                 following = after[0] if after else None
-                rung = [p for p in rows.pages if p["track"] == track and p["policy"] == data["policy"] and p["level"] == data["level"]
-                        and p["loop"] == data.get("loop", 0) and p["created_at"] == entry["at"]]
+                same = [p for p in rows.pages if p["track"] == track and p["policy"] == data["policy"] and p["level"] == data["level"]
+                        and p["loop"] == data.get("loop", 0) and p["created_at"] >= entry["at"]]
+                # The rung's round is that of the rows written with the arrival; a user group's members get theirs later,
+                # when delivery expands the group, in the same round (a rung is paged once per round).
+                rounds = {p["round"] for p in same if p["created_at"] == entry["at"]}
+                rung = [p for p in same if p["round"] in rounds]
                 if any(p["acknowledged_at"] and (following is None or p["acknowledged_at"] <= following["at"]) for p in rung):
                     figures.acknowledged += 1
                 elif following is not None and self._left_by_itself(entry, after):

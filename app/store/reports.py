@@ -25,8 +25,10 @@ REPORT_TIMELINE_KINDS = ("level_paged", "level_skipped", "level_waiting", "repea
                          "policy_switched", "rearmed", "acknowledged", "mitigated")
 _INCIDENT_COLUMNS = ("id, number, team_id, service_id, severity, status, declared_at, acknowledged_by, acknowledged_at, "
                      "mitigated_at, resolved_at, drill")  # drill: `figures.counts` leaves drills out
+# `email`: the e-mail Ladder knows for a page addressed to a Slack ID (a user group's member), so that the report keys that
+# person as the catalog's schedules name them (index slack_users_user).
 _PAGE_COLUMNS = ("incident_id, track, round, policy, level, loop, target, via, notify_only, user_id, status, created_at, sent_at, "
-                 "acknowledged_at")
+                 "acknowledged_at, (SELECT MIN(s.ref) FROM slack_users s WHERE s.user_id = pages.target AND s.ref LIKE '%@%') AS email")
 
 
 @dataclass(frozen=True)
