@@ -247,7 +247,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from app.report import figures
     from app.store import DatabaseUnusable, Store
 
-    until = args.until if args.until is not None else datetime.now(timezone.utc)
+    now = datetime.now(timezone.utc)
+    if args.until is None and args.since >= now:  # the period would end now: --until was never given, so blame --since
+        refuse(args, "--since", f"{args.since:%Y-%m-%d %H:%M} UTC is in the future")
+    until = args.until if args.until is not None else now
     if until <= args.since:
         refuse(args, "--until", f"{until:%Y-%m-%d %H:%M} UTC is not after --since {args.since:%Y-%m-%d %H:%M} UTC")
     out = _writable_out(args)

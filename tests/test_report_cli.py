@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -14,11 +15,16 @@ from tests.report_history import CATALOG
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    logging.getLogger("app").setLevel(logging.CRITICAL)
-    path = tmp_path_factory.mktemp("report-cli") / "ladder.db"
-    history.build(path)
-    return path
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    app_log = logging.getLogger("app")
+    level = app_log.level
+    app_log.setLevel(logging.CRITICAL)  # building the history is not what this module tests; restored for the next module
+    try:
+        path = tmp_path_factory.mktemp("report-cli") / "ladder.db"
+        history.build(path)
+    finally:
+        app_log.setLevel(level)
+    yield path
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -31,9 +31,14 @@ from tests.report_history import CATALOG, SINCE, UNTIL, ZONE_OF, Scripted
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Scripted], Report, Store]:
-    logging.getLogger("app").setLevel(logging.CRITICAL)  # the in-process Slack has no file upload: the review uploads fail, loudly
-    db = tmp_path_factory.mktemp("report") / "ladder.db"
-    scripted = history.build(db)
+    app_log = logging.getLogger("app")
+    level = app_log.level
+    app_log.setLevel(logging.CRITICAL)  # building the history is not what this module tests; restored for the next module
+    try:
+        db = tmp_path_factory.mktemp("report") / "ladder.db"
+        scripted = history.build(db)
+    finally:
+        app_log.setLevel(level)
     store = Store(db)
     report = figures.compute(store.report_material(SINCE, UNTIL, chunk=7), load_catalog(CATALOG), SINCE, UNTIL)
     yield scripted, report, store
