@@ -87,6 +87,9 @@ def escalate_in(tx: Tx, catalog: Catalog, incident: Row, request: EscalateReques
                                         "nothing was paged. Look at the summary and escalate again if you still need to.")
     reason = request.reason.strip()
     kind, _, target = request.to.partition(":")
+    if incident.get("drill") and kind in ("team", "person"):
+        return Outcome(incident, False, f"{ref} is a drill, and a drill tells nobody outside its channel: escalating to another "
+                                        "team or a person is not drilled. Escalating to the next level is.")
     if kind == "next":
         outcome = _escalate_next(tx, catalog, incident, request, now)
     elif kind == "team":

@@ -344,6 +344,8 @@ def _switch_policy_if_stricter(tx: Tx, catalog: Catalog, incident: Row, label: s
     if policy_id == Snapshot.from_json(track["snapshot"]).root:
         return ""
     snapshot = Snapshot.from_catalog(catalog, policy_id)
+    if incident.get("drill"):  # still a drill: its pace, and nobody it must never reach
+        snapshot = snapshot.drilled(incident["drill_pace"], Snapshot.from_json(track["snapshot"]).excluded)
     track = tx.restart_track(track["id"], snapshot_json=snapshot.to_json(), policy=policy_id)
     tx.add_timeline(incident["id"], now, "policy_switched",
                     f"Raised to {label}: the main ladder switched to policy {policy_id} ({why}), from level 1.", data={"policy": policy_id})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -368,3 +368,74 @@ def test_the_cli_starts_a_drill_as_an_operator_and_lists_it(tmp_path: Path, caps
     assert cli.main([*args, "--list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [(d["incident"], d["service"], d["pace_s"], d["declared_by"]) for d in listed] == [("INC-1", "login", 120, "U0SAM")]
+
+
+RAISED_CATALOG = """\
+severities:
+  - {id: sev1, label: "SEV1 · Critical", rank: 1}
+  - {id: sev3, label: "SEV3 · Minor", rank: 3}
+teams:
+  payments:
+    name: Payments
+    timezone: Europe/London
+    slack_channel: "#team-payments"
+    escalation_policy: {default: payments, by_severity: {sev1: payments-critical}}
+    drills: {never: [judy@example.com], pace: 2m}
+  identity: {name: Identity, escalation_policy: identity}
+services:
+  - {id: bank-transfers, name: Bank transfers, owner: payments}
+  - {id: login, name: Login, owner: identity}
+schedules:
+  payments-primary:
+    timezone: Europe/London
+    rotation: {members: [alice@example.com, bob@example.com], handoff: "0 9 * * MON", start: "2026-01-05T09:00"}
+policies:
+  payments:
+    levels:
+      - {targets: [{schedule: payments-primary}], escalate_after: 5m}
+      - {targets: [{user: dana@example.com}], escalate_after: 5m}
+  payments-critical:
+    levels:
+      - {targets: [{user: judy@example.com}], escalate_after: 30m}
+      - {targets: [{user: dana@example.com}], escalate_after: 30m}
+  identity:
+    levels:
+      - {targets: [{user: judy@example.com}], escalate_after: 5m}
+"""
+
+
+def _drill_in_process(tmp_path: Path) -> tuple[Any, Any, dict, datetime]:
+    from app.store import Store
+
+    path = tmp_path / "catalog.yaml"
+    path.write_text(RAISED_CATALOG)
+    catalog, store = load_catalog(path), Store(tmp_path / "ladder.db")
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    incident = drills.start(store, catalog, drills.DrillRequest("bank-transfers", "sev3", "USAM", operator=True), now).incident
+    return catalog, store, incident, now
+
+
+def test_raising_a_drills_severity_keeps_its_pace_and_never_reaches_the_people_never_drilled(tmp_path: Path) -> None:
+    """The stricter policy's level 1 is judy, whom the team never drills: she is left out, and the pace stays 2m."""
+    from app import worker
+    from app.escalation import Snapshot
+
+    catalog, store, incident, now = _drill_in_process(tmp_path)
+    assert incidents.change_severity(store, catalog, incident["id"], "sev1", "USAM", now + timedelta(minutes=1)).changed
+    snapshot = Snapshot.from_json(store.track(incident["id"], "main")["snapshot"])
+    assert snapshot.root == "payments-critical" and [level.escalate_after for level in snapshot.policy().levels] == [120, 120]
+    for minute in range(2, 8):
+        worker.tick(store, catalog, now + timedelta(minutes=minute))
+    assert "judy@example.com" not in {p["target"] for p in store.pages(incident["id"])}
+
+
+def test_a_drill_never_escalates_to_another_team_or_a_person(tmp_path: Path) -> None:
+    from app import additive
+
+    catalog, store, incident, now = _drill_in_process(tmp_path)
+    for to in ("person:judy@example.com", "team:identity"):
+        outcome = additive.escalate(store, catalog, incident["id"], additive.EscalateRequest(to, "USAM"), now + timedelta(minutes=1))
+        assert not outcome.changed and "tells nobody outside its channel" in outcome.message
+    assert [p["track"] for p in store.pages(incident["id"])] == ["main"]
+    outcome = additive.escalate(store, catalog, incident["id"], additive.EscalateRequest("next", "USAM"), now + timedelta(minutes=1))
+    assert outcome.changed  # the next level of its own ladder is still one click away
