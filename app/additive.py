@@ -34,6 +34,11 @@ def escalate_choices(store: Store, catalog: Catalog, incident: Row, now: datetim
             plan = escalation.plan_level(snapshot, level, now, catalog.schedules, main["policy"])
             who = ", ".join(t.ref for t in plan.targets) or "nobody on call now"
             next_level = f"Level {level + 1} of {main['policy']}: {who}"
+    if incident.get("drill"):  # a drill tells nobody outside its channel: only its own next level (`escalate_in` refuses the rest)
+        if next_level is None:
+            return (f"{incident_ref(incident['number'])} is a drill at its ladder's last level: a drill tells nobody outside its "
+                    "channel, so there is nobody further to escalate to.")
+        return next_level, []
     teams = [(tid, t.name) for tid, t in sorted(catalog.teams.items(), key=lambda kv: kv[1].name.lower()) if tid != incident["team_id"]]
     return next_level, teams
 

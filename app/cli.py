@@ -161,6 +161,8 @@ def drill_live(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from app import drills
+    from app.catalog import format_duration
+    from app.catalog.schema import MIN_DRILL_PACE
     from app.config import database_path_setting
     from app.store import DatabaseUnusable, Store
 
@@ -170,6 +172,15 @@ def drill_live(args: argparse.Namespace) -> int:
     catalog = _catalog(args) if args.service is not None else None
     if args.service is not None and catalog is None:
         return 1
+    if catalog is not None:  # a wrong value is refused like argparse refuses one (exit 2, naming the flag), not as a refused drill
+        service, hint = drills.find_service(catalog, args.service, plain=True)
+        if service is None:
+            refuse(args, "--service", f"unknown service {shown(args.service)}; {_known('services', catalog.services)}" + (f".{hint}" if hint else ""))
+        if args.severity is not None and catalog.severity(args.severity) is None:
+            refuse(args, "--severity", f"unknown severity {shown(args.severity)}; {_known('severities', (s.id for s in catalog.severities))}")
+        if args.pace is not None and args.pace.total_seconds() < MIN_DRILL_PACE:
+            refuse(args, "--pace", f"{format_duration(int(args.pace.total_seconds()))} is too fast: a drill's pace is at least "
+                                   f"{format_duration(MIN_DRILL_PACE)} (each level waits that long)")
     path = Path(args.db if args.db is not None else database_path_setting())
     if not path.is_file():
         where = "--db" if args.db is not None else "DATABASE_PATH"
@@ -185,13 +196,13 @@ def drill_live(args: argparse.Namespace) -> int:
             return 0
         assert catalog is not None
         pace = int(args.pace.total_seconds()) if args.pace is not None else None
-        request = drills.DrillRequest(args.service, args.severity, args.as_user or drills.CLI_USER, pace=pace, operator=True)
+        request = drills.DrillRequest(args.service, args.severity, args.as_user or drills.CLI_USER, pace=pace, operator=True, plain=True)
         outcome = drills.start(store, catalog, request, datetime.now(timezone.utc))
     finally:
         store.close()
     if not outcome.changed:
         return _fail(outcome.message, 1)
-    print(outcome.message.replace("*", ""))
+    print(outcome.message)
     return 0
 
 

@@ -80,6 +80,11 @@ class DrillRequest:
     starter_refs: tuple[str, ...] = ()  # everything the catalog may call the starter: their ID and known e-mails
     pace: int | None = None  # seconds; None: the team's `drills.pace`, else each level's own timeout
     operator: bool = False  # from the CLI: `drills.allowed` does not apply; the hours and an open SEV1 still do
+    plain: bool = False  # the answer is for a terminal (the CLI): plain text, no mrkdwn escaping, emoji or backticks
+
+    def show(self, text: str) -> str:
+        """Text from the catalog or the request as the answer shows it: escaped for Slack's mrkdwn, as is for a terminal."""
+        return text if self.plain else escape_mrkdwn(text)
 
 
 def drills_of(catalog: Catalog, team_id: str) -> Drills:
@@ -87,8 +92,9 @@ def drills_of(catalog: Catalog, team_id: str) -> Drills:
     return team.drills if team is not None and team.drills is not None else NO_DRILLS
 
 
-def find_service(catalog: Catalog, text: str) -> tuple[Service | None, str]:
-    """A service by id or name, else the one routing is sure of; with no service, a hint naming the closest ones."""
+def find_service(catalog: Catalog, text: str, plain: bool = False) -> tuple[Service | None, str]:
+    """A service by id or name, else the one routing is sure of; with no service, a hint naming the closest ones
+    (in mrkdwn, or `plain` for a terminal)."""
     wanted = " ".join(text.split())
     if wanted in catalog.services:
         return catalog.services[wanted], ""
@@ -99,7 +105,8 @@ def find_service(catalog: Catalog, text: str) -> tuple[Service | None, str]:
     if routed is not None:
         return routed, ""
     close = routing.search(catalog, wanted, limit=3) if wanted else []
-    return None, (f" Did you mean {', '.join(f'`{s.id}` ({escape_mrkdwn(s.name)})' for s in close)}?" if close else "")
+    named = (f"{s.id} ({s.name})" if plain else f"`{s.id}` ({escape_mrkdwn(s.name)})" for s in close)
+    return None, (f" Did you mean {', '.join(named)}?" if close else "")
 
 
 def _allowed(rules: Drills, request: DrillRequest) -> bool:
@@ -118,29 +125,30 @@ def _open_top_severity(store: Store, catalog: Catalog, team_id: str) -> Row | No
 
 def refusal(store: Store, catalog: Catalog, request: DrillRequest, now: datetime) -> str | None:
     """Why this drill may not start now, in words for whoever asked; None when it may."""
-    service, hint = find_service(catalog, request.service)
+    show = request.show
+    service, hint = find_service(catalog, request.service, request.plain)
     if service is None:
-        return f"No service “{escape_mrkdwn(truncate(request.service, 80))}” in the catalog.{hint}"
+        return f"No service “{show(truncate(request.service, 80))}” in the catalog.{hint}"
     if request.severity_id and catalog.severity(request.severity_id) is None:
-        known = ", ".join(f"`{s.id}`" for s in catalog.severities)
-        return f"No severity “{escape_mrkdwn(truncate(request.severity_id, 40))}” in the catalog; known: {known}."
+        known = ", ".join(s.id if request.plain else f"`{s.id}`" for s in catalog.severities)
+        return f"No severity “{show(truncate(request.severity_id, 40))}” in the catalog; known: {known}."
     team_id, team = catalog.team_for_service(service.id)
     rules = drills_of(catalog, team_id)
     pace = request.pace if request.pace is not None else rules.pace
     if pace is not None and pace < MIN_DRILL_PACE:
         return f"A drill's pace is at least 1m (each level waits that long); {format_duration(max(pace, 0))} is too fast."
     if not _allowed(rules, request):
-        who = ", ".join(escape_mrkdwn(ref) for ref in rules.allowed or []) or "nobody in Slack (only from the CLI)"
-        return f"You may not start drills of team {escape_mrkdwn(team.name)}'s services: its catalog allows {who}."
+        who = ", ".join(show(ref) for ref in rules.allowed or []) or "nobody in Slack (only from the CLI)"
+        return f"You may not start drills of team {show(team.name)}'s services: its catalog allows {who}."
     if rules.hours is not None:
         local = now.astimezone(team.zone)
         if not rules.hours.contains(local):
-            return (f"Drills of team {escape_mrkdwn(team.name)} may start {rules.hours.describe()} ({team.timezone}) only; "
+            return (f"Drills of team {show(team.name)} may start {rules.hours.describe()} ({team.timezone}) only; "
                     f"it is {local:%a %H:%M} there now.")
     real = _open_top_severity(store, catalog, team_id)
     if real is not None:
         severity = catalog.severity(real["severity"])
-        return (f"{incident_ref(real['number'])} ({severity.label if severity else real['severity']}) of team {escape_mrkdwn(team.name)} "
+        return (f"{incident_ref(real['number'])} ({severity.label if severity else real['severity']}) of team {show(team.name)} "
                 "is open right now: no drill while a real one needs them.")
     return None
 
@@ -160,21 +168,22 @@ def start(store: Store, catalog: Catalog, request: DrillRequest, now: datetime) 
         drill=True, drill_pace=pace), now)
     incident = declared.incident
     assert incident is not None
-    return Outcome(incident, True, _what_next(store, catalog, incident, now), declared.data)
+    return Outcome(incident, True, _what_next(store, catalog, incident, now, request), declared.data)
 
 
-def _what_next(store: Store, catalog: Catalog, incident: Row, now: datetime) -> str:
+def _what_next(store: Store, catalog: Catalog, incident: Row, now: datetime, request: DrillRequest) -> str:
     """The answer to whoever started it: who the ladder will page (as on call now), at what pace."""
     ref = incident_ref(incident["number"])
     track = store.track(incident["id"], MAIN)
-    lines = [f"{MARK}: {ref} started on {escape_mrkdwn(incident['service_name'])} (team {escape_mrkdwn(incident['team_name'])}, "
+    show = request.show
+    lines = [f"{'DRILL' if request.plain else MARK}: {ref} started on {show(incident['service_name'])} (team {show(incident['team_name'])}, "
              f"{'every level ' + format_duration(incident['drill_pace']) if incident['drill_pace'] else 'the policy’s own timeouts'})."]
     if track is not None:
         snapshot = Snapshot.from_json(track["snapshot"])
         for index in range(snapshot.level_count()):
             plan = escalation.plan_level(snapshot, index, now, catalog.schedules)
-            who = ", ".join(escape_mrkdwn(t.ref) for t in plan.targets) or "nobody (skipped)"
-            notes = f" ({'; '.join(escape_mrkdwn(g) for g in plan.gaps)})" if plan.gaps else ""
+            who = ", ".join(show(t.ref) for t in plan.targets) or "nobody (skipped)"
+            notes = f" ({'; '.join(show(g) for g in plan.gaps)})" if plan.gaps else ""
             lines.append(f"• Level {index + 1}: {who}{notes}, then {format_duration(plan.escalate_after)} to answer")
     lines.append("An acknowledgement does not stop a drill's ladder: every rung is paged at these times. It ends by itself when every "
                  "rung has been answered or the ladder is exhausted, and posts a drill report in its channel.")

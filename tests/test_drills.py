@@ -361,8 +361,9 @@ def test_the_cli_starts_a_drill_as_an_operator_and_lists_it(tmp_path: Path, caps
     db = tmp_path / "ladder.db"
     Store(db).close()
     args = ["drill", "--db", str(db), "--catalog", str(DRILLS_CATALOG)]
-    assert cli.main([*args, "--service", "login", "--pace", "30s"]) == 1
-    assert "at least 1m" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        cli.main([*args, "--service", "login", "--pace", "30s"])
+    assert refused.value.code == 2 and "argument --pace: 30s is too fast" in capsys.readouterr().err
     assert cli.main([*args, "--service", "login", "--pace", "2m", "--as", "U0SAM"]) == 0
     assert "DRILL: INC-1 started on Login" in capsys.readouterr().out
     assert cli.main([*args, "--list", "--json"]) == 0
@@ -439,3 +440,47 @@ def test_a_drill_never_escalates_to_another_team_or_a_person(tmp_path: Path) -> 
     assert [p["track"] for p in store.pages(incident["id"])] == ["main"]
     outcome = additive.escalate(store, catalog, incident["id"], additive.EscalateRequest("next", "USAM"), now + timedelta(minutes=1))
     assert outcome.changed  # the next level of its own ladder is still one click away
+
+
+def test_the_escalate_form_of_a_drill_offers_no_other_team(tmp_path: Path) -> None:
+    from app import additive
+
+    catalog, store, incident, now = _drill_in_process(tmp_path)
+    next_level, teams = additive.escalate_choices(store, catalog, store.incident(incident["id"]), now)  # type: ignore[misc]
+    assert next_level and next_level.startswith("Level 2") and teams == []
+
+
+@pytest.mark.parametrize("flag, value, says", [
+    ("--service", "nosuch", "unknown service 'nosuch'; known services: bank-transfers, login"),
+    ("--service", "", "unknown service ''"),
+    ("--pace", "30s", "30s is too fast: a drill's pace is at least 1m"),
+    ("--pace", "59s", "59s is too fast"),
+    ("--severity", "sev9", "unknown severity 'sev9'; known severities: sev1, sev3"),
+])
+def test_the_cli_refuses_a_wrong_value_naming_its_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       flag: str, value: str, says: str) -> None:
+    """A wrong command-line value is exit 2 naming the flag, like every other subcommand's; nothing is declared."""
+    from app.store import Store
+
+    (tmp_path / "catalog.yaml").write_text(RAISED_CATALOG)
+    Store(tmp_path / "ladder.db").close()
+    given = {"--service": "bank-transfers", flag: value}
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["drill", "--db", str(tmp_path / "ladder.db"), "--catalog", str(tmp_path / "catalog.yaml"),
+                  *[part for pair in given.items() for part in pair]])
+    assert refused.value.code == 2
+    assert f"argument {flag}: {says}" in capsys.readouterr().err
+    assert Store(tmp_path / "ladder.db").drills(5) == []
+
+
+def test_the_cli_answers_in_plain_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A terminal shows what it is given: no mrkdwn escaping, no emoji shortcode, a star in a name kept."""
+    from app.store import Store
+
+    (tmp_path / "catalog.yaml").write_text(RAISED_CATALOG.replace("name: Bank transfers", 'name: "Ledger <core> & *co*"'))
+    Store(tmp_path / "ladder.db").close()
+    assert cli.main(["drill", "--db", str(tmp_path / "ladder.db"), "--catalog", str(tmp_path / "catalog.yaml"),
+                     "--service", "bank-transfers"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("DRILL: INC-1 started on Ledger <core> & *co* (team Payments, every level 2m)."), out
+    assert "&lt;" not in out and "&amp;" not in out and ":test_tube:" not in out
