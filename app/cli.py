@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from app.catalog import Catalog
     from app.config import Settings
     from app.runtime import Runtime
+    from app.store import Store
 
 log = logging.getLogger("app")
 
@@ -130,21 +131,32 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_review(args: argparse.Namespace) -> int:
-    """The review draft of a resolved incident, as uploaded to its channel: exit 1 if there is no such incident or it is open."""
-    from app import review
+def _bot_database(args: argparse.Namespace) -> "Store | None":
+    """The bot's database the tools read (`--db`, else DATABASE_PATH), open; None when there is none or it is unusable,
+    reported in one line naming where it was looked for."""
     from app.config import database_path_setting
     from app.store import DatabaseUnusable, Store
 
     path = Path(args.db if args.db is not None else database_path_setting())
     if not path.is_file():
         where = "--db" if args.db is not None else "DATABASE_PATH"
-        return _fail(f"there is no database at {path.absolute()} ({where}); name the bot's database with --db", 2)
-    catalog = _catalog(args)  # for the team's time zone and update cadence; without one the review is in UTC
+        _fail(f"there is no database at {path.absolute()} ({where}); name the bot's database with --db", 2)
+        return None
     try:
-        store = Store(path)
+        return Store(path)
     except DatabaseUnusable as exc:
-        return _fail(str(exc), 2)
+        _fail(str(exc), 2)
+        return None
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    """The review draft of a resolved incident, as uploaded to its channel: exit 1 if there is no such incident or it is open."""
+    from app import review
+
+    store = _bot_database(args)
+    if store is None:
+        return 2
+    catalog = _catalog(args)  # for the team's time zone and update cadence; without one the review is in UTC
     try:
         material = review.load(store, catalog, args.incident)
     except review.NotReviewable as exc:
@@ -163,8 +175,6 @@ def drill_live(args: argparse.Namespace) -> int:
     from app import drills
     from app.catalog import format_duration
     from app.catalog.schema import MIN_DRILL_PACE
-    from app.config import database_path_setting
-    from app.store import DatabaseUnusable, Store
 
     for flag, value in (("--severity", args.severity), ("--pace", args.pace), ("--as", args.as_user), ("--team", args.team)):
         if value is not None and (args.service is None or flag == "--team"):
@@ -181,14 +191,9 @@ def drill_live(args: argparse.Namespace) -> int:
         if args.pace is not None and args.pace.total_seconds() < MIN_DRILL_PACE:
             refuse(args, "--pace", f"{format_duration(int(args.pace.total_seconds()))} is too fast: a drill's pace is at least "
                                    f"{format_duration(MIN_DRILL_PACE)} (each level waits that long)")
-    path = Path(args.db if args.db is not None else database_path_setting())
-    if not path.is_file():
-        where = "--db" if args.db is not None else "DATABASE_PATH"
-        return _fail(f"there is no database at {path.absolute()} ({where}); name the bot's database with --db", 2)
-    try:
-        store = Store(path)
-    except DatabaseUnusable as exc:
-        return _fail(str(exc), 2)
+    store = _bot_database(args)
+    if store is None:
+        return 2
     try:
         if args.list:
             rows = drills.recent(store)
@@ -211,22 +216,15 @@ def cmd_followups(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from app import followups
-    from app.config import database_path_setting
-    from app.store import DatabaseUnusable, Store
 
     catalog = _catalog(args)
     if catalog is None:
         return 1
     if args.team is not None and args.team not in catalog.teams:
         refuse(args, "--team", f"unknown team {shown(args.team)}; {_known('teams', catalog.teams)}")
-    path = Path(args.db if args.db is not None else database_path_setting())
-    if not path.is_file():
-        where = "--db" if args.db is not None else "DATABASE_PATH"
-        return _fail(f"there is no database at {path.absolute()} ({where}); name the bot's database with --db", 2)
-    try:
-        store = Store(path)
-    except DatabaseUnusable as exc:
-        return _fail(str(exc), 2)
+    store = _bot_database(args)
+    if store is None:
+        return 2
     try:
         lines = followups.listing(store, catalog, args.team, args.overdue, now=datetime.now(timezone.utc))
     finally:
@@ -254,9 +252,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """MTTA/MTTR, the ladder's levels, on-call load and weekly trends over a period: text, JSON or an HTML file."""
     from datetime import datetime, timezone
 
-    from app.config import database_path_setting
     from app.report import figures
-    from app.store import DatabaseUnusable, Store
 
     now = datetime.now(timezone.utc)
     if args.until is None and args.since >= now:  # the period would end now: --until was never given, so blame --since
@@ -272,14 +268,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         refuse(args, "--team", f"unknown team {shown(args.team)}; {_known('teams', catalog.teams)}")
     if args.service is not None and args.service not in catalog.services:
         refuse(args, "--service", f"unknown service {shown(args.service)}; {_known('services', catalog.services)}")
-    path = Path(args.db if args.db is not None else database_path_setting())
-    if not path.is_file():
-        where = "--db" if args.db is not None else "DATABASE_PATH"
-        return _fail(f"there is no database at {path.absolute()} ({where}); name the bot's database with --db", 2)
-    try:
-        store = Store(path)
-    except DatabaseUnusable as exc:
-        return _fail(str(exc), 2)
+    store = _bot_database(args)
+    if store is None:
+        return 2
     try:
         report = figures.compute(store.report_material(args.since, until, args.team, args.service), catalog, args.since, until,
                                  args.team, args.service)
