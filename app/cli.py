@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from app.cli_args import Parser, attach_dash_values, days, duration, incident_number, instant, refuse, report_day, shown
 from app.config import DEFAULT_CATALOG_PATH, SECRET_NAMES, SettingsError, catalog_path_setting, load_settings
@@ -132,11 +132,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _bot_database(args: argparse.Namespace) -> "Store | None":
-    """The bot's database the tools read (`--db`, else DATABASE_PATH), open; None when there is none or it is unusable,
-    reported in one line naming where it was looked for."""
-    from app.config import database_path_setting
+    """The bot's database the tools read (`--db`, else DATABASE_URL, else DATABASE_PATH), open; None when there is none
+    or it is unusable, reported in one line naming where it was looked for."""
+    from app.config import SettingsError, database_path_setting, database_url_setting
     from app.store import DatabaseUnusable, Store
+    from app.store.engines import open_store
 
+    if args.db is None:
+        try:
+            url = database_url_setting()
+        except SettingsError as exc:
+            _fail(str(exc), 2)
+            return None
+        if url:
+            try:
+                return open_store("", url)
+            except DatabaseUnusable as exc:
+                _fail(str(exc), 2)
+                return None
     path = Path(args.db if args.db is not None else database_path_setting())
     if not path.is_file():
         where = "--db" if args.db is not None else "DATABASE_PATH"
@@ -394,7 +407,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         return _fail(str(exc), 2)
     _keep_secrets_out_of_the_environment()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.host_name)
     problem = catalog_file.problem(settings.catalog_path)
     if problem:
         return _fail(catalog_file.missing(settings.catalog_path, settings.catalog_path_set, problem), 2)
@@ -442,13 +455,41 @@ def _serve_socket_mode(runtime: "Runtime") -> int:
         handler.close()
         return _fail(startup.slack(settings, "SLACK_APP_TOKEN", "apps.connections.open", exc), 2)
     held.release()
+    try:
+        health = _health_server(runtime)
+    except (OSError, ValueError) as exc:
+        handler.close()
+        return _fail(startup.listen(settings, exc, "HEALTH_PORT"), 2)
     runtime.worker.start()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("Ladder is running in Socket Mode (database %s)", settings.database_path)
-    stop.wait()
-    handler.close()
+    log.info("Ladder is running in Socket Mode (%s database %s)", runtime.store.engine, runtime.store.describe())
+    try:
+        stop.wait()
+    finally:
+        handler.close()
+        if health is not None:
+            health()
     return 0
+
+
+def _health_server(runtime: "Runtime") -> Callable[[], None] | None:
+    """With HEALTH_PORT set: /healthz and /metrics served there on a thread of their own; returns what stops it."""
+    from app.health import ops_server
+    from app.slack.server import run_http_server, stop_http_server
+
+    if not runtime.settings.health_port:
+        return None
+    server = ops_server(runtime)
+    thread = threading.Thread(target=run_http_server, args=(server,), name="ladder-health", daemon=True)
+    thread.start()
+    log.info("health and metrics on http://%s:%s/healthz and /metrics", runtime.settings.host, server.effective_port)
+
+    def stop() -> None:
+        stop_http_server(server)
+        thread.join(5)
+
+    return stop
 
 
 def _serve_http(runtime: "Runtime") -> int:
@@ -461,14 +502,22 @@ def _serve_http(runtime: "Runtime") -> int:
         server = http_server(runtime)
     except (OSError, ValueError) as exc:  # waitress: OSError from bind(), ValueError for a host it cannot resolve
         return _fail(startup.listen(settings, exc), 2)
+    try:
+        health = _health_server(runtime)
+    except (OSError, ValueError) as exc:
+        stop_http_server(server)
+        return _fail(startup.listen(settings, exc, "HEALTH_PORT"), 2)
     runtime.worker.start()
     signal.signal(signal.SIGTERM, lambda *_: stop_http_server(server))
-    log.info("Ladder is listening on http://%s:%s/slack/events (database %s)",
-             settings.host, server.effective_port, settings.database_path)
+    log.info("Ladder is listening on http://%s:%s/slack/events (%s database %s)",
+             settings.host, server.effective_port, runtime.store.engine, runtime.store.describe())
     try:
         run_http_server(server)
     except KeyboardInterrupt:
         pass
+    finally:
+        if health is not None:
+            health()
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -20,7 +21,7 @@ from dotenv import dotenv_values
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_PATH = "ladder.db"
 DEFAULT_CATALOG_PATH = "manifests/catalog.yaml"
-SECRET_NAMES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
+SECRET_NAMES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "DATABASE_URL")
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
@@ -57,6 +58,7 @@ class Settings:
     port: int = 3000
     host: str = "0.0.0.0"
     database_path: Path = Path(DEFAULT_DATABASE_PATH)
+    database_url: Secret = Secret("")  # postgresql://…: several hosts share one PostgreSQL database instead of the file
     catalog_path: Path = Path(DEFAULT_CATALOG_PATH)
     catalog_path_set: bool = False  # False: the default, relative to the working directory (said so when it is missing)
     admin_channel: str = ""
@@ -66,6 +68,8 @@ class Settings:
     http_threads: int = 16
     delivery_threads: int = 4
     log_level: str = "INFO"
+    health_port: int = 0  # 0: none; else /healthz and /metrics are also served there (Socket Mode's only HTTP)
+    host_name: str = ""  # this host in logs and metrics; '' until load_settings fills in hostname:pid
 
     @property
     def socket_mode(self) -> bool:
@@ -171,6 +175,33 @@ def _host(values: dict[str, str], name: str) -> str:
     )
 
 
+def default_host_name() -> str:
+    """hostname:pid: tells apart two hosts, and two processes on one machine, in logs and metrics."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,99}")  # a label value and a log word: no spaces, no quotes
+
+
+def _host_name(values: dict[str, str], name: str) -> str:
+    raw = values.get(name, "").strip()
+    if not raw:
+        return default_host_name()
+    if not _HOST_NAME.fullmatch(raw):
+        raise SettingsError(f"{name} names this host in logs and metrics: up to 100 letters, digits and . _ : @ / -, "
+                            f"starting with a letter or digit, such as ladder-1 or web-2.eu; got {_shown(raw)}.")
+    return raw
+
+
+def _health_port(values: dict[str, str], name: str, app_token: Secret, port: int) -> int:
+    """The port of the small /healthz and /metrics server, or 0 for none; never the port Slack's requests use."""
+    number = _int(values, name, 0, 1, 65535) if values.get(name, "").strip() else 0
+    if number and not app_token and number == port:
+        raise SettingsError(f"{name} is {number}, the PORT Ladder already serves Slack on (with /healthz and /metrics); "
+                            f"leave {name} unset in HTTP mode, or pick another port.")
+    return number
+
+
 def _database_path(values: dict[str, str], name: str) -> Path:
     """A file on disk: ':memory:' would give each thread a database of its own and lose everything on restart."""
     raw = values.get(name, "").strip() or DEFAULT_DATABASE_PATH
@@ -180,6 +211,34 @@ def _database_path(values: dict[str, str], name: str) -> Path:
             "there across restarts, and ':memory:' would lose them."
         )
     return Path(raw)
+
+
+def _database_url(values: dict[str, str], name: str = "DATABASE_URL") -> Secret:
+    """A PostgreSQL URL, or '' for the SQLite file; quoted back (if ever) without its password."""
+    raw = values.get(name, "").strip()
+    if not raw:
+        return Secret("")
+    shown = _shown(public_url(raw)) if "@" in raw else _shown(raw)
+    try:
+        parsed = urlparse(raw)
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
+    except ValueError:
+        raise SettingsError(f"{name} is not a URL Ladder can read (check the port); got {shown}.") from None
+    if parsed.scheme not in ("postgresql", "postgres"):
+        raise SettingsError(
+            f"{name} must be a PostgreSQL URL such as postgresql://ladder:secret@db.internal:5432/ladder; got {shown}. "
+            "Leave it unset to keep everything in the SQLite file named by DATABASE_PATH.")
+    if not _TOKEN_TEXT.fullmatch(raw):
+        raise SettingsError(f"{name} holds a space, a line break or a character no URL has; got {shown}.")
+    if not parsed.path.strip("/") and "dbname=" not in parsed.query:
+        raise SettingsError(f"{name} must name the database after the host, as in postgresql://…@db.internal:5432/ladder; "
+                            f"got {shown}.")
+    if len(parsed.path.strip("/")) > 63:
+        raise SettingsError(f"{name} names a database longer than PostgreSQL allows (63 characters); got {shown}.")
+    if values.get("DATABASE_PATH", "").strip():
+        raise SettingsError("DATABASE_URL and DATABASE_PATH are both set: Ladder keeps its data in one place. Unset "
+                            "DATABASE_PATH to use PostgreSQL, or DATABASE_URL to keep the SQLite file.")
+    return Secret(raw)
 
 
 def _shown(raw: str, limit: int = 60) -> str:
@@ -215,6 +274,15 @@ def database_path_setting(environ: Mapping[str, str] | None = None, env_file: Pa
     except SettingsError:
         values = dict(os.environ if environ is None else environ)
     return values.get("DATABASE_PATH", "").strip() or DEFAULT_DATABASE_PATH
+
+
+def database_url_setting(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> str:
+    """DATABASE_URL as set and valid, or '': the tools reach a PostgreSQL bot's database without its tokens."""
+    try:
+        values = _read_env(os.environ if environ is None else environ, env_file)
+    except SettingsError:
+        values = dict(os.environ if environ is None else environ)
+    return _database_url(values).get()
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env"), *,
@@ -271,6 +339,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         port=_int(values, "PORT", 3000, 1, 65535),
         host=_host(values, "HOST"),
         database_path=_database_path(values, "DATABASE_PATH"),
+        database_url=_database_url(values),
         catalog_path=Path(values.get("CATALOG_PATH", "").strip() or DEFAULT_CATALOG_PATH),
         catalog_path_set=bool(values.get("CATALOG_PATH", "").strip()),
         admin_channel=_channel(values, "ADMIN_CHANNEL"),
@@ -280,4 +349,6 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         http_threads=_int(values, "HTTP_THREADS", 16, 1, 256),
         delivery_threads=_int(values, "DELIVERY_THREADS", 4, 2, 64),
         log_level=level,
+        health_port=_health_port(values, "HEALTH_PORT", app_token, _int(values, "PORT", 3000, 1, 65535)),
+        host_name=_host_name(values, "HOST_NAME"),
     )

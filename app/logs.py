@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
+from app.config import default_host_name
+
 _TOKEN = re.compile(r"\b(xox[abpre]|xapp)-[A-Za-z0-9-]+")
 
 
@@ -17,9 +19,23 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure(level: str = "INFO") -> None:
+class HostName(logging.Filter):
+    """Stamps every record with this host's name, so that the logs of several Ladder hosts say which one did what."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__()
+        self.host = host
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.host = self.host
+        return True
+
+
+def configure(level: str = "INFO", host: str = "") -> None:
+    """`host`: this host's name (HOST_NAME, by default hostname:pid), written into every line after the time."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(host)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(HostName(host or default_host_name()))
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -30,19 +30,23 @@ _TOKEN_REFUSED_HOW = {
 
 
 def database(settings: Settings, exc: DatabaseUnusable) -> str:
+    if settings.database_url:
+        return f"Ladder cannot use DATABASE_URL: {exc}"  # the message names the server without its password
     return f"Ladder cannot use DATABASE_PATH={settings.database_path}: {exc}"
 
 
-def listen(settings: Settings, exc: OSError | ValueError) -> str:
-    """Binding the HTTP port failed: name PORT or HOST, whichever the error is about."""
-    where = f"{settings.host}:{settings.port}"
+def listen(settings: Settings, exc: OSError | ValueError, name: str = "PORT") -> str:
+    """Binding a port failed (PORT, or HEALTH_PORT's): name that setting or HOST, whichever the error is about."""
+    port = settings.health_port if name == "HEALTH_PORT" else settings.port
+    where = f"{settings.host}:{port}"
     code = exc.errno if isinstance(exc, OSError) else None
     if code == errno.EADDRINUSE:
-        return (f"PORT {settings.port} is already in use on {settings.host}: another program (perhaps another Ladder) "
-                "is listening there. Stop it, or set PORT to a free port. (With SLACK_APP_TOKEN set, Ladder uses Socket "
-                "Mode and listens on no port at all.)")
+        aside = ("" if name != "PORT" else " (With SLACK_APP_TOKEN set, Ladder uses Socket Mode and listens on no port at "
+                 "all.)")
+        return (f"{name} {port} is already in use on {settings.host}: another program (perhaps another Ladder) "
+                f"is listening there. Stop it, or set {name} to a free port.{aside}")
     if code == errno.EACCES:
-        return (f"Ladder is not allowed to listen on {where}: ports below 1024 need privileges. Set PORT to 1024 or "
+        return (f"Ladder is not allowed to listen on {where}: ports below 1024 need privileges. Set {name} to 1024 or "
                 "above, such as 3000, and let a reverse proxy or load balancer forward to it.")
     if code == errno.EADDRNOTAVAIL:
         return (f"HOST={settings.host} is not an address of this machine, so Ladder cannot listen on it. Set HOST to "
@@ -50,7 +54,7 @@ def listen(settings: Settings, exc: OSError | ValueError) -> str:
     if isinstance(exc, (ValueError, socket.gaierror)):
         return (f"HOST={settings.host} does not resolve to an address of this machine. Set HOST to 0.0.0.0 (every "
                 "network interface), 127.0.0.1 (this machine only) or one of this machine's addresses.")
-    return f"Ladder could not listen on HOST={settings.host}, PORT={settings.port} ({exc.strerror or exc}). Check both settings."
+    return f"Ladder could not listen on HOST={settings.host}, {name}={port} ({exc.strerror or exc}). Check both settings."
 
 
 def _slack_api_error(exc: BaseException) -> SlackApiError | None:

@@ -7,9 +7,12 @@ write transaction. Timers are rows with an indexed `due_at`, not in-memory timer
 loses nothing; a tick with nothing due is a few indexed reads and no write; overdue work found
 after downtime fires once, late, and says so on the timeline.
 
-Exactly one loop runs per database file: a lease row in SQLite says who; a second process
-waits and takes over within a few seconds if the first dies. Rows are claimed before sending
-and handed to a small thread pool, so a page never waits behind a slow channel creation.
+Exactly one loop runs per database: a lease row says who; a second process (or host, on
+PostgreSQL) waits and takes over within a few seconds if the first dies. The holder renews the
+lease every step and stops running timers once its own clock says the lease may have lapsed
+(before any other host may take it), so two runners never overlap even when the holder is cut
+off from the database. Rows are claimed before sending and handed to a small thread pool, so a
+page never waits behind a slow channel creation.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -27,6 +31,7 @@ from typing import Callable
 from app import ack_timeouts, digests, followups, nudges, tracks
 from app.catalog import Catalog
 from app.delivered import fail_orphans
+from app.metrics import NO_METRICS, Recorder
 from app.slack.delivery import DeliveryResult, SlackDelivery
 from app.store import Store
 from app.threads import name_native_thread
@@ -35,7 +40,8 @@ from app.tracks import Advanced
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "worker"
-LEASE_SECONDS = 5.0  # a second process takes over within this long after the first dies
+LEASE_SECONDS = 5.0  # a second process takes over within this long after the first dies (the store may say less)
+LEASE_MARGIN = 0.5  # the holder stops this long before its lease could lapse: a renewal's own trip takes time
 BATCH = 500  # due items advanced per write transaction: short write locks
 
 # In order: the ladders climb before the rules due at the same instant look at the incident.
@@ -92,7 +98,7 @@ class Worker:
         self, store: Store, delivery: SlackDelivery, *, clock: Callable[[], datetime] = utcnow,
         tick_seconds: float = 1.0, threads: int = 4, holder: str | None = None,
         periodic: list[Callable[[datetime], object]] | None = None,
-        due_work: Callable[[datetime], object] | None = None,
+        due_work: Callable[[datetime], object] | None = None, metrics: Recorder = NO_METRICS,
     ) -> None:
         self.store = store
         self.delivery = delivery
@@ -103,6 +109,7 @@ class Worker:
         # pages must not wait for it).
         self.periodic = list(periodic or [])
         self.due_work = due_work  # `tick` with its store and catalog: run only by the lease holder
+        self.metrics = metrics  # tick duration and escalation lateness; /healthz reads when the last tick completed
         # Pages get a lane of their own: half the threads (at least one) never send anything else.
         self.page_threads = max(1, threads // 2)
         self.other_threads = max(1, threads - self.page_threads)
@@ -115,6 +122,9 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._periodic_thread: threading.Thread | None = None
         self._has_lease = False
+        self.lease_seconds = getattr(store, "lease_seconds", LEASE_SECONDS)
+        self._lease_until = 0.0  # time.monotonic() by which this holder must have renewed, or stop
+        self._listen_thread: threading.Thread | None = None
 
     # -- control -------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -127,11 +137,16 @@ class Worker:
         if self.periodic:
             self._periodic_thread = threading.Thread(target=self._run_periodic, name="ladder-periodic", daemon=True)
             self._periodic_thread.start()
+        listen = getattr(self.store, "listen_for_work", None)
+        if listen is not None:  # PostgreSQL: a page queued on another host wakes this one at once
+            self._listen_thread = threading.Thread(target=listen, args=(self._wake.set, self._stop), name="ladder-listen",
+                                                   daemon=True)
+            self._listen_thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        for thread in (self._thread, self._periodic_thread):
+        for thread in (self._thread, self._periodic_thread, self._listen_thread):
             if thread is not None:
                 thread.join(timeout)
         self._pool.shutdown(wait=True, cancel_futures=False)
@@ -141,17 +156,32 @@ class Worker:
     # -- one step --------------------------------------------------------------------------------
     def hold_lease(self, now: datetime) -> bool:
         had = self._has_lease
-        self._has_lease = self.store.acquire_lease(LEASE_NAME, self.holder, now, LEASE_SECONDS, holder_is_gone)
+        asked = time.monotonic()  # the lease runs from no earlier than this, by any clock
+        try:
+            self._has_lease = self.store.acquire_lease(LEASE_NAME, self.holder, now, self.lease_seconds, holder_is_gone)
+        except Exception:
+            self._has_lease = self.holds_lease()  # cut off from the database: hold on only while the lease surely runs
+            raise
+        if self._has_lease:
+            self._lease_until = asked + self.lease_seconds - LEASE_MARGIN
         if self._has_lease and not had:
+            log.info("%s now runs the timers and sends the outbox", self.holder)
             released = self.store.release_stale_claims(now, self.holder)
             if released:
                 log.info("took over %d outbox rows left mid-send by a previous runner", released)
+        elif had and not self._has_lease:
+            log.warning("%s no longer holds the lease: another host runs the timers now", self.holder)
         return self._has_lease
+
+    def holds_lease(self) -> bool:
+        """Whether this runner may still act as the lease holder: renewed recently enough that nobody else can hold it."""
+        return self._has_lease and time.monotonic() < self._lease_until
 
     def tick(self, now: datetime) -> None:
         """Advance everything due at `now` (its pages and messages join the outbox)."""
         if self.due_work is not None:
-            self.due_work(now)
+            with self.metrics.ticking(now) as done:  # its duration, its escalations' lateness, when it last completed
+                done(self.due_work(now))
 
     def dispatch_due(self, now: datetime) -> int:
         """Claim due rows up to each lane's free threads and send them in the background."""
@@ -202,7 +232,8 @@ class Worker:
                         self.tick(now)
                     except Exception:  # noqa: BLE001 - whatever is already in the outbox still goes out
                         log.exception("advancing due work failed; sending the outbox all the same")
-                    self.dispatch_due(now)
+                    if self.holds_lease():  # a tick that outlasted the lease sends nothing: another host may hold it now
+                        self.dispatch_due(now)
             except Exception:  # noqa: BLE001 - the loop must outlive any single bad step
                 log.exception("worker step failed; retrying at the next tick")
             self._wake.wait(self.tick_seconds)

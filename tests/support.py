@@ -47,7 +47,8 @@ START = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 PEOPLE = ["alice", "bob", "carol", "dana", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar", "sam"]
 
 # Infrastructure keeps real time (timeouts, signatures, trigger expiry); only the app's clock is frozen.
-REAL_TIME = ["tests.slack_standin", "tests.slack_driver", "tests.socket_mode_standin", "slack_sdk", "slack_bolt", "waitress"]
+REAL_TIME = ["tests.slack_standin", "tests.slack_driver", "tests.socket_mode_standin", "slack_sdk", "slack_bolt", "waitress",
+             "psycopg", "psycopg_pool"]
 
 
 class Clock:
@@ -93,10 +94,16 @@ def listening(port: int) -> bool:
 
 
 # -- Ladder against the stand-in ------------------------------------------------------------------------
+# A fresh PostgreSQL database's URL while a test runs on PostgreSQL (the `on_postgres` fixture sets it): every
+# Ladder the test starts uses it instead of its SQLite file.
+DATABASE_URL: str | None = None
+
+
 def ladder_settings(standin: SlackStandIn, db: Path, catalog: Path = TEST_CATALOG, **extra: str):
+    database = {"DATABASE_URL": DATABASE_URL} if DATABASE_URL else {"DATABASE_PATH": str(db)}
     env = {
         "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": standin.api_url,
-        "DATABASE_PATH": str(db), "CATALOG_PATH": str(catalog), **extra,
+        **database, "CATALOG_PATH": str(catalog), **extra,
     }
     return load_settings(env, env_file=None)
 

@@ -32,6 +32,12 @@ def test_defaults() -> None:
     assert settings.catalog_path == Path("manifests/catalog.yaml")
 
 
+def test_a_postgresql_url_is_kept_as_a_secret() -> None:
+    settings = load_settings({**GOOD, "DATABASE_URL": "postgresql://ladder:s3cr3t@db.internal:5432/ladder"}, env_file=None)
+    assert settings.database_url.get().endswith("@db.internal:5432/ladder")
+    assert "s3cr3t" not in repr(settings) and "s3cr3t" not in str(settings)
+
+
 def test_app_token_switches_to_socket_mode_and_signing_secret_becomes_optional() -> None:
     settings = load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1-2"}, env_file=None)
     assert settings.socket_mode
@@ -59,6 +65,13 @@ def test_app_token_switches_to_socket_mode_and_signing_secret_becomes_optional()
         ({**GOOD, "SLACK_BOT_TOKEN": "xoxb-s3cr3t\nX-Evil: 1"}, "SLACK_BOT_TOKEN"),
         ({**GOOD, "SLACK_SIGNING_SECRET": "s3cr3t s3cr3t"}, "SLACK_SIGNING_SECRET"),
         ({**GOOD, "SLACK_APP_TOKEN": "xapp-s3cr3t\u00e9"}, "SLACK_APP_TOKEN"),
+        # PostgreSQL: the URL's password is a secret like a token, never quoted back.
+        ({**GOOD, "DATABASE_URL": "mysql://ladder:s3cr3t@db/ladder"}, "DATABASE_URL"),
+        ({**GOOD, "DATABASE_URL": "postgresql://ladder:s3cr3t@db:port/ladder"}, "DATABASE_URL"),
+        ({**GOOD, "DATABASE_URL": "postgresql://ladder:s3cr3t@db:5432"}, "DATABASE_URL"),
+        ({**GOOD, "DATABASE_URL": "postgresql://ladder:s3cr3t@db/ladder\nX: 1"}, "DATABASE_URL"),
+        ({**GOOD, "DATABASE_URL": "postgresql://ladder:s3cr3t@db/" + "x" * 5000}, "DATABASE_URL"),
+        ({**GOOD, "DATABASE_URL": "postgresql://ladder:s3cr3t@db/ladder", "DATABASE_PATH": "ladder.db"}, "DATABASE_PATH"),
     ],
 )
 def test_bad_settings_name_the_setting(env: dict[str, str], names: str) -> None:

@@ -19,6 +19,7 @@ from typing import Callable
 from app import outbox
 from app.catalog import Catalog, CatalogError, load_catalog
 from app.catalog.lint import lint
+from app.metrics import NO_METRICS, Recorder
 from app.store import Store
 from app.text import escape_mrkdwn, truncate
 
@@ -27,8 +28,10 @@ log = logging.getLogger("app.catalog_watch")
 
 
 class CatalogWatcher:
-    def __init__(self, path: Path, catalog: Catalog, store: Store, admin_channel: str = "") -> None:
+    def __init__(self, path: Path, catalog: Catalog, store: Store, admin_channel: str = "", *,
+                 metrics: Recorder = NO_METRICS) -> None:
         self.path = path
+        self.metrics = metrics  # counts reloads put in force and rejected
         self.store = store
         self.admin_channel = admin_channel
         self._current = catalog
@@ -74,11 +77,13 @@ class CatalogWatcher:
             try:
                 catalog = load_catalog(self.path)
             except CatalogError as exc:
+                self.metrics.catalog_reloaded(False)
                 self._reject(exc, now)
                 return False
             if catalog.digest == self._current.digest:
                 return None
             self._current = self._prepared(catalog)
+            self.metrics.catalog_reloaded(True)
             log.info("catalog %s reloaded (%s): %d services, %d teams", self.path, catalog.digest, len(catalog.services), len(catalog.teams))
             for warning in lint(catalog, now):
                 log.warning("catalog %s", warning)

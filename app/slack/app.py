@@ -26,6 +26,7 @@ from app.slack.listeners import register
 from app.threads import name_native_thread
 
 if TYPE_CHECKING:
+    from app.health import OpsEndpoints
     from app.runtime import Runtime
 
 EVENTS_PATH = "/slack/events"
@@ -98,12 +99,15 @@ class LadderRequestHandler(SlackRequestHandler):
     body it cannot parse; a signed request that is Slack's but broken deserves a 400 and no listener.
     """
 
-    def __init__(self, app: App, path: str = EVENTS_PATH, signing_secret: str = "") -> None:
+    def __init__(self, app: App, path: str = EVENTS_PATH, signing_secret: str = "", ops: "OpsEndpoints | None" = None) -> None:
         super().__init__(app, path)
         self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
+        self.ops = ops  # GET /healthz and GET /metrics (app/health.py)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        """`GET /healthz` answers `200 ok` for load balancers; everything else is Slack's."""
+        """`GET /healthz` and `GET /metrics` are the operators' (without `ops`, `/healthz` answers `200 ok`); the rest Slack's."""
+        if self.ops is not None and self.ops.handles(environ):
+            return self.ops(environ, start_response)
         if environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == "/healthz":
             start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"ok\n"]

@@ -29,6 +29,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from app import delivered, followups, home, tracks
 from app.catalog import Catalog
 from app.incidents import channel_name_for
+from app.metrics import NO_METRICS, Recorder
 from app.outbox import Kind
 from app.slack import blocks
 from app.slack.home_view import home_view
@@ -42,6 +43,7 @@ TRANSIENT_ERRORS = {"ratelimited", "rate_limited", "internal_error", "fatal_erro
 MAX_BACKOFF_SECONDS = 300
 PAGE_MAX_BACKOFF_SECONDS = 20  # a page goes out within seconds of Slack coming back, however long it was away
 MAX_NAME_ATTEMPTS = 50
+NETWORK_ERRORS = (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError)  # Slack not reached
 OUTBOX_EVENT = "ladder_outbox"  # message metadata on everything Ladder posts: how a retry recognises a post that did arrive
 LOOKBACK = 50  # recent messages searched for it
 
@@ -94,7 +96,7 @@ def classify(exc: BaseException, attempts: int, cap: float = MAX_BACKOFF_SECONDS
         if status >= 500 or error in TRANSIENT_ERRORS:
             return RetryLater(_backoff(attempts, cap), f"Slack answered {status} {error}".strip())
         return PermanentFailure(error or f"HTTP {status}")
-    if isinstance(exc, (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError)):
+    if isinstance(exc, NETWORK_ERRORS):
         return RetryLater(_backoff(attempts, cap), _network_trouble(exc))
     return PermanentFailure(f"{type(exc).__name__}: {exc}")
 
@@ -120,6 +122,16 @@ def outcome_unknown(exc: BaseException) -> bool:
     return isinstance(exc, (TimeoutError, socket.timeout))
 
 
+def _behind(exc: BaseException | None, kind: Any) -> Any:
+    """The exception of type `kind` behind `exc`, if any: handlers turn Slack's answers into PermanentFailure or
+    RetryLater `from None`, which keeps the original as the context."""
+    for _ in range(5):
+        if exc is None or isinstance(exc, kind):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def _error_code(exc: SlackApiError) -> str:
     data = exc.response.data
     return data.get("error", "") if isinstance(data, dict) else ""
@@ -129,8 +141,9 @@ class SlackDelivery:
     """Sends one claimed outbox row; the worker decides when and in which thread."""
 
     def __init__(self, store: Store, client: WebClient, catalog: Callable[[], Catalog], page_alert_after: float = 120,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, *, metrics: Recorder = NO_METRICS) -> None:
         self.store = store
+        self.metrics = metrics  # page latency, 429s and failures by Web API method
         self.client = client
         self.catalog = catalog
         self.page_alert_after = page_alert_after  # a page still failing after this long is reported to humans
@@ -199,6 +212,7 @@ class SlackDelivery:
         except Exception as exc:  # noqa: BLE001 - every failure must land on the row, never vanish
             cap = PAGE_MAX_BACKOFF_SECONDS if row.kind == Kind.PAGE else MAX_BACKOFF_SECONDS
             outcome = exc if isinstance(exc, (RetryLater, PermanentFailure)) else classify(exc, row.attempts, cap)
+            self._count_failure(exc)
             if isinstance(outcome, RetryLater):
                 answered = self._now(now)
                 at = answered + timedelta(seconds=outcome.seconds)
@@ -213,6 +227,21 @@ class SlackDelivery:
             log.error("outbox %s (%s) failed for good: %s", row.id, row.kind, reason)
             delivered.failed(self.store, row, reason, now)
             return DeliveryResult(row.id, row.kind, "failed", reason)
+
+    def _count_failure(self, exc: BaseException) -> None:
+        """A failed call in the metrics: 429s by method, other failures by method and Slack's error code."""
+        answer = _behind(exc, SlackApiError)
+        if answer is None:
+            trouble = _behind(exc, NETWORK_ERRORS)  # no answer at all; which method was being called is not known here
+            if trouble is not None:
+                self.metrics.slack_failed("unknown", "timeout" if outcome_unknown(trouble) else "connection_error")
+            return  # otherwise ours: a gone incident, a bad row; no call to Slack failed
+        method = (answer.response.api_url or "").rstrip("/").rpartition("/")[2]
+        code = _error_code(answer) or f"http_{answer.response.status_code}"
+        if answer.response.status_code == 429 or code in ("ratelimited", "rate_limited"):
+            self.metrics.slack_rate_limited(method)
+        else:
+            self.metrics.slack_failed(method, code)
 
     # -- helpers ------------------------------------------------------------------------------
     def _incident(self, row: OutboxRow) -> dict[str, Any]:
@@ -252,6 +281,8 @@ class SlackDelivery:
         sent = self._post(row, user_id, text=blocks.page_text(job.incident),
                           blocks=blocks.page_blocks(job.incident, self.catalog(), page, tracks.awaits_own_acknowledgement(job.track)))
         delivered.page_sent(self.store, row, job, user_id, sent["channel"], sent["ts"], now)
+        if row.created_at is not None:
+            self.metrics.page_delivered((self._now(now) - row.created_at).total_seconds())
 
     def _post(self, row: OutboxRow, channel: str, **message: Any) -> dict[str, Any]:
         """chat.postMessage, marked with the row it delivers; returns the posted message's channel and ts.

@@ -21,7 +21,6 @@ import functools
 import json
 import logging
 import re
-import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -32,7 +31,7 @@ from slack_sdk.errors import SlackApiError
 from app import additive, drills, followups, home, incidents, nudges, oncall_report, preflight, roles, routing
 from app.catalog import Catalog
 from app.slack import blocks, preflight_view, timeline_view
-from app.store import database_busy, storage_problem
+from app.store import STORAGE_ERRORS, database_busy, storage_problem
 from app.text import escape_mrkdwn, incident_ref, mention, truncate
 
 if TYPE_CHECKING:
@@ -181,6 +180,11 @@ class Click:
 def _follow_up_logged(runtime: "Runtime", spec: dict[str, Any], client: WebClient) -> None:
     try:
         follow_up(runtime, spec, client)
+    except STORAGE_ERRORS as error:  # the database went away between the answer and the work: say so where they look
+        log.error("follow-up %s could not reach the database: %s", spec.get("kind"), storage_problem(error))
+        if spec.get("kind") != "reply" and spec.get("response_url"):
+            _say_ephemeral(Respond(response_url=spec["response_url"]),
+                           f":x: Ladder could not finish that: {storage_problem(error)}. Please try again in a moment.")
     except Exception:  # noqa: BLE001 - nobody else is there to hear it: Slack already has its answer
         log.exception("follow-up %s failed", spec.get("kind"))
 
@@ -495,7 +499,7 @@ def _declare_result(runtime: "Runtime", request: incidents.DeclareRequest, busy_
         outcome = incidents.declare(runtime.store, catalog, request, runtime.clock())
     except incidents.InvalidInput as invalid:  # the catalog changed between validation and commit
         return blocks.message_modal("Not declared", "\n".join(invalid.errors.values()))
-    except sqlite3.Error as error:  # one transaction: nothing was recorded, nothing will be paged
+    except STORAGE_ERRORS as error:  # one transaction: nothing was recorded, nothing will be paged
         if database_busy(error) and not busy_is_final:
             return None
         log.error("could not record a declaration: %s", error)
@@ -577,7 +581,7 @@ def button_clicked(runtime: "Runtime", ack: Ack, body: dict[str, Any], action: d
         return
     try:
         outcome = use_case(runtime, click)
-    except sqlite3.Error as error:
+    except STORAGE_ERRORS as error:
         log.error("could not record a click: %s", error)
         later(runtime, context, body, kind="reply", text=f":x: Ladder could not record that: {storage_problem(error)}. Nothing changed; please try again.")
         return
@@ -778,7 +782,7 @@ def home_opened(runtime: "Runtime", event: dict[str, Any]) -> None:
         return
     try:
         queued = home.opened(runtime.store, user, runtime.clock())
-    except sqlite3.Error as error:  # the Home stays as it was; the next open tries again
+    except STORAGE_ERRORS as error:  # the Home stays as it was; the next open tries again
         log.error("could not record an App Home opening: %s", error)
         return
     if queued:
@@ -793,10 +797,48 @@ def on_error(error: Exception, body: dict[str, Any]) -> None:
 # -- wiring ---------------------------------------------------------------------------------------------------
 
 def _bound(listener: Callable[..., Any], runtime: "Runtime") -> Callable[..., Any]:
-    """The listener with the runtime as its first argument; Bolt sees (and injects) only the rest."""
+    """The listener with the runtime as its first argument; Bolt sees (and injects) only the rest.
+
+    A read or write that fails because the database is away (PostgreSQL restarting, a disk gone) is answered in
+    words where the person is looking, never with a 500 (which Slack shows as a bare "dispatch_failed"); and no
+    statement waits for the database longer than an answer to Slack can.
+    """
     bound = functools.partial(listener, runtime)
-    bound.__name__ = listener.__name__  # type: ignore[attr-defined]  # Bolt names listeners by it in its logs
-    return bound
+
+    def guarded(**kwargs: Any) -> Any:
+        try:
+            with runtime.store.impatient(ACK_LOCK_WAIT_SECONDS):  # Slack waits 3 s for the answer, not the store's 30
+                return bound(**kwargs)
+        except STORAGE_ERRORS as error:
+            _answer_storage_failure(runtime, error, kwargs)
+            return None
+
+    guarded.__wrapped__ = bound  # type: ignore[attr-defined]  # Bolt reads the argument names through it
+    guarded.__name__ = listener.__name__  # Bolt names listeners by it in its logs
+    return guarded
+
+
+def _answer_storage_failure(runtime: "Runtime", error: Exception, kwargs: dict[str, Any]) -> None:
+    """Tell the person that nothing was recorded because of the database, on whatever channel this request has."""
+    problem = storage_problem(error)
+    log.error("a request could not reach the database: %s (%s)", problem, type(error).__name__)
+    text = (f":x: Ladder could not do that: {problem}. Nothing was recorded; please try again in a moment. "
+            "If it is urgent, reach the on-call directly.")
+    ack = kwargs.get("ack")
+    body = kwargs.get("body") or {}
+    if ack is None:  # an event: Bolt has acknowledged it already, and nobody waits for an answer
+        return
+    if "command" in kwargs:
+        ack(text=text)
+    elif "view" in kwargs:
+        ack(response_action="update", view=blocks.message_modal("Not recorded", text))
+    elif "action" in kwargs and "context" in kwargs:
+        ack()
+        later(runtime, kwargs["context"], body, kind="reply", text=text)
+    elif "options" in kwargs or body.get("type") == "block_suggestion":
+        ack(options=[])
+    else:
+        ack()
 
 
 def prepare(catalog: Catalog) -> None:

@@ -28,7 +28,7 @@ def http_server(runtime: "Runtime", host: str | None = None, port: int | None = 
     """`adjustments` are waitress settings (tests shorten `asyncore_loop_timeout` to stop fast)."""
     settings = runtime.settings
     return create_server(
-        LadderRequestHandler(runtime.bolt, path=EVENTS_PATH, signing_secret=settings.signing_secret.get()),
+        LadderRequestHandler(runtime.bolt, path=EVENTS_PATH, signing_secret=settings.signing_secret.get(), ops=runtime.ops),
         host=host or settings.host,
         port=settings.port if port is None else port,
         threads=settings.http_threads,

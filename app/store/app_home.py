@@ -7,12 +7,12 @@ through an index and costs what the person's own share of the data costs, not th
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any, Iterable
 
 from app.outbox import Kind
 from app.store.times import iso
+from app.store.sql import Connection, Dialect
 
 Row = dict[str, Any]
 CHUNK = 500  # values bound per IN list: far below SQLite's limit, and a plan that stays the same
@@ -25,7 +25,8 @@ def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
 
 
 class HomeReads:
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: Dialect
 
     def home_opened_at(self, user_id: str) -> str | None:
         row = self.conn.execute("SELECT opened_at FROM app_home WHERE user_id = ?", (user_id,)).fetchone()
@@ -61,7 +62,7 @@ class HomeReads:
         through the person's pages (which grow with every incident they were ever paged for)."""
         return {r["incident_id"] for r in self.conn.execute(
             "SELECT DISTINCT incident_id FROM pages WHERE incident_id IN (SELECT id FROM incidents WHERE status != 'resolved') "
-            "AND +user_id = ?", (user_id,))}  # `+`: not through pages_user, which would visit every page they ever had
+            f"AND {self.dialect.unindexed('user_id')} = ?", (user_id,))}  # not through pages_user: every page they ever had
 
     def pages_to_user(self, user_id: str, since: datetime, limit: int) -> tuple[list[Row], int]:
         """This person's pages created since `since` (newest first, at most `limit`), and how many there are."""

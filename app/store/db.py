@@ -1,5 +1,5 @@
 """The Store: SQLite connections, transactions and migrations, plus the reads and one-shot writes
-that need no use case around them.
+that need no use case around them. (`PostgresStore`, in postgres.py, is the same Store on PostgreSQL.)
 
 Write transactions are `BEGIN IMMEDIATE`, so two writers queue instead of failing half way, and
 yield a `Tx` whose methods are every statement a use case may run, grouped by concern (one module
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+
+import psycopg
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Callable, Iterator
 from app.store.app_home import HomeReads, HomeWrites
 from app.store.digests import DigestReads, DigestWrites
 from app.store.followups import FollowupReads, FollowupWrites
+from app.store.health import HealthReads
 from app.store.incidents import IncidentReads, IncidentWrites
 from app.store.leases import LeaseWrites
 from app.store.opening import DatabaseUnusable, describe
@@ -27,21 +30,35 @@ from app.store.reports import ReportReads, ReportWrites
 from app.store.roles import RoleReads, RoleWrites
 from app.store.rule_timers import RuleTimerReads, RuleTimerWrites
 from app.store.schema import MIGRATIONS, SCHEMA_VERSION
+from app.store.sql import SQLITE, Connection, Dialect
 from app.store.times import iso
 from app.store.tracks import TrackReads, TrackWrites
+
+
+# What a failed statement raises, on either engine: `except STORAGE_ERRORS` where a request must answer in words.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 
 def database_busy(error: Exception) -> bool:
     """Another process holds the write lock: waiting longer may succeed (unlike a full or read-only disk)."""
     text = str(error).lower()
+    if isinstance(error, (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)):
+        return True  # lock_timeout / statement_timeout: another host's write held the lock past this request's patience
     return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
+def database_unreachable(error: Exception) -> bool:
+    """The database server could not be reached (down, restarting, failing over): it may well be back in seconds."""
+    return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)) and not database_busy(error)
+
+
 def storage_problem(error: Exception) -> str:
-    """A storage failure in words a responder can act on (never a traceback in Slack)."""
+    """A storage failure in words a responder can act on (never a traceback in Slack, never the database's password)."""
     text = str(error).lower()
     if database_busy(error):
         return "the database is busy (locked by another process)"
+    if database_unreachable(error):
+        return "the database cannot be reached right now (it may be restarting)"
     if "full" in text:
         return "the disk is full"
     if "readonly" in text or "read-only" in text:
@@ -53,8 +70,14 @@ class Tx(IncidentWrites, TrackWrites, RuleTimerWrites, OutboxWrites, LeaseWrites
          DigestWrites, HomeWrites):
     """One open write transaction: reads see its own writes; it commits when the `with` block ends."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection, dialect: Dialect = SQLITE) -> None:
         self.conn = conn
+        self.dialect = dialect
+
+    @contextmanager
+    def snapshot(self) -> Iterator["Tx"]:
+        """Reads inside a write transaction already see one state: the writers' lock keeps every other writer out."""
+        yield self
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -70,8 +93,12 @@ class Tx(IncidentWrites, TrackWrites, RuleTimerWrites, OutboxWrites, LeaseWrites
             self.conn.execute("RELEASE item")
 
 
-class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads, RoleReads, FollowupReads, ReportReads, DigestReads, HomeReads):
+class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads, RoleReads, FollowupReads, ReportReads, DigestReads, HomeReads,
+            HealthReads):
     """Thread-safe access to the Ladder database file."""
+
+    dialect: Dialect = SQLITE
+    engine = "SQLite"
 
     def __init__(self, path: Path | str, busy_timeout: float = 30.0, *, background_checkpoints: bool = False) -> None:
         """`background_checkpoints`: the caller runs `checkpoint()` about once a second (the bot's periodic thread does),
@@ -123,6 +150,19 @@ class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads, RoleReads, F
                 self._all.append(conn)
         return conn
 
+    def describe(self) -> str:
+        """Where the data is, for a log line."""
+        return self.path
+
+    @contextmanager
+    def snapshot(self) -> Iterator["Store"]:
+        """Several reads that see one state: a savepoint is a read transaction outside a write, and nests inside one."""
+        self.conn.execute("SAVEPOINT snapshot")
+        try:
+            yield self
+        finally:
+            self.conn.execute("RELEASE snapshot")
+
     @contextmanager
     def impatient(self, seconds: float) -> Iterator[None]:
         """This thread's writes give up after `seconds` of another process's lock (a listener owes Slack an answer in 3 s)."""
@@ -164,18 +204,22 @@ class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads, RoleReads, F
 
     # -- schema -------------------------------------------------------------------------------
     def _migrate(self) -> None:
+        """One migration per transaction, each deciding from the version it reads under the write lock: two processes
+        opening a new file at the same moment apply each migration once (the second finds it done)."""
         self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        current = int(row["value"]) if row else 0
-        if current > SCHEMA_VERSION:
-            raise DatabaseUnusable(f"{Path(self.path).absolute()} was written by a newer Ladder (schema {current}; this one knows "
-                                   f"{SCHEMA_VERSION}); run that version, or name another file.")
-        for version in range(current + 1, SCHEMA_VERSION + 1):
+        while True:
             with self.transaction() as tx:
-                for statement in MIGRATIONS[version]:
+                row = tx.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                current = int(row["value"]) if row else 0
+                if current > SCHEMA_VERSION:
+                    raise DatabaseUnusable(f"{Path(self.path).absolute()} was written by a newer Ladder (schema {current}; this "
+                                           f"one knows {SCHEMA_VERSION}); run that version, or name another file.")
+                if current == SCHEMA_VERSION:
+                    return
+                for statement in MIGRATIONS[current + 1]:
                     tx.conn.execute(statement)
                 tx.conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
-                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(version),))
+                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(current + 1),))
 
     def anything_due(self, now: datetime) -> bool:
         """Whether any timer of any kind is due: one indexed look, so that a quiet tick costs one statement."""

@@ -9,17 +9,18 @@ on `version`: two runners cannot queue the same period or move the schedule unde
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from app.store.times import iso
+from app.store.sql import Connection, Dialect
 
 Row = dict[str, Any]
 
 
 class DigestReads:
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: Dialect
 
     def digest_row(self, team_id: str) -> Row | None:
         row = self.conn.execute("SELECT * FROM digests WHERE team_id = ?", (team_id,)).fetchone()

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from app.store.times import iso
+from app.store.sql import Connection, Dialect
 
 Row = dict[str, Any]
 
 
 class FollowupReads:
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: Dialect
 
     def followups(self, incident_id: int) -> list[Row]:
         """This incident's follow-ups, done or not, in the order they were added."""
@@ -46,9 +47,10 @@ class FollowupWrites(FollowupReads):
     def insert_followup(self, incident_id: int, owner: str, due_on: str, text: str, created_by: str, now: datetime,
                         remind_at: datetime) -> Row:
         cursor = self.conn.execute(
-            "INSERT INTO followups(incident_id, owner, due_on, text, created_by, created_at, remind_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO followups(incident_id, owner, due_on, text, created_by, created_at, remind_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "RETURNING id",
             (incident_id, owner, due_on, text, created_by, iso(now), iso(remind_at)))
-        row = self.followup(int(cursor.lastrowid))  # type: ignore[arg-type]
+        row = self.followup(int(cursor.fetchone()[0]))
         assert row is not None
         return row
 

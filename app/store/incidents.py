@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable, ContextManager
 
 from app.store.times import iso
+from app.store.sql import Connection, Dialect
 
 Row = dict[str, Any]
 
 
-def _one(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> Row | None:
+def _one(conn: Connection, sql: str, args: tuple[Any, ...]) -> Row | None:
     row = conn.execute(sql, args).fetchone()
     return dict(row) if row else None
 
 
 class IncidentReads:
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: Dialect
+    snapshot: Callable[[], ContextManager[Any]]  # the Store's or the Tx's (app/store/db.py)
 
     def incident(self, incident_id: int) -> Row | None:
         return _one(self.conn, "SELECT * FROM incidents WHERE id = ?", (incident_id,))
@@ -43,20 +45,16 @@ class IncidentReads:
     def incident_record(self, number: int) -> dict[str, Any] | None:
         """INC-`number` and all that was recorded about it (tracks, pages, timeline, roles, follow-ups), for its review.
 
-        Read in one snapshot (a savepoint is a read transaction outside a write, and nests inside one), so a page
+        Read in one snapshot (`snapshot()`: a read transaction, or the write transaction it is called in), so a page
         sent or a follow-up added meanwhile is in every part or in none.
         """
-        store: Any = self  # the other reads are mixed into the same Store / Tx
-        self.conn.execute("SAVEPOINT record")
-        try:
-            incident = self.incident_by_number(number)
+        with self.snapshot() as store:  # the other reads are mixed into the same Store / Tx
+            incident = store.incident_by_number(number)
             if incident is None:
                 return None
             incident_id = incident["id"]
             return {"incident": incident, "tracks": store.tracks(incident_id), "pages": store.pages(incident_id),
-                    "timeline": self.timeline(incident_id), "roles": store.roles(incident_id), "followups": store.followups(incident_id)}
-        finally:
-            self.conn.execute("RELEASE record")
+                    "timeline": store.timeline(incident_id), "roles": store.roles(incident_id), "followups": store.followups(incident_id)}
 
 
 class IncidentWrites(IncidentReads):
@@ -67,8 +65,8 @@ class IncidentWrites(IncidentReads):
         values = {**columns, "number": number, "declared_at": stamp, "severity_since": stamp, "triggered_since": stamp,
                   "updated_at": stamp}
         cursor = self.conn.execute(
-            f"INSERT INTO incidents({', '.join(values)}) VALUES ({', '.join('?' * len(values))})", tuple(values.values()))
-        incident = self.incident(int(cursor.lastrowid or 0))
+            f"INSERT INTO incidents({', '.join(values)}) VALUES ({', '.join('?' * len(values))}) RETURNING id", tuple(values.values()))
+        incident = self.incident(int(cursor.fetchone()[0]))
         assert incident is not None
         return incident
 

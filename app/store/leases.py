@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta
 from typing import Callable
 
 from app.store.times import iso
+from app.store.sql import Connection, Dialect
+
+
+# Now (plus an interval) by the PostgreSQL server's clock, in the one text form of an instant (app/store/times.py).
+_SERVER_UTC = """to_char((clock_timestamp() {plus}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
 
 class LeaseWrites:
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: Dialect
 
     def take_lease(self, name: str, holder: str, now: datetime, seconds: float, holder_is_gone: Callable[[str], bool]) -> bool:
         """Take or renew the named lease; True while `holder` owns it (an expired one, or a gone holder's, is free)."""
@@ -23,6 +28,22 @@ class LeaseWrites:
             self.conn.execute("UPDATE leases SET holder = ?, expires_at = ? WHERE name = ?", (holder, expires, name))
             return True
         return False
+
+    def take_lease_by_server_clock(self, name: str, holder: str, seconds: float) -> bool:
+        """The same, with the instants read off the database server's clock (PostgreSQL): hosts' clocks may disagree.
+
+        One statement: the row is created, renewed by its holder, or taken once expired, atomically.
+        """
+        row = self.conn.execute(
+            f"INSERT INTO leases(name, holder, expires_at) VALUES (?, ?, {_SERVER_UTC.format(plus='+ make_interval(secs => ?)')}) "
+            "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
+            f"WHERE leases.holder = excluded.holder OR leases.expires_at <= {_SERVER_UTC.format(plus='')} RETURNING holder",
+            (name, holder, float(seconds))).fetchone()
+        return row is not None
+
+    def lease_holder(self, name: str) -> str | None:
+        row = self.conn.execute("SELECT holder FROM leases WHERE name = ?", (name,)).fetchone()
+        return row["holder"] if row else None
 
     def release_lease(self, name: str, holder: str) -> None:
         self.conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))

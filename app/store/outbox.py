@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from app.outbox import Kind, Message
 from app.store.times import iso, parse_iso
+from app.store.sql import Connection, Dialect
 
 Row = dict[str, Any]
 
@@ -27,7 +27,8 @@ class OutboxRow:
 
 
 class OutboxReads:
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: Dialect
 
     def outbox_rows(self, incident_id: int | None = None) -> list[Row]:
         if incident_id is None:
@@ -52,6 +53,8 @@ class OutboxWrites(OutboxReads):
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dedupe_key) DO NOTHING",
             (message.incident_id, message.kind.value, message.key, json.dumps(message.payload), int(message.priority),
              message.depends_on, iso(now), iso(now)))
+        if self.dialect.notify_work and cursor.rowcount == 1:
+            self.conn.execute(self.dialect.notify_work)  # delivered at commit, once however many rows: wakes the sender
         return cursor.rowcount == 1
 
     def mark_sent(self, row_id: int, now: datetime) -> None:
@@ -84,7 +87,7 @@ class OutboxWrites(OutboxReads):
                WHERE o.status = 'pending' AND o.next_attempt_at <= ? {lane}
                  AND (o.depends_on IS NULL OR EXISTS (
                       SELECT 1 FROM outbox d WHERE d.dedupe_key = o.depends_on AND d.status = 'sent'))
-               ORDER BY o.priority, o.id LIMIT ?""",
+               ORDER BY o.priority, o.id LIMIT ?{self.dialect.skip_locked}""",
             (iso(now), limit)).fetchall()
         claimed = []
         for row in rows:
@@ -110,7 +113,7 @@ class OutboxWrites(OutboxReads):
         """Back to pending until `at`; `in_doubt` once an attempt may have reached Slack, until one is known to have."""
         self.conn.execute(
             "UPDATE outbox SET status = 'pending', next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL, "
-            "last_error = ?, in_doubt = MAX(in_doubt, ?) WHERE id = ?", (iso(at), error, int(in_doubt), row_id))
+            "last_error = ?, in_doubt = CASE WHEN ? = 1 THEN 1 ELSE in_doubt END WHERE id = ?", (iso(at), error, int(in_doubt), row_id))
 
     def update_payload(self, row_id: int, payload: dict[str, Any]) -> None:
         self.conn.execute("UPDATE outbox SET payload = ? WHERE id = ?", (json.dumps(payload), row_id))

@@ -11,12 +11,12 @@ These statements run on demand (`python -m app report`), never per request or pe
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator
 
 from app.store.times import iso
+from app.store.sql import Connection, Dialect
 
 Row = dict[str, Any]
 
@@ -43,7 +43,8 @@ class IncidentRows:
 
 
 class ReportReads:
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: Dialect
 
     def report_material(self, since: datetime, until: datetime, team: str | None = None, service: str | None = None,
                         chunk: int = 2000) -> Iterator[IncidentRows]:
@@ -65,13 +66,13 @@ class ReportReads:
                 return
             after = (incidents[-1]["declared_at"], incidents[-1]["id"])
             ids = json.dumps([i["id"] for i in incidents])
-            pages = self._by_incident(f"SELECT {_PAGE_COLUMNS} FROM pages WHERE incident_id IN (SELECT value FROM json_each(?)) "
+            pages = self._by_incident(f"SELECT {_PAGE_COLUMNS} FROM pages WHERE incident_id IN ({self.dialect.id_list}) "
                                       "ORDER BY incident_id, id", ids)
             tracks = self._by_incident("SELECT incident_id, track, label, policy, state, round, requested_by, created_at FROM tracks "
-                                       "WHERE incident_id IN (SELECT value FROM json_each(?)) ORDER BY incident_id, id", ids)
+                                       f"WHERE incident_id IN ({self.dialect.id_list}) ORDER BY incident_id, id", ids)
             kinds = ",".join("?" * len(REPORT_TIMELINE_KINDS))
             timeline = self._by_incident(
-                "SELECT incident_id, id, at, kind, actor, data FROM timeline WHERE incident_id IN (SELECT value FROM json_each(?)) "
+                f"SELECT incident_id, id, at, kind, actor, data FROM timeline WHERE incident_id IN ({self.dialect.id_list}) "
                 f"AND kind IN ({kinds}) ORDER BY incident_id, id", ids, *REPORT_TIMELINE_KINDS)
             for entries in timeline.values():
                 for entry in entries:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from app.store.times import iso
+from app.store.sql import Connection, Dialect
 
 Row = dict[str, Any]
 
 
 class RoleReads:
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: Dialect
 
     def roles(self, incident_id: int) -> list[Row]:
         """Who holds which role in this incident (one row per role), in the order they were given."""

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from app.store.times import iso
+from app.store.sql import Connection, Dialect
 
 Row = dict[str, Any]
 
 
 class RuleTimerReads:
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: Dialect
 
     def rule_timers(self, incident_id: int) -> list[Row]:
         return [dict(r) for r in self.conn.execute("SELECT * FROM rule_timers WHERE incident_id = ? ORDER BY id", (incident_id,))]

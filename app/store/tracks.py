@@ -3,11 +3,11 @@ and the e-mail -> Slack user cache the pages need."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from app.store.times import iso
+from app.store.sql import Connection, Dialect
 
 Row = dict[str, Any]
 
@@ -16,7 +16,8 @@ _DUE_SQL: dict[int, str] = {}
 
 
 class TrackReads:
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: Dialect
 
     def tracks(self, incident_id: int) -> list[Row]:
         """The incident's escalation tracks, the main ladder first."""
@@ -132,14 +133,15 @@ class TrackWrites(TrackReads):
         if merged:
             cursor = self.conn.execute(
                 "INSERT INTO pages(incident_id, track, round, policy, level, loop, target, via, notify_only, requested_by, created_at, "
-                "status, user_id, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 'merged', ?, ?) ON CONFLICT DO NOTHING",
+                "status, user_id, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 'merged', ?, ?) ON CONFLICT DO NOTHING RETURNING id",
                 (incident_id, track, round_, policy, level, loop, target, via, requested_by, iso(now), merged_user, iso(now)))
         else:
             cursor = self.conn.execute(
                 "INSERT INTO pages(incident_id, track, round, policy, level, loop, target, via, notify_only, requested_by, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
                 (incident_id, track, round_, policy, level, loop, target, via, int(notify_only), requested_by, iso(now)))
-        return cursor.lastrowid if cursor.rowcount == 1 else None
+        row = cursor.fetchone()  # no row: the page already existed (ON CONFLICT DO NOTHING)
+        return int(row[0]) if row else None
 
     def set_page(self, page_id: int, **changes: Any) -> None:
         assignments = ", ".join(f"{c} = ?" for c in changes)
@@ -155,11 +157,11 @@ class TrackWrites(TrackReads):
         args = [] if tracks is None else list(tracks)
         self.conn.execute(
             "UPDATE outbox SET status = 'cancelled', last_error = ? WHERE incident_id = ? AND kind = 'page' AND status = 'pending' "
-            f"AND json_extract(payload, '$.page_id') IN (SELECT id FROM pages WHERE incident_id = ? AND notify_only = 0{in_tracks})",
+            f"AND {self.dialect.json_int('payload', 'page_id')} IN (SELECT id FROM pages WHERE incident_id = ? AND notify_only = 0{in_tracks})",
             (reason, incident_id, incident_id, *args))
         self.conn.execute(
             f"UPDATE pages SET status = 'cancelled' WHERE incident_id = ? AND status = 'pending' AND notify_only = 0{in_tracks} "
-            "AND id NOT IN (SELECT json_extract(payload, '$.page_id') FROM outbox WHERE incident_id = ? AND kind = 'page' "
+            f"AND id NOT IN (SELECT {self.dialect.json_int('payload', 'page_id')} FROM outbox WHERE incident_id = ? AND kind = 'page' "
             "AND status IN ('sending', 'sent'))",
             (incident_id, *args, incident_id))
 
