@@ -218,7 +218,7 @@ def _database_url(values: dict[str, str], name: str = "DATABASE_URL") -> Secret:
     raw = values.get(name, "").strip()
     if not raw:
         return Secret("")
-    shown = _shown(public_url(raw)) if "@" in raw else _shown(raw)
+    shown = _shown(redact_database_url(raw))
     try:
         parsed = urlparse(raw)
         parsed.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
@@ -252,6 +252,23 @@ def public_url(url: str) -> str:
     if parsed.username is None and parsed.password is None:
         return url
     return parsed._replace(netloc="***@" + parsed.netloc.rpartition("@")[2]).geturl()
+
+
+_QUERY_PASSWORD = re.compile(r"(?i)((?:^|[?&])password=)[^&#]*")
+
+
+def redact_database_url(url: str) -> str:
+    """A database URL as a log line or message may show it: the user kept, every password (`user:password@`, or libpq's
+    `?password=` parameter) replaced by ***."""
+    try:
+        parsed = urlparse(url)
+        has_password = parsed.password is not None
+    except ValueError:
+        return "postgresql://…"  # unreadable: show nothing of it
+    if has_password:
+        user, _, host = parsed.netloc.rpartition("@")
+        parsed = parsed._replace(netloc=f"{user.partition(':')[0]}:***@{host}")
+    return parsed._replace(query=_QUERY_PASSWORD.sub(r"\1***", parsed.query)).geturl()
 
 
 def catalog_path_setting(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> str:

@@ -113,6 +113,9 @@ class Metrics(Recorder):
         self._tick_started: datetime | None = None
         self._tick_finished: datetime | None = None  # the `now` of the last tick that completed
         r = self.registry
+        # First: a scrape reads the outbox before it reports `ladder_database_up`, which that read updates, so the
+        # gauge is true at every scrape even when nothing asks /healthz.
+        r.register(OutboxDepth(outbox_depth, self.database_probed))
         self.page_delivery = Histogram("ladder_page_delivery_seconds", "Seconds from a page's outbox row being written to "
                                        "Slack accepting the DM", buckets=PAGE_BUCKETS, registry=r)
         self.lateness = Histogram("ladder_escalation_lateness_seconds", "Seconds past due at which an escalation fired",
@@ -126,12 +129,11 @@ class Metrics(Recorder):
         self.reloads = Counter("ladder_catalog_reloads", "Edited catalogs put in force (ok) or rejected", ["result"], registry=r)
         for result in ("ok", "rejected"):
             self.reloads.labels(result=result)  # both series from the start: an alert on `rejected` needs a 0 before the 1
-        self.database_up = Gauge("ladder_database_up", "1 when the last health probe reached the database", registry=r)
+        self.database_up = Gauge("ladder_database_up", "1 when the last health probe or scrape reached the database", registry=r)
         self.database_up.set(1)  # the store opened it moments ago
         Info("ladder_host", "This Ladder host", ["host"], registry=r).labels(host=host).info({"engine": engine})
         held = Gauge("ladder_lease_held", "1 while this host holds the lease and runs the timers", ["host"], registry=r)
         held.labels(host=host).set_function(lambda: 1.0 if lease_held() else 0.0)
-        r.register(OutboxDepth(outbox_depth))
 
     # -- the Recorder calls --------------------------------------------------------------------------
     def page_delivered(self, seconds: float) -> None:
@@ -179,8 +181,9 @@ class OutboxDepth(Collector):
     `ladder_database_up` says why): a scrape still answers.
     """
 
-    def __init__(self, read: Callable[[], dict[str, int]]) -> None:
+    def __init__(self, read: Callable[[], dict[str, int]], reached: Callable[[bool], None] = lambda _up: None) -> None:
         self.read = read
+        self.reached = reached  # told whether the read reached the database (`ladder_database_up`)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily("ladder_outbox_depth", "Outbox rows pending or being sent, by kind", labels=["kind"])
@@ -188,8 +191,10 @@ class OutboxDepth(Collector):
             depth = self.read()
         except Exception as exc:  # noqa: BLE001 - a scrape must answer while the database is away
             log.warning("outbox depth not read for /metrics: %s", type(exc).__name__)
+            self.reached(False)
             yield family
             return
+        self.reached(True)
         for kind in sorted({*(k.value for k in Kind), *depth}):
             family.add_metric([kind], float(depth.get(kind, 0)))
         yield family

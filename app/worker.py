@@ -33,7 +33,7 @@ from app.catalog import Catalog
 from app.delivered import fail_orphans
 from app.metrics import NO_METRICS, Recorder
 from app.slack.delivery import DeliveryResult, SlackDelivery
-from app.store import Store
+from app.store import OutboxRow, Store
 from app.threads import name_native_thread
 from app.tracks import Advanced
 
@@ -80,8 +80,10 @@ def utcnow() -> datetime:
 
 def holder_is_gone(holder: str) -> bool:
     """A lease holder on this host whose process no longer exists (e.g. killed): no need to wait out its lease."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
+    parts = holder.split(":")
+    if len(parts) != 3:  # not `hostname:pid:id` (HOST_NAME set): no process to look for
+        return False
+    host, pid_text, _id = parts
     if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
         return False
     try:
@@ -194,12 +196,20 @@ class Worker:
             if free <= 0:
                 continue
             for row in self.store.claim_due(now, self.holder, free, pages=pages):
-                future = self._pool.submit(self.delivery.deliver, row, now)
+                future = self._pool.submit(self._deliver_while_holding, row, now)
                 future.add_done_callback(lambda _f: self._wake.set())
                 with self._lock:
                     self._in_flight[pages].add(future)
                 claimed += 1
         return claimed
+
+    def _deliver_while_holding(self, row: OutboxRow, now: datetime) -> DeliveryResult:
+        """Send a claimed row, unless the lease may have lapsed while it queued for a thread: then another host may
+        already own it, so it is handed back (if still ours) rather than sent twice."""
+        if not self.holds_lease():
+            self.store.unclaim(row.id, self.holder)
+            return DeliveryResult(row.id, row.kind, "skipped", "lease lost before sending")
+        return self.delivery.deliver(row, now)
 
     def drain(self, now: datetime, max_rounds: int = 100) -> list[DeliveryResult]:
         """Send everything due at `now`, including rows unlocked by those sent; return what happened.

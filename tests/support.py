@@ -217,3 +217,14 @@ def mrkdwn_strings(message: dict) -> str:
 
     walk(message.get("blocks"))
     return "\n".join(found)
+
+
+# -- the same scenarios on PostgreSQL ------------------------------------------------------------------------
+def rerun_here(module: str, namespace: dict, except_for: dict[str, str] | None = None) -> None:
+    """Collect the tests and fixtures of `module` again in the calling module (tests/test_on_postgresql_*.py), which
+    runs them on PostgreSQL; `except_for` maps a test left out to why (it measures something only SQLite has)."""
+    import importlib
+
+    source = importlib.import_module(module)
+    namespace.update({name: value for name, value in vars(source).items()
+                      if not name.startswith("__") and name not in (except_for or {})})

@@ -87,6 +87,7 @@ def test_the_database_out_of_reach_is_a_503_with_the_reason(ladder: Ladder, monk
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(ladder.runtime.store, "ping", broken)
+    monkeypatch.setattr(ladder.runtime.store, "outbox_depth_by_kind", broken)  # what a scrape reads
     status, body = healthz(ladder)
     assert status == 503
     assert body["status"] == "unavailable" and body["database"] == "unreachable"

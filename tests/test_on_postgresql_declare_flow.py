@@ -2,7 +2,9 @@
 
 import pytest
 
-from tests.test_declare_flow import *  # noqa: F401,F403 - its tests and fixtures, collected again here
+from tests.support import rerun_here
+
+rerun_here("tests.test_declare_flow", globals(), except_for=None)
 
 
 @pytest.fixture(autouse=True)

@@ -192,3 +192,30 @@ def test_a_writer_held_up_by_another_host_gives_up_within_its_patience_and_says_
     finally:
         release.set()
         holder.join(10)
+
+
+def test_postgresql_going_away_is_said_in_words_and_the_same_store_works_again_once_it_is_back(postgres_server,
+                                                                                           postgres_url: str) -> None:
+    """A restart or failover of the server: no reopening, no host restart; meanwhile each statement fails fast, in words."""
+    store = open_store("", postgres_url)
+    try:
+        with store.transaction() as tx:
+            _incident(tx)
+        postgres_server.stop()
+        for attempt in range(3):
+            started = time.monotonic()
+            with pytest.raises(STORAGE_ERRORS) as raised:
+                with store.impatient(1.0):
+                    store.incident_by_number(1)
+            assert time.monotonic() - started < 3
+            problem = storage_problem(raised.value)
+            assert problem == "the database cannot be reached right now (it may be restarting)"
+        password = postgres_url.split(":")[2].split("@")[0]
+        assert password not in str(raised.value) and password not in store.describe()
+        postgres_server.start()
+        assert store.incident_by_number(1)["title"] == "Payouts late"  # the pool replaced its dead connections
+        with store.transaction() as tx:
+            assert _incident(tx, title="after the restart")["number"] == 2
+    finally:
+        postgres_server.start()
+        store.close()

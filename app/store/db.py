@@ -246,6 +246,10 @@ class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads, RoleReads, F
         with self.transaction() as tx:
             return tx.release_stale_claims(now, holder)
 
+    def unclaim(self, row_id: int, holder: str) -> None:
+        with self.transaction() as tx:
+            tx.unclaim(row_id, holder)
+
     def retry_later(self, row_id: int, at: datetime, error: str, in_doubt: bool = False) -> None:
         with self.transaction() as tx:
             tx.retry_later(row_id, at, error, in_doubt)

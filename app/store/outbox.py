@@ -109,6 +109,12 @@ class OutboxWrites(OutboxReads):
             "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_until = NULL, in_doubt = 1 "
             "WHERE status = 'sending' AND (claimed_by != ? OR claimed_until <= ?)", (holder, iso(now))).rowcount
 
+    def unclaim(self, row_id: int, holder: str) -> None:
+        """A claimed row not attempted after all goes back to pending, unless another runner has taken it since."""
+        self.conn.execute(
+            "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_until = NULL, attempts = attempts - 1 "
+            "WHERE id = ? AND status = 'sending' AND claimed_by = ?", (row_id, holder))
+
     def retry_later(self, row_id: int, at: datetime, error: str, in_doubt: bool = False) -> None:
         """Back to pending until `at`; `in_doubt` once an attempt may have reached Slack, until one is known to have."""
         self.conn.execute(

@@ -31,11 +31,11 @@ import threading
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Callable, Iterator, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from app.config import redact_database_url
 from app.store.db import Store, Tx
 from app.store.opening import DatabaseUnusable
 from app.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -47,6 +47,11 @@ WRITERS_LOCK = 0x4C61646465720001  # pg_advisory_xact_lock key of "one writer at
 WORK_CHANNEL = "ladder_outbox"  # NOTIFY channel: Slack work was queued
 POOL_SIZE = 16  # connections per host at most: request threads + delivery threads + the worker
 CONNECT_TIMEOUT = 5  # seconds to reach the server before a connection attempt gives up
+# psycopg_pool retries a failed connection in the background with a delay that doubles each time (1, 2, 4, 8 s…) and
+# blocks the pool from growing meanwhile: after a 20 s outage a host would stay cut off for 10 s more. Giving up the
+# background attempt after a second lets the next request open a connection itself, at once.
+RECONNECT_GIVE_UP = 1.0
+LEASE_PATIENCE = 1.0  # seconds a renewal waits for its connection: the holder must renew within 2.5 s or stop
 
 
 # -- statements ---------------------------------------------------------------------------------------
@@ -146,15 +151,7 @@ def postgres_ddl(statement: str) -> str:
 
 def redact(url: str) -> str:
     """The URL with its password replaced, for a log line or an error message."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "postgresql://…"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    userinfo = netloc[0].partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{userinfo}:***@{netloc[2]}"))
+    return redact_database_url(url)
 
 
 # -- the store ----------------------------------------------------------------------------------------
@@ -183,16 +180,26 @@ class PostgresStore(Store):
         self.pool: ConnectionPool[Any] = ConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, configure=_configure, check=ConnectionPool.check_connection,
             kwargs={"connect_timeout": CONNECT_TIMEOUT, "application_name": "ladder"}, timeout=busy_timeout,
-            reconnect_timeout=24 * 3600, name="ladder")
+            reconnect_timeout=RECONNECT_GIVE_UP, name="ladder")
+        # The lease's own connections: a renewal must never wait behind a storm of requests for a pooled one.
+        self.lease_pool: ConnectionPool[Any] = ConnectionPool(
+            url, min_size=1, max_size=2, open=False, configure=_configure, check=ConnectionPool.check_connection,
+            kwargs={"connect_timeout": CONNECT_TIMEOUT, "application_name": "ladder-lease"}, timeout=LEASE_PATIENCE,
+            reconnect_timeout=RECONNECT_GIVE_UP, name="ladder-lease")
         try:
+            # One plain connection first: a wrong password or database name gets PostgreSQL's own words at once (the
+            # pool would retry it with back-off and then report only its own timeout).
+            psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
             self.pool.open(wait=True, timeout=CONNECT_TIMEOUT + 1)
+            self.lease_pool.open(wait=False)
             self._migrate()
         except (psycopg.Error, DatabaseUnusable) as exc:
             self.pool.close()
+            self.lease_pool.close()
             if isinstance(exc, DatabaseUnusable):
                 raise
             raise DatabaseUnusable(f"the PostgreSQL database at {self.path} could not be used: "
-                                   f"{_reason(exc)}. Check DATABASE_URL and that the server is running.") from None
+                                   f"{_reason(exc)}. Check DATABASE_URL, and that the server is running.") from None
 
     # -- connections -------------------------------------------------------------------------------
     def describe(self) -> str:
@@ -226,6 +233,7 @@ class PostgresStore(Store):
     def close(self) -> None:
         self._closed = True
         self.pool.close()
+        self.lease_pool.close()
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:  # type: ignore[override]
@@ -294,12 +302,15 @@ class PostgresStore(Store):
                       holder_is_gone: Callable[[str], bool] = lambda _holder: False) -> bool:
         """Take or renew the lease by the server's clock (`now` and `holder_is_gone` are one machine's views: unused).
 
-        One statement, outside the writers' lock: a renewal never waits behind a long write.
+        One statement, outside the writers' lock and on the lease's own connections: a renewal never waits behind a
+        long write or a storm of requests.
         """
-        return Tx(_Borrowing(self), POSTGRESQL).take_lease_by_server_clock(name, holder, seconds)
+        with self.lease_pool.connection(timeout=LEASE_PATIENCE) as raw:
+            return Tx(PgConnection(raw), POSTGRESQL).take_lease_by_server_clock(name, holder, seconds)
 
     def release_lease(self, name: str, holder: str) -> None:
-        Tx(_Borrowing(self), POSTGRESQL).release_lease(name, holder)
+        with self.lease_pool.connection(timeout=LEASE_PATIENCE) as raw:
+            Tx(PgConnection(raw), POSTGRESQL).release_lease(name, holder)
 
     def listen_for_work(self, wake: Callable[[], None], stop: threading.Event, poll: float = 1.0) -> None:
         """Call `wake` whenever any host queues Slack work, until `stop`; reconnects by itself after an outage."""
