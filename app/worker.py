@@ -32,8 +32,8 @@ from app import ack_timeouts, digests, followups, nudges, tracks
 from app.catalog import Catalog
 from app.delivered import fail_orphans
 from app.metrics import NO_METRICS, Recorder
-from app.slack.delivery import DeliveryResult, SlackDelivery
-from app.store import OutboxRow, Store
+from app.slack.delivery import UNRECORDED, DeliveryResult, SlackDelivery
+from app.store import STORAGE_ERRORS, OutboxRow, Store, storage_problem
 from app.threads import name_native_thread
 from app.tracks import Advanced
 
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 LEASE_NAME = "worker"
 LEASE_SECONDS = 5.0  # a second process takes over within this long after the first dies (the store may say less)
 LEASE_MARGIN = 0.5  # the holder stops this long before its lease could lapse: a renewal's own trip takes time
+DELIVERY_PATIENCE = 5.0  # seconds a delivery thread's store call waits for the database before giving up for now
 BATCH = 500  # due items advanced per write transaction: short write locks
 
 # In order: the ladders climb before the rules due at the same instant look at the incident.
@@ -127,6 +128,8 @@ class Worker:
         self.lease_seconds = getattr(store, "lease_seconds", LEASE_SECONDS)
         self._lease_until = 0.0  # time.monotonic() by which this holder must have renewed, or stop
         self._listen_thread: threading.Thread | None = None
+        self._lease_thread: threading.Thread | None = None
+        self._unrecorded: set[int] = set()  # rows claimed and tried whose outcome the database could not take
 
     # -- control -------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -139,6 +142,8 @@ class Worker:
         if self.periodic:
             self._periodic_thread = threading.Thread(target=self._run_periodic, name="ladder-periodic", daemon=True)
             self._periodic_thread.start()
+        self._lease_thread = threading.Thread(target=self._keep_lease, name="ladder-lease", daemon=True)
+        self._lease_thread.start()
         listen = getattr(self.store, "listen_for_work", None)
         if listen is not None:  # PostgreSQL: a page queued on another host wakes this one at once
             self._listen_thread = threading.Thread(target=listen, args=(self._wake.set, self._stop), name="ladder-listen",
@@ -148,7 +153,7 @@ class Worker:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        for thread in (self._thread, self._periodic_thread, self._listen_thread):
+        for thread in (self._thread, self._periodic_thread, self._listen_thread, self._lease_thread):
             if thread is not None:
                 thread.join(timeout)
         self._pool.shutdown(wait=True, cancel_futures=False)
@@ -205,11 +210,48 @@ class Worker:
 
     def _deliver_while_holding(self, row: OutboxRow, now: datetime) -> DeliveryResult:
         """Send a claimed row, unless the lease may have lapsed while it queued for a thread: then another host may
-        already own it, so it is handed back (if still ours) rather than sent twice."""
-        if not self.holds_lease():
-            self.store.unclaim(row.id, self.holder)
-            return DeliveryResult(row.id, row.kind, "skipped", "lease lost before sending")
-        return self.delivery.deliver(row, now)
+        already own it, so it is handed back (if still ours) rather than sent twice.
+
+        No store call here waits long for the database (a stop must not hang on an absent one); a row whose outcome
+        could not be written is remembered and handed back, in doubt, once the database answers (`_hand_back`).
+        """
+        with self.store.impatient(DELIVERY_PATIENCE):
+            try:
+                if not self.holds_lease():
+                    self.store.unclaim(row.id, self.holder)
+                    return DeliveryResult(row.id, row.kind, "skipped", "lease lost before sending")
+                result = self.delivery.deliver(row, now)
+            except STORAGE_ERRORS as error:
+                result = DeliveryResult(row.id, row.kind, UNRECORDED, storage_problem(error))
+        if result.outcome == UNRECORDED:
+            with self._lock:
+                self._unrecorded.add(row.id)
+        return result
+
+    def _hand_back(self) -> None:
+        """Rows this runner claimed but could not record an outcome for go back to pending, in doubt (the in-doubt
+        look-up runs before they are sent again): otherwise they would sit claimed until the claim expired."""
+        with self._lock:
+            ids, self._unrecorded = self._unrecorded, set()
+        if not ids:
+            return
+        try:
+            self.store.hand_back(sorted(ids), self.holder)
+        except STORAGE_ERRORS:
+            with self._lock:
+                self._unrecorded |= ids
+            raise
+        log.info("handed back %d outbox rows whose outcome the database could not take", len(ids))
+
+    def _keep_lease(self) -> None:
+        """Renew the lease in step with its length, also while a long tick runs: the loop renews it only between steps."""
+        name_native_thread("ladder-lease")
+        while not self._stop.wait(self.lease_seconds / 4):
+            if self._has_lease:
+                try:
+                    self.hold_lease(self.clock())
+                except Exception:  # noqa: BLE001 - holds_lease() runs out by itself; the loop says why
+                    pass
 
     def drain(self, now: datetime, max_rounds: int = 100) -> list[DeliveryResult]:
         """Send everything due at `now`, including rows unlocked by those sent; return what happened.
@@ -238,6 +280,7 @@ class Worker:
             try:
                 now = self.clock()
                 if self.hold_lease(now):
+                    self._hand_back()
                     try:
                         self.tick(now)
                     except Exception:  # noqa: BLE001 - whatever is already in the outbox still goes out

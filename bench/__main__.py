@@ -15,6 +15,7 @@ demand, never part of the tests. What each measures:
   catalog_scale      check / lint / simulate on 2,000 services
   oncall             who_is_on_call a day, a year and ten years after a rotation's start
   report             `python -m app report` on 1k / 10k / 100k incidents (the sizes cached): wall time and peak memory
+  multi_host         declare-to-page and tick cost on PostgreSQL against SQLite; takeover after SIGKILL of the lease holder
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import time
 
-BENCHES = ["history", "slope", "listener_latency", "engine", "memory", "declare_to_page", "alert_storm", "catalog_scale", "oncall", "report"]
+BENCHES = ["history", "slope", "listener_latency", "engine", "memory", "declare_to_page", "alert_storm", "catalog_scale", "oncall", "report", "multi_host"]
 ARGS = {"slope": ["--sizes", "1000", "10000"]}  # 100k on request: `python -m bench.slope --sizes 1000 10000 100000`
 
 

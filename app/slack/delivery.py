@@ -34,7 +34,7 @@ from app.outbox import Kind
 from app.slack import blocks
 from app.slack.home_view import home_view
 from app.slack.rate_gates import RateGates
-from app.store import OutboxRow, Store, iso, parse_iso
+from app.store import STORAGE_ERRORS, OutboxRow, Store, iso, parse_iso, storage_problem
 from app.text import incident_ref
 
 log = logging.getLogger(__name__)
@@ -67,11 +67,14 @@ class PermanentFailure(Exception):
     """Slack will keep refusing this call; retrying cannot help."""
 
 
+UNRECORDED = "unrecorded"  # the outcome could not be written (the database was away): the row is still claimed
+
+
 @dataclass
 class DeliveryResult:
     row_id: int
     kind: str
-    outcome: str  # "sent" | "retry" | "failed" | "skipped"
+    outcome: str  # "sent" | "retry" | "failed" | "skipped" | UNRECORDED
     detail: str = ""
 
 
@@ -210,6 +213,8 @@ class SlackDelivery:
             self.gates.sent(gate_key, self._now(now))
             return DeliveryResult(row.id, row.kind, "sent")
         except Exception as exc:  # noqa: BLE001 - every failure must land on the row, never vanish
+            if _behind(exc, STORAGE_ERRORS) is not None:
+                return self._database_away(row, now, exc)
             cap = PAGE_MAX_BACKOFF_SECONDS if row.kind == Kind.PAGE else MAX_BACKOFF_SECONDS
             outcome = exc if isinstance(exc, (RetryLater, PermanentFailure)) else classify(exc, row.attempts, cap)
             self._count_failure(exc)
@@ -227,6 +232,18 @@ class SlackDelivery:
             log.error("outbox %s (%s) failed for good: %s", row.id, row.kind, reason)
             delivered.failed(self.store, row, reason, now)
             return DeliveryResult(row.id, row.kind, "failed", reason)
+
+    def _database_away(self, row: OutboxRow, now: datetime, exc: BaseException) -> DeliveryResult:
+        """Our own database failed around the call (PostgreSQL restarting, say): Slack is not to blame, so the row is
+        never failed for it. It is tried again in a second, in doubt (the call itself may have reached Slack); if even
+        that cannot be written, the worker hands the claim back once the database answers ("unrecorded")."""
+        reason = f"{storage_problem(exc)} (around Slack's call)"
+        log.warning("outbox %s (%s) will be retried: %s", row.id, row.kind, reason)
+        try:
+            self.store.retry_later(row.id, self._now(now) + timedelta(seconds=1), reason, in_doubt=True)
+        except STORAGE_ERRORS:
+            return DeliveryResult(row.id, row.kind, UNRECORDED, reason)
+        return DeliveryResult(row.id, row.kind, "retry", reason)
 
     def _count_failure(self, exc: BaseException) -> None:
         """A failed call in the metrics: 429s by method, other failures by method and Slack's error code."""

@@ -246,6 +246,10 @@ class Store(IncidentReads, TrackReads, RuleTimerReads, OutboxReads, RoleReads, F
         with self.transaction() as tx:
             return tx.release_stale_claims(now, holder)
 
+    def hand_back(self, row_ids: list[int], holder: str) -> None:
+        with self.transaction() as tx:
+            tx.hand_back(row_ids, holder)
+
     def unclaim(self, row_id: int, holder: str) -> None:
         with self.transaction() as tx:
             tx.unclaim(row_id, holder)

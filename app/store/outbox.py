@@ -109,6 +109,13 @@ class OutboxWrites(OutboxReads):
             "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_until = NULL, in_doubt = 1 "
             "WHERE status = 'sending' AND (claimed_by != ? OR claimed_until <= ?)", (holder, iso(now))).rowcount
 
+    def hand_back(self, row_ids: list[int], holder: str) -> None:
+        """Rows this holder tried but could not record go back to pending, in doubt (Slack may have acted on them)."""
+        marks = ",".join("?" * len(row_ids))
+        self.conn.execute(
+            "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_until = NULL, in_doubt = 1 "
+            f"WHERE id IN ({marks}) AND status = 'sending' AND claimed_by = ?", (*row_ids, holder))
+
     def unclaim(self, row_id: int, holder: str) -> None:
         """A claimed row not attempted after all goes back to pending, unless another runner has taken it since."""
         self.conn.execute(
