@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
-from urllib.parse import urlparse
+from urllib.parse import unquote_plus, urlparse
 
 from dotenv import dotenv_values
 
@@ -254,9 +254,6 @@ def public_url(url: str) -> str:
     return parsed._replace(netloc="***@" + parsed.netloc.rpartition("@")[2]).geturl()
 
 
-_QUERY_PASSWORD = re.compile(r"(?i)((?:^|[?&])password=)[^&#]*")
-
-
 def redact_database_url(url: str) -> str:
     """A database URL as a log line or message may show it: the user kept, every password (`user:password@`, or libpq's
     `?password=` parameter) replaced by ***."""
@@ -268,7 +265,11 @@ def redact_database_url(url: str) -> str:
     if has_password:
         user, _, host = parsed.netloc.rpartition("@")
         parsed = parsed._replace(netloc=f"{user.partition(':')[0]}:***@{host}")
-    return parsed._replace(query=_QUERY_PASSWORD.sub(r"\1***", parsed.query)).geturl()
+    # libpq percent-decodes the keys too (`%70assword=`): judge each key as libpq reads it.
+    fields = [field.partition("=") for field in parsed.query.split("&")] if parsed.query else []
+    query = "&".join(f"{key}{eq}***" if unquote_plus(key).strip().lower() == "password" else f"{key}{eq}{value}"
+                     for key, eq, value in fields)
+    return parsed._replace(query=query).geturl()
 
 
 def catalog_path_setting(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> str:

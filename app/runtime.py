@@ -53,7 +53,8 @@ class Runtime:
                                           metrics=self.metrics)
             self.worker = Worker(self.store, self.delivery, clock=clock, tick_seconds=settings.tick_seconds,
                                  threads=settings.delivery_threads, periodic=[self.catalog_watcher.poll, lambda _now: self.store.checkpoint()],
-                                 due_work=lambda now: tick(self.store, self.catalog, now), metrics=self.metrics,
+                                 due_work=lambda now: tick(self.store, self.catalog, now, progress=self.worker.beat),
+                                 metrics=self.metrics,
                                  holder=f"{self.host}:{uuid.uuid4().hex[:8]}")  # the lease names the host the logs name
             self.health = Health(self.store, self.metrics, self.worker.holds_lease, clock, settings.tick_seconds, self.host)
             self.ops = OpsEndpoints(self.health, self.metrics)  # GET /healthz and /metrics, on PORT and on HEALTH_PORT

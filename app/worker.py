@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 LEASE_NAME = "worker"
 LEASE_SECONDS = 5.0  # a second process takes over within this long after the first dies (the store may say less)
 LEASE_MARGIN = 0.5  # the holder stops this long before its lease could lapse: a renewal's own trip takes time
+STUCK_SECONDS = 5.0  # a step with no sign of progress for this long is stuck: its host stops renewing the lease
 DELIVERY_PATIENCE = 5.0  # seconds a delivery thread's store call waits for the database before giving up for now
 BATCH = 500  # due items advanced per write transaction: short write locks
 
@@ -58,8 +59,9 @@ class TickReport:
     rules_fired: int = 0
 
 
-def tick(store: Store, catalog: Catalog, now: datetime, limit: int = BATCH) -> TickReport:
-    """Advance everything due at `now`, kind by kind, `limit` items per write transaction."""
+def tick(store: Store, catalog: Catalog, now: datetime, limit: int = BATCH,
+         progress: Callable[[], None] = lambda: None) -> TickReport:
+    """Advance everything due at `now`, kind by kind, `limit` items per write transaction (`progress` after each)."""
     report = TickReport()
     digests.keep_in_step(store, catalog, now)  # after a catalog edit or a start only; otherwise one dict lookup
     if not store.anything_due(now):  # the usual tick: one indexed look instead of one per kind of work
@@ -67,6 +69,7 @@ def tick(store: Store, catalog: Catalog, now: datetime, limit: int = BATCH) -> T
     for advance_due in DUE_WORK:
         while True:
             done = advance_due(store, catalog, now, limit)
+            progress()  # the lease keeper's sign that this holder still works (Worker.beat)
             report.fired += len(done.lateness)
             report.lateness += done.lateness
             report.rules_fired += done.rules_fired
@@ -130,6 +133,9 @@ class Worker:
         self._listen_thread: threading.Thread | None = None
         self._lease_thread: threading.Thread | None = None
         self._unrecorded: set[int] = set()  # rows claimed and tried whose outcome the database could not take
+        self._lease_lock = threading.Lock()  # the loop and the keeper both renew: one at a time
+        self._stepping = False  # the loop is inside a step (renew, tick, dispatch)
+        self._beat = 0.0  # time.monotonic() of the step's last sign of progress
 
     # -- control -------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -161,7 +167,16 @@ class Worker:
             self.store.release_lease(LEASE_NAME, self.holder)
 
     # -- one step --------------------------------------------------------------------------------
+    def beat(self) -> None:
+        """A sign that the loop is making progress (each step, each batch of a tick): the lease keeper renews only
+        while it sees one, so a holder whose loop hangs (a statement stuck on a dead connection) loses the lease."""
+        self._beat = time.monotonic()
+
     def hold_lease(self, now: datetime) -> bool:
+        with self._lease_lock:
+            return self._hold_lease(now)
+
+    def _hold_lease(self, now: datetime) -> bool:
         had = self._has_lease
         asked = time.monotonic()  # the lease runs from no earlier than this, by any clock
         try:
@@ -186,6 +201,7 @@ class Worker:
 
     def tick(self, now: datetime) -> None:
         """Advance everything due at `now` (its pages and messages join the outbox)."""
+        self.beat()
         if self.due_work is not None:
             with self.metrics.ticking(now) as done:  # its duration, its escalations' lateness, when it last completed
                 done(self.due_work(now))
@@ -247,7 +263,11 @@ class Worker:
         """Renew the lease in step with its length, also while a long tick runs: the loop renews it only between steps."""
         name_native_thread("ladder-lease")
         while not self._stop.wait(self.lease_seconds / 4):
-            if self._has_lease:
+            stuck = self._stepping and time.monotonic() - self._beat > STUCK_SECONDS
+            if stuck and self._has_lease:
+                log.warning("%s: the timer loop has made no progress for %.0f s; letting the lease go to another host",
+                            self.holder, time.monotonic() - self._beat)
+            if self._has_lease and not stuck:
                 try:
                     self.hold_lease(self.clock())
                 except Exception:  # noqa: BLE001 - holds_lease() runs out by itself; the loop says why
@@ -277,6 +297,8 @@ class Worker:
         name_native_thread("ladder-worker")  # the OS-level name: `top -H`, and the benchmark's CPU split
         while not self._stop.is_set():
             self._wake.clear()  # before the step: a wake that arrives during it is not lost
+            self.beat()
+            self._stepping = True
             try:
                 now = self.clock()
                 if self.hold_lease(now):
@@ -289,6 +311,8 @@ class Worker:
                         self.dispatch_due(now)
             except Exception:  # noqa: BLE001 - the loop must outlive any single bad step
                 log.exception("worker step failed; retrying at the next tick")
+            finally:
+                self._stepping = False
             self._wake.wait(self.tick_seconds)
 
     def _run_periodic(self) -> None:

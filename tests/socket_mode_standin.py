@@ -20,6 +20,7 @@ from websockets.sync.server import ServerConnection, serve
 class SocketModeStandIn:
     def __init__(self) -> None:
         self.acks: dict[str, dict[str, Any]] = {}
+        self.acked_on: dict[str, int] = {}  # envelope id -> which connection (index in `connections`) answered it
         self.connections: list[ServerConnection] = []
         self._outbox: "queue.Queue[dict[str, Any]]" = queue.Queue()
         self._lock = threading.Lock()
@@ -59,6 +60,7 @@ class SocketModeStandIn:
             if "envelope_id" in data:
                 with self._lock:
                     self.acks[data["envelope_id"]] = data
+                    self.acked_on[data["envelope_id"]] = self.connections.index(connection)
 
     def send(self, envelope_type: str, payload: dict[str, Any], accepts_response_payload: bool = True) -> str:
         envelope_id = str(uuid.uuid4())

@@ -34,7 +34,8 @@ from app.outbox import Kind
 from app.slack import blocks
 from app.slack.home_view import home_view
 from app.slack.rate_gates import RateGates
-from app.store import STORAGE_ERRORS, OutboxRow, Store, iso, parse_iso, storage_problem
+from app.store import (STORAGE_ERRORS, OutboxRow, Store, database_busy, database_unreachable, iso, parse_iso,
+                       storage_problem)
 from app.text import incident_ref
 
 log = logging.getLogger(__name__)
@@ -213,8 +214,9 @@ class SlackDelivery:
             self.gates.sent(gate_key, self._now(now))
             return DeliveryResult(row.id, row.kind, "sent")
         except Exception as exc:  # noqa: BLE001 - every failure must land on the row, never vanish
-            if _behind(exc, STORAGE_ERRORS) is not None:
-                return self._database_away(row, now, exc)
+            storage = _behind(exc, STORAGE_ERRORS)
+            if storage is not None and (database_unreachable(storage) or database_busy(storage)):
+                return self._database_away(row, now, exc)  # a bad row (an integrity error, say) still fails below
             cap = PAGE_MAX_BACKOFF_SECONDS if row.kind == Kind.PAGE else MAX_BACKOFF_SECONDS
             outcome = exc if isinstance(exc, (RetryLater, PermanentFailure)) else classify(exc, row.attempts, cap)
             self._count_failure(exc)

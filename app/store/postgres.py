@@ -51,6 +51,15 @@ CONNECT_TIMEOUT = 5  # seconds to reach the server before a connection attempt g
 # blocks the pool from growing meanwhile: after a 20 s outage a host would stay cut off for 10 s more. Giving up the
 # background attempt after a second lets the next request open a connection itself, at once.
 RECONNECT_GIVE_UP = 1.0
+# Every Ladder session: the server ends one left idle inside a transaction (a host paused or cut off while it held
+# the writers' lock would otherwise stop every other host's writes for good), and both ends notice a silent peer
+# in seconds rather than TCP's two hours.
+SESSION = {
+    "connect_timeout": CONNECT_TIMEOUT,
+    "options": "-c idle_in_transaction_session_timeout=5s -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 "
+               "-c tcp_keepalives_count=3",
+    "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3, "tcp_user_timeout": 15000,
+}
 LEASE_PATIENCE = 1.0  # seconds a renewal waits for its connection: the holder must renew within 2.5 s or stop
 
 
@@ -179,17 +188,17 @@ class PostgresStore(Store):
         self._closed = False
         self.pool: ConnectionPool[Any] = ConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, configure=_configure, check=ConnectionPool.check_connection,
-            kwargs={"connect_timeout": CONNECT_TIMEOUT, "application_name": "ladder"}, timeout=busy_timeout,
+            kwargs={**SESSION, "application_name": "ladder"}, timeout=busy_timeout,
             reconnect_timeout=RECONNECT_GIVE_UP, name="ladder")
         # The lease's own connections: a renewal must never wait behind a storm of requests for a pooled one.
         self.lease_pool: ConnectionPool[Any] = ConnectionPool(
             url, min_size=1, max_size=2, open=False, configure=_configure, check=ConnectionPool.check_connection,
-            kwargs={"connect_timeout": CONNECT_TIMEOUT, "application_name": "ladder-lease"}, timeout=LEASE_PATIENCE,
+            kwargs={**SESSION, "application_name": "ladder-lease"}, timeout=LEASE_PATIENCE,
             reconnect_timeout=RECONNECT_GIVE_UP, name="ladder-lease")
         try:
             # One plain connection first: a wrong password or database name gets PostgreSQL's own words at once (the
             # pool would retry it with back-off and then report only its own timeout).
-            psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
+            psycopg.connect(url, **SESSION).close()
             self.pool.open(wait=True, timeout=CONNECT_TIMEOUT + 1)
             self.lease_pool.open(wait=False)
             self._migrate()
@@ -316,8 +325,7 @@ class PostgresStore(Store):
         """Call `wake` whenever any host queues Slack work, until `stop`; reconnects by itself after an outage."""
         while not stop.is_set():
             try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                                     application_name="ladder-listen") as raw:
+                with psycopg.connect(self.url, autocommit=True, **SESSION, application_name="ladder-listen") as raw:
                     raw.execute(f"LISTEN {WORK_CHANNEL}")
                     wake()  # whatever was queued while not listening
                     while not stop.is_set():
