@@ -219,3 +219,26 @@ def test_postgresql_going_away_is_said_in_words_and_the_same_store_works_again_o
     finally:
         postgres_server.start()
         store.close()
+
+
+def test_work_queued_on_one_postgresql_host_wakes_the_sender_on_another_at_commit(postgres_url: str) -> None:
+    """The lease holder LISTENs; a declaration on another host NOTIFYs at commit, once, and only if it queued work."""
+    declaring, sending = open_store("", postgres_url), open_store("", postgres_url)
+    woken, stop = threading.Event(), threading.Event()
+    listener = threading.Thread(target=sending.listen_for_work, args=(woken.set, stop, 0.1), daemon=True)
+    try:
+        listener.start()
+        assert woken.wait(5)  # once listening, it wakes for whatever was queued before
+        woken.clear()
+        with declaring.transaction() as tx:
+            _incident(tx)  # no Slack work: nobody is woken
+        assert not woken.wait(0.5)
+        with declaring.transaction() as tx:
+            tx.enqueue(_message("page", Kind.PAGE, Priority.PAGE), NOW)
+            assert not woken.wait(0.3)  # not before the commit: the sender would find nothing
+        assert woken.wait(2)
+    finally:
+        stop.set()
+        listener.join(5)
+        declaring.close()
+        sending.close()

@@ -46,6 +46,7 @@ class OutboxReads:
 
 
 class OutboxWrites(OutboxReads):
+    queued_work = False  # set once this transaction has queued a row
     def enqueue(self, message: Message, now: datetime) -> bool:
         """Add an outbox row; False when a row with that dedupe key already exists (never twice)."""
         cursor = self.conn.execute(
@@ -53,8 +54,8 @@ class OutboxWrites(OutboxReads):
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dedupe_key) DO NOTHING",
             (message.incident_id, message.kind.value, message.key, json.dumps(message.payload), int(message.priority),
              message.depends_on, iso(now), iso(now)))
-        if self.dialect.notify_work and cursor.rowcount == 1:
-            self.conn.execute(self.dialect.notify_work)  # delivered at commit, once however many rows: wakes the sender
+        if cursor.rowcount == 1:
+            self.queued_work = True  # PostgreSQL: the transaction's commit wakes the sending host (PostgresStore)
         return cursor.rowcount == 1
 
     def mark_sent(self, row_id: int, now: datetime) -> None:

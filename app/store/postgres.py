@@ -255,7 +255,8 @@ class PostgresStore(Store):
                 if patience is not None:
                     conn.execute(f"SET LOCAL lock_timeout = {int(patience * 1000)}")
                 conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITERS_LOCK,))
-                yield Tx(conn, POSTGRESQL)
+                tx = Tx(conn, POSTGRESQL)
+                yield tx
             except BaseException:
                 if not raw.closed:
                     try:
@@ -264,6 +265,8 @@ class PostgresStore(Store):
                         pass  # the connection broke: the server rolls back by itself, and the pool drops it
                 raise
             else:
+                if tx.queued_work:
+                    conn.execute(POSTGRESQL.notify_work)  # one per transaction, delivered at commit: wakes the sender
                 conn.execute("COMMIT")
 
     @contextmanager

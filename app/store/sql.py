@@ -34,7 +34,7 @@ class Dialect:
     json_number: str  # format with (column, key): the JSON number at `key` of a text column holding an object
     id_list: str  # a subquery yielding the integers of one parameter holding a JSON array
     skip_locked: str  # appended to the outbox claim's SELECT: rows another transaction is claiming are passed over
-    notify_work: str  # a statement telling the host that sends the outbox, wherever it runs, that work was queued
+    notify_work: str  # sent before a commit that queued Slack work: wakes the host that sends the outbox, wherever it is
 
     not_through_index: str = "{column}"  # a column the planner must not look up by its own index (see app_home.py)
 
