@@ -20,6 +20,7 @@ from pathlib import Path
 
 from slack_sdk import WebClient
 
+from app.config import Settings
 from app.runtime import Runtime
 from bench.common import percentile
 from tests.support import PEOPLE, ladder_settings, serve
@@ -32,6 +33,33 @@ RESULTS = Path(__file__).parent / "results"
 def pages(slack: SlackStandIn) -> list:
     """DMs to people: chat.postMessage whose channel is a user ID (whoever is on call today)."""
     return [c for c in slack.calls_to("chat.postMessage") if str(c.args.get("channel", "")).startswith("U")]
+
+
+def measure(slack: SlackStandIn, settings: Settings, runs: int) -> tuple[float, list[float]]:
+    """The real app on `settings`, served over HTTP with its worker loop: seconds from each view submission to its
+    page DM at the stand-in. Returns the first (it includes the one-off users.lookupByEmail of the on-call's e-mail)
+    and the `runs` after it."""
+    runtime = Runtime(settings)
+    url, stop = serve(runtime)
+    runtime.worker.start()
+    driver = SlackDriver(url, slack)
+    sam = slack.user_by_email("sam@example.com")
+    elapsed: list[float] = []
+    try:
+        for run in range(runs + 1):
+            opened = len(slack.ok_calls_to("views.open"))
+            driver.slash("bank transfers failing", sam)
+            view = driver.opened_view("declare_incident", after=opened)
+            seen = len(pages(slack))
+            submission = driver.submission(view, sam, {"title": f"Bank transfers failing {run}"})
+            start = time.monotonic()
+            driver.post_payload(submission)
+            page = slack.wait_for(lambda: pages(slack)[seen:], timeout=30)[0]
+            elapsed.append(page.at - start)  # the page reaching Slack
+    finally:
+        stop()
+        runtime.close()
+    return elapsed[0], elapsed[1:]
 
 
 def main() -> None:
@@ -54,30 +82,9 @@ def main() -> None:
         baseline.append(time.monotonic() - start)
 
     with tempfile.TemporaryDirectory() as tmp:
-        runtime = Runtime(ladder_settings(slack, Path(tmp) / "bench.db", DELIVERY_THREADS="4"))
-        url, stop = serve(runtime)
-        runtime.worker.start()
-        driver = SlackDriver(url, slack)
-        sam = slack.user_by_email("sam@example.com")
-        samples, first = [], None
         try:
-            for run in range(args.runs + 1):  # run 0 warms the e-mail cache; `runs` are measured
-                opened = len(slack.ok_calls_to("views.open"))
-                driver.slash("bank transfers failing", sam)
-                view = driver.opened_view("declare_incident", after=opened)
-                seen = len(pages(slack))
-                submission = driver.submission(view, sam, {"title": f"Bank transfers failing {run}"})
-                start = time.monotonic()
-                driver.post_payload(submission)
-                page = slack.wait_for(lambda: pages(slack)[seen:], timeout=30)[0]
-                elapsed = page.at - start  # the page reaching Slack
-                if run == 0:
-                    first = elapsed  # includes the one-off users.lookupByEmail of the on-call's e-mail
-                else:
-                    samples.append(elapsed)
+            first, samples = measure(slack, ladder_settings(slack, Path(tmp) / "bench.db", DELIVERY_THREADS="4"), args.runs)
         finally:
-            stop()
-            runtime.close()
             slack.stop()
 
     median, p90 = statistics.median(samples), percentile(samples, 90)

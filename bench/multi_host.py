@@ -32,15 +32,15 @@ from typing import Any, Callable
 from app.catalog import load_catalog
 from app.config import load_settings
 from app.incidents import DeclareRequest, declare
-from app.runtime import Runtime
 from app.store import Store
 from app.store.engines import open_store
 from app.worker import tick
 from bench.common import percentile, provenance
+from bench.declare_to_page import measure
 from tests.postgres import start_server
-from tests.slack_driver import SIGNING_SECRET, SlackDriver
+from tests.slack_driver import SIGNING_SECRET
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
-from tests.support import ENGINE_CATALOG, PEOPLE, ROOT, free_port, listening, serve
+from tests.support import ENGINE_CATALOG, PEOPLE, ROOT, free_port, listening
 
 RESULTS = Path(__file__).parent / "results"
 LEVEL_ONE_TIMEOUT = timedelta(minutes=5)  # tests/engine_catalog.yaml, policy `payments`
@@ -52,34 +52,9 @@ def settings(slack: SlackStandIn, database: dict[str, str]) -> Any:
     return load_settings(env, env_file=None)
 
 
-def page_calls(slack: SlackStandIn) -> list[Any]:
-    return [c for c in slack.calls_to("chat.postMessage") if str(c.args.get("channel", "")).startswith("U")]
-
-
 def declare_to_page(slack: SlackStandIn, database: dict[str, str], runs: int) -> list[float]:
     """Seconds from each view submission to its page DM at the stand-in (after one warm-up declaration)."""
-    runtime = Runtime(settings(slack, database))
-    url, stop = serve(runtime)
-    runtime.worker.start()
-    driver = SlackDriver(url, slack)
-    sam = slack.user_by_email("sam@example.com")
-    samples = []
-    try:
-        for run in range(runs + 1):
-            opened = len(slack.ok_calls_to("views.open"))
-            driver.slash("bank transfers failing", sam)
-            view = driver.opened_view("declare_incident", after=opened)
-            seen = len(page_calls(slack))
-            submission = driver.submission(view, sam, {"title": f"Bank transfers failing {run}"})
-            started = time.monotonic()
-            driver.post_payload(submission)
-            page = slack.wait_for(lambda: page_calls(slack)[seen:], timeout=30)[0]
-            if run:
-                samples.append(page.at - started)
-    finally:
-        stop()
-        runtime.close()
-    return samples
+    return measure(slack, settings(slack, database), runs)[1]
 
 
 def tick_cost(store: Store, slack: SlackStandIn, due: int) -> dict[str, float]:
