@@ -37,6 +37,12 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _must_know(args: argparse.Namespace, flag: str, value: str | None, kind: str, names: Iterable[str]) -> None:
+    """Refuse `flag` (exit 2) when it names a team, service or schedule the catalog does not have, saying which it has."""
+    if value is not None and value not in names:
+        refuse(args, flag, f"unknown {kind[:-1]} {shown(value)}; {_known(kind, names)}")
+
+
 def _known(kind: str, names: Iterable[str], limit: int = 10) -> str:
     """The names a flag could have taken: a few, so that one line stays one line with 2,000 services."""
     ordered = sorted(names)
@@ -107,10 +113,8 @@ def cmd_oncall(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
     if catalog is None:
         return 1
-    if args.team is not None and args.team not in catalog.teams:
-        refuse(args, "--team", f"unknown team {shown(args.team)}; {_known('teams', catalog.teams)}")
-    if args.schedule is not None and args.schedule not in catalog.schedules:
-        refuse(args, "--schedule", f"unknown schedule {shown(args.schedule)}; {_known('schedules', catalog.schedules)}")
+    _must_know(args, "--team", args.team, "teams", catalog.teams)
+    _must_know(args, "--schedule", args.schedule, "schedules", catalog.schedules)
     report = oncall_report.build(catalog, args.at, team=args.team, schedule=args.schedule, week=args.week)
     print(json.dumps(report, indent=2) if args.json else oncall_report.render_text(report, catalog))
     return 0
@@ -122,8 +126,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
     if catalog is None:
         return 1
-    if args.service not in catalog.services:
-        refuse(args, "--service", f"unknown service {shown(args.service)}; {_known('services', catalog.services)}")
+    _must_know(args, "--service", args.service, "services", catalog.services)
     if args.severity is not None and catalog.severity(args.severity) is None:
         refuse(args, "--severity", f"unknown severity {shown(args.severity)}; {_known('severities', (s.id for s in catalog.severities))}")
     result = simulate.simulate(catalog, args.service, args.severity, args.at, args.no_ack, args.for_)
@@ -233,8 +236,7 @@ def cmd_followups(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
     if catalog is None:
         return 1
-    if args.team is not None and args.team not in catalog.teams:
-        refuse(args, "--team", f"unknown team {shown(args.team)}; {_known('teams', catalog.teams)}")
+    _must_know(args, "--team", args.team, "teams", catalog.teams)
     store = _bot_database(args)
     if store is None:
         return 2
@@ -277,10 +279,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
     if catalog is None:
         return 1
-    if args.team is not None and args.team not in catalog.teams:
-        refuse(args, "--team", f"unknown team {shown(args.team)}; {_known('teams', catalog.teams)}")
-    if args.service is not None and args.service not in catalog.services:
-        refuse(args, "--service", f"unknown service {shown(args.service)}; {_known('services', catalog.services)}")
+    _must_know(args, "--team", args.team, "teams", catalog.teams)
+    _must_know(args, "--service", args.service, "services", catalog.services)
     store = _bot_database(args)
     if store is None:
         return 2
@@ -343,8 +343,7 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
     if catalog is None:
         return 1
-    if args.team is not None and args.team not in catalog.teams:
-        refuse(args, "--team", f"unknown team {shown(args.team)}; {_known('teams', catalog.teams)}")
+    _must_know(args, "--team", args.team, "teams", catalog.teams)
     try:
         settings = _settings(args, serving=False)
     except SettingsError as exc:
