@@ -272,34 +272,34 @@ def redact_database_url(url: str) -> str:
     return parsed._replace(query=query).geturl()
 
 
+def _tool_values(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
+    """The settings a tool reads one by one: the environment, then `.env`; an unreadable `.env` is skipped (a tool
+    reading one setting is not where to report it; `run` does)."""
+    try:
+        return _read_env(os.environ if environ is None else environ, env_file)
+    except SettingsError:
+        return dict(os.environ if environ is None else environ)
+
+
 def catalog_path_setting(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> str:
     """CATALOG_PATH as set (the environment, then `.env`), or '' when unset.
 
     The catalog tools (`check`, `oncall`, `simulate`) need this one setting and none of the tokens,
     so they read it alone rather than through `load_settings`, which would refuse a missing token.
     """
-    try:
-        values = _read_env(os.environ if environ is None else environ, env_file)
-    except SettingsError:
-        values = dict(os.environ if environ is None else environ)
+    values = _tool_values(environ, env_file)
     return values.get("CATALOG_PATH", "").strip()
 
 
 def database_path_setting(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> str:
     """DATABASE_PATH as set (the environment, then `.env`), or the default: `review` reads the bot's database without its tokens."""
-    try:
-        values = _read_env(os.environ if environ is None else environ, env_file)
-    except SettingsError:
-        values = dict(os.environ if environ is None else environ)
+    values = _tool_values(environ, env_file)
     return values.get("DATABASE_PATH", "").strip() or DEFAULT_DATABASE_PATH
 
 
 def database_url_setting(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> str:
     """DATABASE_URL as set and valid, or '': the tools reach a PostgreSQL bot's database without its tokens."""
-    try:
-        values = _read_env(os.environ if environ is None else environ, env_file)
-    except SettingsError:
-        values = dict(os.environ if environ is None else environ)
+    values = _tool_values(environ, env_file)
     return _database_url(values).get()
 
 
