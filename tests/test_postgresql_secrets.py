@@ -2,7 +2,7 @@
 
 Found in review of 6fee9bd: a DATABASE_URL whose password is in the query (`?password=…`, which libpq accepts) is quoted whole.
 
-`redact` (app/store/postgres.py) and `public_url` (app/config.py) hide only the password of the `user:password@`
+`redact` (app/store/postgres.py, now `redact_database_url` in app/config.py) and `public_url` (app/config.py) hide only the password of the `user:password@`
 part. libpq also takes the password as a URL parameter, and some managed databases hand out URLs that way. Then the
 password reaches: the start-up log line (`Ladder is listening … (PostgreSQL database <describe()>)`), every "could not
 be used" message (DatabaseUnusable, printed by `python -m app run` and the tools), and SettingsError messages.

@@ -479,9 +479,9 @@ def declare_submitted(runtime: "Runtime", ack: Ack, body: dict[str, Any], view: 
         ack(response_action="errors", errors=invalid.errors)
         return
     # Recorded before Slack gets its answer: once the form closes, the incident exists (a crash after
-    # the answer cannot lose it), and the result replaces the form without another Slack call.
-    with runtime.store.impatient(ACK_LOCK_WAIT_SECONDS):
-        result = _declare_result(runtime, request, busy_is_final=False)
+    # the answer cannot lose it), and the result replaces the form without another Slack call. Like every
+    # listener (`_bound`), it waits at most ACK_LOCK_WAIT_SECONDS for the database.
+    result = _declare_result(runtime, request, busy_is_final=False)
     if result is not None:
         ack(response_action="update", view=result)
         return

@@ -41,9 +41,5 @@ class LeaseWrites:
             (name, holder, float(seconds))).fetchone()
         return row is not None
 
-    def lease_holder(self, name: str) -> str | None:
-        row = self.conn.execute("SELECT holder FROM leases WHERE name = ?", (name,)).fetchone()
-        return row["holder"] if row else None
-
     def release_lease(self, name: str, holder: str) -> None:
         self.conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))

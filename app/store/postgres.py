@@ -158,11 +158,6 @@ def postgres_ddl(statement: str) -> str:
     return ddl.replace("instr(", "strpos(")  # same arguments, PostgreSQL's name
 
 
-def redact(url: str) -> str:
-    """The URL with its password replaced, for a log line or an error message."""
-    return redact_database_url(url)
-
-
 # -- the store ----------------------------------------------------------------------------------------
 def _configure(raw: psycopg.Connection[Any]) -> None:
     raw.autocommit = True  # BEGIN/COMMIT are explicit, as on SQLite; a read outside one is its own transaction
@@ -174,18 +169,16 @@ class PostgresStore(Store):
 
     dialect = POSTGRESQL
     engine = "PostgreSQL"
-    shared_across_hosts = True
     # The timers' lease: renewed every worker step (about once a second), so a host that dies is replaced within
     # this plus one step; under the 5 s an on-call rota can tell (a SQLite file's 5 s lease has a same-machine PID check).
     lease_seconds = 3.0
 
     def __init__(self, url: str, busy_timeout: float = 30.0, *, pool_size: int = POOL_SIZE) -> None:  # noqa: D107
         self.url = url
-        self.path = redact(url)
+        self.path = redact_database_url(url)  # what log lines and messages show: no password
         self.busy_timeout = busy_timeout
         self.background_checkpoints = False
         self._local = threading.local()
-        self._closed = False
         self.pool: ConnectionPool[Any] = ConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, configure=_configure, check=ConnectionPool.check_connection,
             kwargs={**SESSION, "application_name": "ladder"}, timeout=busy_timeout,
@@ -240,7 +233,6 @@ class PostgresStore(Store):
             self._local.patience = previous
 
     def close(self) -> None:
-        self._closed = True
         self.pool.close()
         self.lease_pool.close()
 
@@ -283,31 +275,24 @@ class PostgresStore(Store):
 
     # -- schema -------------------------------------------------------------------------------------
     def _migrate(self) -> None:
-        with self.borrow() as raw:
-            conn = PgConnection(raw)
-            conn.execute("BEGIN")
-            try:
-                conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITERS_LOCK,))  # a second host starting waits here
-                conn.execute('CREATE TABLE IF NOT EXISTS meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT)')
-                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                current = int(row["value"]) if row else 0
-                if current > SCHEMA_VERSION:
-                    raise DatabaseUnusable(f"the PostgreSQL database at {self.path} was written by a newer Ladder (schema "
-                                           f"{current}; this one knows {SCHEMA_VERSION}); run that version, or name another "
-                                           "database.")
-                for version in range(current + 1, SCHEMA_VERSION + 1):
-                    for statement in MIGRATIONS[version]:
-                        conn.execute(postgres_ddl(statement))
-                    conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
-                                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(version),))
-                if current < SCHEMA_VERSION:
-                    log.info("PostgreSQL schema brought from version %d to %d", current, SCHEMA_VERSION)
-            except BaseException:
-                if not raw.closed:
-                    conn.execute("ROLLBACK")
-                raise
-            else:
-                conn.execute("COMMIT")
+        """Every pending migration in one transaction, under the writers' lock: a second host starting waits, then
+        finds them done."""
+        with self.transaction() as tx:
+            conn = tx.conn
+            conn.execute('CREATE TABLE IF NOT EXISTS meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT)')
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            current = int(row["value"]) if row else 0
+            if current > SCHEMA_VERSION:
+                raise DatabaseUnusable(f"the PostgreSQL database at {self.path} was written by a newer Ladder (schema "
+                                       f"{current}; this one knows {SCHEMA_VERSION}); run that version, or name another "
+                                       "database.")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version]:
+                    conn.execute(postgres_ddl(statement))
+                conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(version),))
+        if current < SCHEMA_VERSION:
+            log.info("PostgreSQL schema brought from version %d to %d", current, SCHEMA_VERSION)
 
     # -- the lease and the wake-up ---------------------------------------------------------------------
     def acquire_lease(self, name: str, holder: str, now: Any, seconds: float,
@@ -343,4 +328,4 @@ class PostgresStore(Store):
 def _reason(error: BaseException) -> str:
     """A psycopg error in one line without the connection string (which may carry a password)."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return re.sub(r"postgres(?:ql)?://\S+", lambda m: redact(m.group(0)), text)
+    return re.sub(r"postgres(?:ql)?://\S+", lambda m: redact_database_url(m.group(0)), text)
