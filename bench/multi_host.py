@@ -27,7 +27,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from app.catalog import load_catalog
 from app.config import load_settings
@@ -40,7 +40,7 @@ from bench.declare_to_page import measure
 from tests.postgres import start_server
 from tests.slack_driver import SIGNING_SECRET
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
-from tests.support import ENGINE_CATALOG, PEOPLE, ROOT, free_port, listening
+from tests.support import ENGINE_CATALOG, PEOPLE, ROOT, free_port, listening, until
 
 RESULTS = Path(__file__).parent / "results"
 LEVEL_ONE_TIMEOUT = timedelta(minutes=5)  # tests/engine_catalog.yaml, policy `payments`
@@ -88,16 +88,6 @@ def start_host(slack: SlackStandIn, url: str, port: int, log: Path) -> subproces
                                 stdout=out, stderr=out)
 
 
-def until(predicate: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise RuntimeError("timed out")
-
-
 def takeovers(slack: SlackStandIn, url: str, kills: int, workdir: Path) -> list[tuple[float, float]]:
     """(kill -> another host in `leases`, kill -> first level-2 page at Slack) for each SIGKILL of the lease holder."""
     store = open_store("", url)
@@ -117,9 +107,9 @@ def takeovers(slack: SlackStandIn, url: str, kills: int, workdir: Path) -> list[
 
     try:
         for port in ports:
-            until(lambda: listening(port), 30)
+            until(lambda: listening(port), 30, "a host to listen")
         for kill in range(kills):
-            victim = until(lambda: holder() is not None and (holder(),), 15)[0]
+            victim = until(lambda: holder() is not None and (holder(),), 15, "a lease holder")[0]
             before = dana_pages()
             due = datetime.now(timezone.utc) + timedelta(seconds=0.5)
             declare(store, catalog, DeclareRequest(f"Takeover {kill}", "bank-transfers", "sev2", sam), due - LEVEL_ONE_TIMEOUT)
@@ -127,12 +117,12 @@ def takeovers(slack: SlackStandIn, url: str, kills: int, workdir: Path) -> list[
             killed = time.monotonic()
             hosts[victim].send_signal(signal.SIGKILL)
             hosts[victim].wait(10)
-            until(lambda: holder() is not None, 15)
+            until(lambda: holder() is not None, 15, "another host to take the lease")
             lease = time.monotonic() - killed
             hosts[victim] = start_host(slack, url, ports[victim], workdir / f"host-{victim}.log")
-            until(lambda: dana_pages() > before, 15)
+            until(lambda: dana_pages() > before, 15, "the first page after the kill")
             figures.append((lease, time.monotonic() - killed))
-            until(lambda: listening(ports[victim]), 30)
+            until(lambda: listening(ports[victim]), 30, "the killed host to listen again")
     finally:
         for host in hosts:
             host.send_signal(signal.SIGTERM)

@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 from freezegun import freeze_time
 
@@ -31,6 +32,8 @@ from app.slack.server import http_server, run_http_server, stop_http_server
 from app.worker import utcnow
 from tests.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
+
+T = TypeVar("T")
 
 # -- paths -------------------------------------------------------------------------------------------
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +81,19 @@ def frozen_clock(start: datetime = START) -> Iterator[Clock]:
     """Freeze the app's time at `start` (infrastructure in REAL_TIME keeps real time) for as long as this lasts."""
     with freeze_time(start, ignore=REAL_TIME) as frozen:
         yield Clock(frozen)
+
+
+# -- real time ---------------------------------------------------------------------------------------------
+def until(predicate: Callable[[], T], timeout: float, what: str, details: Callable[[], str] = lambda: "") -> T:
+    """Poll what a real process or server does (no frozen clock moves a child process or a database server) until
+    `predicate` returns something true, and return it; on timeout, fail naming `what`, with `details()` (a log, say)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}\n{details()}".rstrip())
 
 
 # -- sockets --------------------------------------------------------------------------------------------

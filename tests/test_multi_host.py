@@ -46,6 +46,7 @@ from tests.postgres import PostgresServer, PostgresUnavailable, start_server
 from tests.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
 from tests.support import ENGINE_CATALOG, ROOT, free_port, listening
+from tests.support import until as support_until
 
 # Real time, on purpose: no test here asks for the `clock` fixture (see the module docstring).
 
@@ -156,15 +157,8 @@ def stop_all(hosts: list[Host]) -> None:
 
 
 def until(predicate: Callable[[], Any], timeout: float, what: str, hosts: list[Host] = ()) -> Any:  # type: ignore[assignment]
-    """Poll a real process's effect (no frozen clock can move a child process); the hosts' logs on failure."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.02)
-    logs = "\n".join(f"--- host {h.name} ---\n{h.log_tail()}" for h in hosts)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{logs}")
+    """tests/support.py `until`, with the hosts' logs on failure."""
+    return support_until(predicate, timeout, what, lambda: "\n".join(f"--- host {h.name} ---\n{h.log_tail()}" for h in hosts))
 
 
 def start_hosts(slack: SlackStandIn, database_url: str, workdir: Path, names: str) -> list[Host]:

@@ -22,7 +22,7 @@ from app.incidents import DeclareRequest, declare
 from app.runtime import Runtime
 from tests.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.slack_standin import BOT_TOKEN, SlackStandIn
-from tests.support import ENGINE_CATALOG, ROOT, free_port, ladder_settings, listening
+from tests.support import ENGINE_CATALOG, ROOT, free_port, ladder_settings, listening, until
 
 # Real time, on purpose: no test here asks for the `clock` (freezegun) or `ladder` fixture. The bots are
 # child processes on the wall clock; a clock frozen in this process would disagree with theirs about every
@@ -40,15 +40,6 @@ def start_bot(slack: SlackStandIn, db: Path, cwd: Path, port: int | None = None)
 def kill(process: subprocess.Popen) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait(10)  # reaped, so its PID is really gone
-
-
-def until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def overdue_incidents(slack: SlackStandIn, db: Path, count: int) -> list[int]:
