@@ -74,6 +74,13 @@ def is_person_ref(value: str) -> bool:
     return bool(_EMAIL.match(value) or _SLACK_USER_ID.match(value))
 
 
+def _slack_channel(value: str | None, example: str) -> str | None:
+    """A Slack channel as the catalog names one (`#name` or an ID), or None; the message's example fits the field."""
+    if value is not None and not _SLACK_CHANNEL.match(value):
+        raise ValueError(f"a channel name like {example} or a channel ID like C0123ABCD")
+    return value
+
+
 def _person(value: str) -> str:
     if not is_person_ref(value):
         raise ValueError(f"{value!r} is neither an e-mail address nor a Slack user ID (U…/W…)")

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from app.catalog.fields import _ID, _SLACK_CHANNEL, _Model, _person, format_duration, parse_duration
+from app.catalog.fields import _ID, _Model, _person, _slack_channel, format_duration, parse_duration
 from app.text import template_problem
 
 
@@ -115,9 +115,7 @@ class Rule(_Model):
     @field_validator("channel")
     @classmethod
     def _rule_channel(cls, value: str | None) -> str | None:
-        if value is not None and not _SLACK_CHANNEL.match(value):
-            raise ValueError("a channel name like #incident-leadership or a channel ID like C0123ABCD")
-        return value
+        return _slack_channel(value, "#incident-leadership")
 
     @model_validator(mode="after")
     def _action_fields(self) -> "Rule":

@@ -27,7 +27,7 @@ from app.catalog.fields import (
     REARM_NOTICE,
     WEEKDAYS,
     _ID,
-    _SLACK_CHANNEL,
+    _slack_channel,
     _SLACK_USERGROUP,
     Weekday,
     _clock,
@@ -136,9 +136,7 @@ class Digest(_Model):
     @field_validator("channel")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
-        if value is not None and not _SLACK_CHANNEL.match(value):
-            raise ValueError("a channel name like #team-payments (lowercase) or a channel ID like C0123ABCD")
-        return value
+        return _slack_channel(value, "#team-payments (lowercase)")
 
 
 MIN_DRILL_PACE = 60  # seconds: a drill's faster pace never times a level out in under a minute
@@ -193,9 +191,7 @@ class Team(_Zoned):
     @field_validator("slack_channel")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
-        if value is not None and not _SLACK_CHANNEL.match(value):
-            raise ValueError("a channel name like #team-payments (lowercase) or a channel ID like C0123ABCD")
-        return value
+        return _slack_channel(value, "#team-payments (lowercase)")
 
     @field_validator("escalation_policy", mode="before")
     @classmethod
@@ -235,8 +231,7 @@ class Stakeholder(_Model):
     @model_validator(mode="after")
     def _exactly_one(self) -> "Stakeholder":
         _one_reference(self, "a stakeholder", ("user", "user_group", "channel"))
-        if self.channel and not _SLACK_CHANNEL.match(self.channel):
-            raise ValueError("a channel name like #payments-stakeholders or a channel ID like C0123ABCD")
+        _slack_channel(self.channel or None, "#payments-stakeholders")
         return self
 
 
