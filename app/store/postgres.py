@@ -179,6 +179,7 @@ class PostgresStore(Store):
         self.busy_timeout = busy_timeout
         self.background_checkpoints = False
         self._local = threading.local()
+        self._borrowing = _Borrowing(self)  # `conn`, asked for by every read: one object, not one per statement
         self.pool: ConnectionPool[Any] = ConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, configure=_configure, check=ConnectionPool.check_connection,
             kwargs={**SESSION, "application_name": "ladder"}, timeout=busy_timeout,
@@ -218,7 +219,7 @@ class PostgresStore(Store):
 
     @property
     def conn(self) -> _Borrowing:  # type: ignore[override]
-        return _Borrowing(self)
+        return self._borrowing
 
     def checkpoint(self) -> None:
         """Nothing to do: the server manages its own write-ahead log."""
