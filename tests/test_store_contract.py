@@ -108,12 +108,15 @@ def test_two_hosts_claiming_at_once_never_take_the_same_row(opener: Opener) -> N
             tx.enqueue(_message(f"m{n}", Kind.PAGE if n % 3 == 0 else Kind.CHANNEL_MESSAGE), NOW)
     taken: list[tuple[str, int]] = []
     lock = threading.Lock()
+    start = threading.Barrier(6)
 
     def claim(index: int) -> None:
         store = hosts[index % 2]
+        start.wait(10)  # all at once: a thread started late would find nothing left to race for
         while rows := store.claim_due(NOW, f"host-{index}", 7):
             with lock:
                 taken.extend((f"host-{index}", row.id) for row in rows)
+            time.sleep(0.001)  # let the others at the lock: a lock is not fair, and one thread could drain the queue alone
 
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(claim, range(6)))
